@@ -1,0 +1,1 @@
+//! moq-lite driver for tokio (work in progress: the core comes first).

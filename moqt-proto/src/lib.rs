@@ -1,0 +1,25 @@
+//! # moqt-proto
+//!
+//! The sans-IO core of moqt, an implementation of moq-lite (lite-03, lite-04, lite-05 and
+//! lite-06). This crate holds no sockets, no clocks, no tasks and no locks: bytes and events
+//! go in, messages and commands come out.
+//!
+//! - [`coding`]: varints, strings, length framing, the incremental receive buffer, limits.
+//! - [`message`]: every message of every version, one type each.
+//! - [`stream`]: stream types and the per-stream decoder that sequences messages.
+//! - [`path`]: broadcast paths and their two wire spellings.
+//! - [`version`]: versions, ALPN strings and feature gates.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod coding;
+pub mod message;
+pub mod path;
+pub mod stream;
+pub mod version;
+
+pub use coding::{DecodeError, Limits};
+pub use message::Codec;
+pub use path::Path;
+pub use stream::{Frame, Side, StreamDecoder, StreamEncoder, StreamMessage, StreamType};
+pub use version::{Dialect, Version};
