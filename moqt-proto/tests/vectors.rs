@@ -464,7 +464,7 @@ fn lite06_decoder_checks() {
     let c = draft(L06);
     // end_frame without end_group is rejected.
     let mut rb = RecvBuf::new();
-    rb.push(hx("0c 00 01 61 01 62 00 00 00 00 00 01"));
+    rb.push(hx("0b 00 01 61 01 62 00 00 00 00 00 01"));
     let body = rb.take_msg(1024, false).unwrap().unwrap();
     assert!(Subscribe::decode(&body, &c).is_err());
     // A lite-05-shaped SUBSCRIBE fails to decode as lite-06.
