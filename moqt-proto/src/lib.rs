@@ -8,6 +8,7 @@
 //! - [`message`]: every message of every version, one type each.
 //! - [`stream`]: stream types and the per-stream decoder that sequences messages.
 //! - [`path`]: broadcast paths and their two wire spellings.
+//! - [`session`]: the session state machine (events in, commands and app events out).
 //! - [`version`]: versions, ALPN strings and feature gates.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -15,11 +16,13 @@
 pub mod coding;
 pub mod message;
 pub mod path;
+pub mod session;
 pub mod stream;
 pub mod version;
 
 pub use coding::{DecodeError, Limits};
 pub use message::Codec;
 pub use path::Path;
+pub use session::{Command, Config, Event, Perspective, Session, StreamId, TransportEvent};
 pub use stream::{Frame, Side, StreamDecoder, StreamEncoder, StreamMessage, StreamType};
 pub use version::{Dialect, Version};
