@@ -1,0 +1,578 @@
+//! QUIC endpoints: one server socket for raw QUIC and WebTransport, and a client for both.
+//!
+//! This module owns version negotiation at the transport edge:
+//! * raw QUIC: the TLS ALPN is the moq-lite version (`moq-lite-06` … `moq-lite-03`). The server's
+//!   rustls picks the first entry of *its* list the client also offers; ours is newest-first, the
+//!   same order clients use, so both sides normally agree on the newest common version.
+//! * WebTransport (ALPN `h3`): the client lists versions in `wt-available-protocols`; the server
+//!   picks the **first client-offered** one it supports ([`negotiate_wt_protocol`]) and always
+//!   echoes it in `wt-protocol`. A request offering nothing we speak is refused with HTTP 400.
+//!
+//! The server runs one accept task that hands every connection to its own handshake task (bounded
+//! by a timeout), so a slow peer never blocks others; finished sessions arrive on a channel read by
+//! [`Server::accept`]. The client resolves `moqt://` / `https://` URLs with tokio and binds an
+//! ephemeral socket of the target's address family.
+//!
+//! This module never parses moq-lite messages and never decides anything about paths beyond
+//! reporting them: that belongs to the session layer above.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use moqt_proto::Version;
+use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use url::Url;
+use web_transport_quinn as wtq;
+
+use crate::session::{Session, TransportKind};
+use crate::tls::{Identity, TlsError, Verification};
+
+/// The TLS ALPN of HTTP/3, which carries WebTransport.
+pub const ALPN_H3: &str = "h3";
+
+/// The port used when a URL names none.
+pub const DEFAULT_PORT: u16 = 443;
+
+/// Errors from binding, dialing or handshaking.
+#[derive(Debug, thiserror::Error)]
+pub enum TransportError {
+    /// TLS material or configuration problem.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    /// The rustls config cannot drive QUIC (it lacks a TLS 1.3 initial cipher suite).
+    #[error("TLS config unusable for QUIC: {0}")]
+    QuicTls(String),
+    /// No version is enabled.
+    #[error("no moq-lite version enabled")]
+    NoVersions,
+    /// The UDP socket could not be bound.
+    #[error("cannot bind UDP socket on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The URL does not parse.
+    #[error("invalid URL {url:?}: {reason}")]
+    InvalidUrl {
+        /// The URL text.
+        url: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The URL scheme is neither `moqt`/`moql` (raw QUIC) nor `https` (WebTransport).
+    #[error("unsupported URL scheme {0:?}: use moqt:// (raw QUIC) or https:// (WebTransport)")]
+    UnsupportedScheme(String),
+    /// Host name resolution failed.
+    #[error("cannot resolve {host}: {source}")]
+    Resolve {
+        /// The host.
+        host: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// Host name resolution returned no address.
+    #[error("{0} resolved to no address")]
+    NoAddress(String),
+    /// quinn refused to start the connection (e.g. an invalid server name).
+    #[error("cannot start connection to {addr}: {source}")]
+    Connect {
+        /// The server address.
+        addr: SocketAddr,
+        /// quinn's reason.
+        source: quinn::ConnectError,
+    },
+    /// The QUIC or TLS handshake failed (unreachable, certificate refused, no common ALPN, ...).
+    #[error("QUIC/TLS handshake with {addr} failed: {source}")]
+    Handshake {
+        /// The server address.
+        addr: SocketAddr,
+        /// quinn's reason; certificate refusals show up as a crypto transport error.
+        source: quinn::ConnectionError,
+    },
+    /// The HTTP/3 SETTINGS or CONNECT exchange failed or was refused.
+    #[error("WebTransport session setup with {addr} failed: {source}")]
+    WebTransport {
+        /// The server address.
+        addr: SocketAddr,
+        /// web-transport-quinn's reason (includes the HTTP status on refusal).
+        source: wtq::ClientError,
+    },
+    /// The peer did not select one of our versions (missing or unknown ALPN / `wt-protocol`).
+    #[error("peer selected no moq-lite version we offered (got {0:?})")]
+    NoVersion(Option<String>),
+    /// The whole connection setup took longer than the configured handshake timeout.
+    #[error("connection setup timed out after {0:?}")]
+    Timeout(Duration),
+}
+
+/// The QUIC transport parameters used unless a config supplies its own.
+///
+/// Idle timeout 30 s with 10 s keep-alives, 1024 concurrent uni streams (one per group in flight)
+/// and 256 bidi streams (one per subscription / announce interest).
+pub fn default_transport_config() -> quinn::TransportConfig {
+    let mut t = quinn::TransportConfig::default();
+    t.max_idle_timeout(Some(Duration::from_secs(30).try_into().expect("30 s fits")));
+    t.keep_alive_interval(Some(Duration::from_secs(10)));
+    t.max_concurrent_uni_streams(1024u32.into());
+    t.max_concurrent_bidi_streams(256u32.into());
+    t
+}
+
+/// Picks the WebTransport sub-protocol: the first client-offered string that names a version in
+/// `supported` (so the client's preference wins).
+pub fn negotiate_wt_protocol(offered: &[String], supported: &[Version]) -> Option<Version> {
+    offered.iter().filter_map(|p| Version::from_alpn(p.as_bytes())).find(|v| supported.contains(v))
+}
+
+fn dedup_versions(versions: &[Version]) -> Vec<Version> {
+    let mut out = Vec::with_capacity(versions.len());
+    for v in versions {
+        if !out.contains(v) {
+            out.push(*v);
+        }
+    }
+    out
+}
+
+fn negotiated_alpn(conn: &quinn::Connection) -> Option<Vec<u8>> {
+    conn.handshake_data()?.downcast::<quinn::crypto::rustls::HandshakeData>().ok()?.protocol
+}
+
+/// Server settings.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// The UDP address to bind (e.g. `127.0.0.1:0`, `[::]:4443`).
+    pub bind: SocketAddr,
+    /// The certificate chain and key presented to clients.
+    pub identity: Identity,
+    /// Versions accepted, in the server's preference order (used for raw-QUIC ALPN selection).
+    pub versions: Vec<Version>,
+    /// Accept raw QUIC connections (moq-lite ALPNs).
+    pub raw_quic: bool,
+    /// Accept WebTransport sessions (ALPN `h3`).
+    pub webtransport: bool,
+    /// Upper bound on QUIC handshake + HTTP/3 SETTINGS + CONNECT for one connection.
+    pub handshake_timeout: Duration,
+    /// QUIC transport parameters; `None` means [`default_transport_config`].
+    pub transport: Option<Arc<quinn::TransportConfig>>,
+}
+
+impl ServerConfig {
+    /// All versions, both transports, a 10 s handshake timeout.
+    pub fn new(bind: SocketAddr, identity: Identity) -> ServerConfig {
+        ServerConfig {
+            bind,
+            identity,
+            versions: Version::ALL.to_vec(),
+            raw_quic: true,
+            webtransport: true,
+            handshake_timeout: Duration::from_secs(10),
+            transport: None,
+        }
+    }
+}
+
+/// A session the server accepted.
+#[derive(Debug)]
+pub struct Accepted {
+    /// The negotiated version (also [`Session::version`]).
+    pub version: Version,
+    /// Raw QUIC or WebTransport.
+    pub kind: TransportKind,
+    /// The WebTransport `:path` including any `?query`; `None` on raw QUIC (lite-05+ sends the path
+    /// in SETUP instead).
+    pub path: Option<String>,
+    /// The full WebTransport request URL; `None` on raw QUIC.
+    pub url: Option<Url>,
+    /// The client's address.
+    pub peer: SocketAddr,
+    /// The session.
+    pub session: Session,
+}
+
+/// A server listening on one UDP socket for raw QUIC and WebTransport.
+///
+/// Dropping it stops accepting (pending handshakes are abandoned); established sessions live on
+/// until closed.
+#[derive(Debug)]
+pub struct Server {
+    endpoint: quinn::Endpoint,
+    local_addr: SocketAddr,
+    accepted: mpsc::Receiver<Accepted>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+#[derive(Debug, Clone)]
+struct ServerShared {
+    versions: Vec<Version>,
+    raw_quic: bool,
+    webtransport: bool,
+    handshake_timeout: Duration,
+}
+
+impl Server {
+    /// Binds the socket and starts accepting. Must be called inside a tokio runtime.
+    pub fn bind(config: ServerConfig) -> Result<Server, TransportError> {
+        let versions = dedup_versions(&config.versions);
+        if versions.is_empty() || !(config.raw_quic || config.webtransport) {
+            return Err(TransportError::NoVersions);
+        }
+        let mut alpns: Vec<&[u8]> = Vec::new();
+        if config.raw_quic {
+            alpns.extend(versions.iter().map(|v| v.alpn().as_bytes()));
+        }
+        if config.webtransport {
+            alpns.push(ALPN_H3.as_bytes());
+        }
+        let tls = config.identity.server_config(&alpns)?;
+        let tls = QuicServerConfig::try_from(tls).map_err(|e| TransportError::QuicTls(e.to_string()))?;
+        let mut quic = quinn::ServerConfig::with_crypto(Arc::new(tls));
+        quic.transport_config(config.transport.clone().unwrap_or_else(|| Arc::new(default_transport_config())));
+
+        let endpoint = quinn::Endpoint::server(quic, config.bind)
+            .map_err(|source| TransportError::Bind { addr: config.bind, source })?;
+        let local_addr = endpoint.local_addr().map_err(|source| TransportError::Bind { addr: config.bind, source })?;
+        tracing::info!(%local_addr, ?versions, raw_quic = config.raw_quic, webtransport = config.webtransport, "server listening");
+
+        let shared = ServerShared {
+            versions,
+            raw_quic: config.raw_quic,
+            webtransport: config.webtransport,
+            handshake_timeout: config.handshake_timeout,
+        };
+        let (tx, accepted) = mpsc::channel(64);
+        let task = tokio::spawn(accept_loop(endpoint.clone(), shared, tx));
+        Ok(Server { endpoint, local_addr, accepted, task })
+    }
+
+    /// The bound address (with the real port when bound to port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The next established session, or `None` once the endpoint stopped.
+    pub async fn accept(&mut self) -> Option<Accepted> {
+        self.accepted.recv().await
+    }
+
+    /// Closes every connection with `code` and `reason` and stops accepting.
+    pub fn close(&self, code: u32, reason: &str) {
+        self.task.abort();
+        self.endpoint.close(code.into(), reason.as_bytes());
+    }
+
+    /// Waits until every connection has been closed and acknowledged (call after [`Server::close`]).
+    pub async fn wait_idle(&self) {
+        self.endpoint.wait_idle().await;
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn accept_loop(endpoint: quinn::Endpoint, shared: ServerShared, tx: mpsc::Sender<Accepted>) {
+    // Handshakes live in the JoinSet, so aborting this task aborts them too.
+    let mut handshakes = JoinSet::new();
+    loop {
+        tokio::select! {
+            incoming = endpoint.accept() => {
+                let Some(incoming) = incoming else { break };
+                let shared = shared.clone();
+                let tx = tx.clone();
+                handshakes.spawn(async move {
+                    let peer = incoming.remote_address();
+                    let timeout = shared.handshake_timeout;
+                    match tokio::time::timeout(timeout, handshake(incoming, &shared)).await {
+                        Ok(Ok(accepted)) => {
+                            tracing::debug!(%peer, version = %accepted.version, kind = ?accepted.kind,
+                                path = ?accepted.path, "session accepted");
+                            if let Err(mpsc::error::SendError(accepted)) = tx.send(accepted).await {
+                                accepted.session.close(0, "server shutting down");
+                            }
+                        }
+                        Ok(Err(err)) => tracing::debug!(%peer, %err, "handshake failed"),
+                        Err(_) => tracing::debug!(%peer, ?timeout, "handshake timed out"),
+                    }
+                });
+            }
+            Some(_) = handshakes.join_next(), if !handshakes.is_empty() => {}
+        }
+    }
+    tracing::debug!("accept loop ended");
+}
+
+/// Why a server-side handshake failed (logged only).
+#[derive(Debug, thiserror::Error)]
+enum HandshakeError {
+    #[error("QUIC/TLS: {0}")]
+    Quic(#[from] quinn::ConnectionError),
+    #[error("WebTransport: {0}")]
+    WebTransport(#[from] wtq::ServerError),
+    #[error("unexpected ALPN {0:?}")]
+    Alpn(Option<String>),
+    #[error("client offered no supported WebTransport protocol: {0:?}")]
+    NoProtocol(Vec<String>),
+}
+
+async fn handshake(incoming: quinn::Incoming, shared: &ServerShared) -> Result<Accepted, HandshakeError> {
+    let conn = incoming.await?;
+    let peer = conn.remote_address();
+    let alpn = negotiated_alpn(&conn);
+
+    if shared.webtransport && alpn.as_deref() == Some(ALPN_H3.as_bytes()) {
+        let request = wtq::Request::accept(conn).await?;
+        let offered = request.protocols.clone();
+        let Some(version) = negotiate_wt_protocol(&offered, &shared.versions) else {
+            tracing::debug!(%peer, ?offered, "refusing WebTransport request: no common protocol");
+            // Keep the connection until the client has read the refusal and hung up (bounded by the
+            // handshake timeout): dropping it now could close the connection before the response
+            // is delivered, and the client would see a truncated stream instead of the status.
+            let conn = request.conn().clone();
+            request.reject(wtq::http::StatusCode::BAD_REQUEST).await?;
+            conn.closed().await;
+            return Err(HandshakeError::NoProtocol(offered));
+        };
+        let url = request.url.clone();
+        let path = match url.query() {
+            Some(q) => format!("{}?{}", url.path(), q),
+            None => url.path().to_owned(),
+        };
+        let response = wtq::proto::ConnectResponse::OK.with_protocol(version.wt_protocol());
+        let inner = request.respond(response).await?;
+        return Ok(Accepted {
+            version,
+            kind: TransportKind::WebTransport,
+            path: Some(path),
+            url: Some(url),
+            peer,
+            session: Session::new(inner, version, TransportKind::WebTransport),
+        });
+    }
+
+    let version =
+        alpn.as_deref().and_then(Version::from_alpn).filter(|v| shared.raw_quic && shared.versions.contains(v));
+    let Some(version) = version else {
+        conn.close(0u32.into(), b"unsupported ALPN");
+        return Err(HandshakeError::Alpn(alpn.map(|a| String::from_utf8_lossy(&a).into_owned())));
+    };
+    Ok(Accepted {
+        version,
+        kind: TransportKind::RawQuic,
+        path: None,
+        url: None,
+        peer,
+        session: Session::new(wtq::Session::raw(conn), version, TransportKind::RawQuic),
+    })
+}
+
+/// Client settings.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// How the server certificate is checked.
+    pub verification: Verification,
+    /// Versions offered, most preferred first (one entry pins the version).
+    pub versions: Vec<Version>,
+    /// Local address to bind; `None` picks an ephemeral port of the target's family (loopback
+    /// targets get a loopback socket).
+    pub bind: Option<SocketAddr>,
+    /// Upper bound on resolution + QUIC handshake + HTTP/3 SETTINGS + CONNECT.
+    pub handshake_timeout: Duration,
+    /// QUIC transport parameters; `None` means [`default_transport_config`].
+    pub transport: Option<Arc<quinn::TransportConfig>>,
+}
+
+impl ClientConfig {
+    /// All versions (lite-06 first), a 10 s handshake timeout.
+    pub fn new(verification: Verification) -> ClientConfig {
+        ClientConfig {
+            verification,
+            versions: Version::ALL.to_vec(),
+            bind: None,
+            handshake_timeout: Duration::from_secs(10),
+            transport: None,
+        }
+    }
+
+    /// Offers only `version`.
+    pub fn with_version(mut self, version: Version) -> ClientConfig {
+        self.versions = vec![version];
+        self
+    }
+}
+
+/// Dials moq-lite servers over raw QUIC (`moqt://host:port[/path]`) or WebTransport
+/// (`https://host:port/path`). Reuses one UDP socket per local bind address.
+#[derive(Debug)]
+pub struct Client {
+    versions: Vec<Version>,
+    raw: quinn::ClientConfig,
+    wt: quinn::ClientConfig,
+    bind: Option<SocketAddr>,
+    handshake_timeout: Duration,
+    endpoints: Mutex<HashMap<SocketAddr, quinn::Endpoint>>,
+}
+
+impl Client {
+    /// Builds the TLS configs (loading roots now, so file errors surface here).
+    pub fn new(config: ClientConfig) -> Result<Client, TransportError> {
+        let versions = dedup_versions(&config.versions);
+        if versions.is_empty() {
+            return Err(TransportError::NoVersions);
+        }
+        let transport = config.transport.clone().unwrap_or_else(|| Arc::new(default_transport_config()));
+        let build = |alpns: &[&[u8]]| -> Result<quinn::ClientConfig, TransportError> {
+            let tls = config.verification.client_config(alpns)?;
+            let tls = QuicClientConfig::try_from(tls).map_err(|e| TransportError::QuicTls(e.to_string()))?;
+            let mut quic = quinn::ClientConfig::new(Arc::new(tls));
+            quic.transport_config(transport.clone());
+            Ok(quic)
+        };
+        let alpns: Vec<&[u8]> = versions.iter().map(|v| v.alpn().as_bytes()).collect();
+        let raw = build(&alpns)?;
+        let wt = build(&[ALPN_H3.as_bytes()])?;
+        Ok(Client {
+            versions,
+            raw,
+            wt,
+            bind: config.bind,
+            handshake_timeout: config.handshake_timeout,
+            endpoints: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The versions offered, most preferred first.
+    pub fn versions(&self) -> &[Version] {
+        &self.versions
+    }
+
+    /// Connects to `url` (`moqt://`/`moql://` for raw QUIC, `https://` for WebTransport) and returns
+    /// the session with its negotiated version.
+    pub async fn connect(&self, url: &str) -> Result<Session, TransportError> {
+        let parsed =
+            Url::parse(url).map_err(|e| TransportError::InvalidUrl { url: url.to_owned(), reason: e.to_string() })?;
+        self.connect_url(&parsed).await
+    }
+
+    /// [`Client::connect`] with an already parsed URL.
+    pub async fn connect_url(&self, url: &Url) -> Result<Session, TransportError> {
+        let timeout = self.handshake_timeout;
+        tokio::time::timeout(timeout, self.connect_inner(url)).await.map_err(|_| TransportError::Timeout(timeout))?
+    }
+
+    async fn connect_inner(&self, url: &Url) -> Result<Session, TransportError> {
+        let kind = match url.scheme() {
+            "moqt" | "moql" => TransportKind::RawQuic,
+            "https" => TransportKind::WebTransport,
+            other => return Err(TransportError::UnsupportedScheme(other.to_owned())),
+        };
+        let host = match url.host() {
+            Some(url::Host::Domain(d)) => d.to_owned(),
+            Some(url::Host::Ipv4(ip)) => ip.to_string(),
+            Some(url::Host::Ipv6(ip)) => ip.to_string(),
+            None => {
+                return Err(TransportError::InvalidUrl { url: url.to_string(), reason: "no host".to_owned() });
+            }
+        };
+        let port = url.port().unwrap_or(DEFAULT_PORT);
+        let addr = resolve(&host, port).await?;
+        let endpoint = self.endpoint_for(addr)?;
+
+        let config = match kind {
+            TransportKind::RawQuic => self.raw.clone(),
+            TransportKind::WebTransport => self.wt.clone(),
+        };
+        tracing::debug!(%url, %addr, ?kind, versions = ?self.versions, "connecting");
+        let connecting =
+            endpoint.connect_with(config, addr, &host).map_err(|source| TransportError::Connect { addr, source })?;
+        let conn = connecting.await.map_err(|source| TransportError::Handshake { addr, source })?;
+
+        let session = match kind {
+            TransportKind::RawQuic => {
+                let alpn = negotiated_alpn(&conn);
+                let version = alpn.as_deref().and_then(Version::from_alpn).filter(|v| self.versions.contains(v));
+                let Some(version) = version else {
+                    conn.close(0u32.into(), b"unsupported ALPN");
+                    return Err(TransportError::NoVersion(alpn.map(|a| String::from_utf8_lossy(&a).into_owned())));
+                };
+                Session::new(wtq::Session::raw(conn), version, TransportKind::RawQuic)
+            }
+            TransportKind::WebTransport => {
+                let request = wtq::proto::ConnectRequest::new(url.clone())
+                    .with_protocols(self.versions.iter().map(|v| v.wt_protocol().to_owned()));
+                let inner = wtq::Session::connect(conn, request)
+                    .await
+                    .map_err(|source| TransportError::WebTransport { addr, source })?;
+                let selected = inner.response().and_then(|r| r.protocol.clone());
+                let version = selected
+                    .as_deref()
+                    .and_then(|p| Version::from_alpn(p.as_bytes()))
+                    .filter(|v| self.versions.contains(v));
+                let Some(version) = version else {
+                    // No wt-protocol: the server wants a legacy (lite-01/02) handshake we do not speak.
+                    inner.close(0, b"no moq-lite version selected");
+                    return Err(TransportError::NoVersion(selected));
+                };
+                Session::new(inner, version, TransportKind::WebTransport)
+            }
+        };
+        tracing::debug!(%addr, version = %session.version(), ?kind, "connected");
+        Ok(session)
+    }
+
+    fn endpoint_for(&self, remote: SocketAddr) -> Result<quinn::Endpoint, TransportError> {
+        let bind = self.bind.unwrap_or_else(|| match remote.ip() {
+            IpAddr::V4(ip) if ip.is_loopback() => SocketAddr::new(Ipv4Addr::LOCALHOST.into(), 0),
+            IpAddr::V4(_) => SocketAddr::new(Ipv4Addr::UNSPECIFIED.into(), 0),
+            IpAddr::V6(ip) if ip.is_loopback() => SocketAddr::new(Ipv6Addr::LOCALHOST.into(), 0),
+            IpAddr::V6(_) => SocketAddr::new(Ipv6Addr::UNSPECIFIED.into(), 0),
+        });
+        let mut endpoints = self.endpoints.lock().expect("endpoint map poisoned");
+        if let Some(endpoint) = endpoints.get(&bind) {
+            return Ok(endpoint.clone());
+        }
+        let endpoint = quinn::Endpoint::client(bind).map_err(|source| TransportError::Bind { addr: bind, source })?;
+        endpoints.insert(bind, endpoint.clone());
+        Ok(endpoint)
+    }
+}
+
+async fn resolve(host: &str, port: u16) -> Result<SocketAddr, TransportError> {
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        return Ok(SocketAddr::new(ip, port));
+    }
+    let mut addrs = tokio::net::lookup_host((host, port))
+        .await
+        .map_err(|source| TransportError::Resolve { host: host.to_owned(), source })?;
+    addrs.next().ok_or_else(|| TransportError::NoAddress(host.to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(v: &[&str]) -> Vec<String> {
+        v.iter().map(|x| x.to_string()).collect()
+    }
+
+    #[test]
+    fn wt_negotiation_prefers_the_client_order() {
+        let all = Version::ALL;
+        assert_eq!(negotiate_wt_protocol(&s(&["moq-lite-04", "moq-lite-06"]), &all), Some(Version::Lite04));
+        assert_eq!(
+            negotiate_wt_protocol(&s(&["moql", "moq-lite-05", "moq-lite-04"]), &[Version::Lite04, Version::Lite05]),
+            Some(Version::Lite05)
+        );
+        assert_eq!(negotiate_wt_protocol(&s(&["moq-lite-06"]), &[Version::Lite04]), None);
+        assert_eq!(negotiate_wt_protocol(&s(&["moqt-19", "moq-lite-06-wip"]), &all), None);
+        assert_eq!(negotiate_wt_protocol(&[], &all), None);
+    }
+}
