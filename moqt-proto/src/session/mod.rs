@@ -382,11 +382,20 @@ impl Session {
         if q.closed || q.fin || data.is_empty() {
             return;
         }
-        q.bytes += data.len();
+        let n = data.len();
+        q.bytes += n;
         q.chunks.push_back(data);
         if !q.scheduled {
             q.scheduled = true;
             self.commands.push_back(Command::Transmit(id));
+        }
+        // Group bytes count against the subscription's and the session's budgets.
+        if let Role::GroupOut(g) = &stream.role {
+            let publication = g.publication;
+            self.queued += n;
+            if let Some(p) = self.publication_mut(publication) {
+                p.queued += n;
+            }
         }
     }
 

@@ -414,6 +414,8 @@ impl Session {
             p.groups.push_back(id);
         }
         self.expire_publication(stream);
+        // The header counts against the budgets like any other group byte.
+        self.make_room(stream, id, 0)?;
         Ok(id)
     }
 
@@ -435,10 +437,6 @@ impl Session {
         self.make_room(publication, group, size)?;
         self.queue(group, header);
         self.queue(group, payload);
-        self.queued += size;
-        if let Some(p) = self.publication_mut(publication) {
-            p.queued += size;
-        }
         Ok(())
     }
 

@@ -4,4 +4,5 @@
 //! part of it, hence the `dead_code` allowance.
 #![allow(dead_code)]
 
+pub mod pipe;
 pub mod sim;

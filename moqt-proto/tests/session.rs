@@ -1,0 +1,601 @@
+//! Scripted two-session scenarios over the in-memory pipe, for every flow in every version.
+
+mod support;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use moqt_proto::message::{Probe, SubscribeDrop, TrackInfo};
+use moqt_proto::session::{session_code, stream_code, Command, Error, Event, PublishParams, SubscribeParams};
+use moqt_proto::{Path, Version};
+use support::pipe::{Pipe, A, B};
+
+fn p(s: &str) -> Path {
+    Path::new(s)
+}
+
+fn all_versions() -> [Version; 4] {
+    Version::ALL
+}
+
+/// A subscribes to B's `room/alice`/`video`; B accepts. Returns (sub id at A, stream at B).
+fn subscribed(pipe: &mut Pipe, params: SubscribeParams) -> (u64, moqt_proto::StreamId) {
+    let id = pipe.sides[A].subscribe(p("room/alice"), "video", params).unwrap();
+    pipe.run();
+    let stream = pipe
+        .take_events(B)
+        .into_iter()
+        .find_map(|e| match e {
+            Event::SubscribeRequest { stream, subscribe } => {
+                assert_eq!(subscribe.path, p("room/alice"));
+                assert_eq!(subscribe.track, "video");
+                assert_eq!(subscribe.priority, params.priority);
+                Some(stream)
+            }
+            _ => None,
+        })
+        .expect("subscribe request");
+    pipe.sides[B].accept_subscription(stream, PublishParams { priority: 7, ..Default::default() }).unwrap();
+    pipe.run();
+    (id, stream)
+}
+
+#[test]
+fn setup_exchange() {
+    for v in all_versions() {
+        let mut pipe = Pipe::new(v);
+        let setups = |pipe: &mut Pipe, side| {
+            pipe.take_events(side).into_iter().filter(|e| matches!(e, Event::PeerSetup(_))).count()
+        };
+        let expected = usize::from(v.has_setup());
+        assert_eq!(setups(&mut pipe, A), expected, "{v}");
+        assert_eq!(setups(&mut pipe, B), expected, "{v}");
+        if v.has_setup() {
+            assert_eq!(pipe.sides[A].peer_setup().unwrap().hop, Some(0xB));
+            assert_eq!(pipe.sides[B].peer_setup().unwrap().hop, Some(0xA));
+        }
+    }
+}
+
+#[test]
+fn announce_initial_set_live_and_ended() {
+    for v in all_versions() {
+        let mut pipe = Pipe::new(v);
+        pipe.sides[B].announce(p("room/alice")).unwrap();
+        pipe.sides[B].announce(p("other/carol")).unwrap();
+        let interest = pipe.sides[A].announce_interest(p("room")).unwrap();
+        pipe.run();
+        pipe.sides[B].announce(p("room/bob")).unwrap();
+        pipe.sides[B].announce(p("roomy/dave")).unwrap(); // not under "room" segment-wise
+        pipe.run();
+        pipe.sides[B].unannounce(&p("room/alice")).unwrap();
+        pipe.run();
+        let events: Vec<Event> =
+            pipe.take_events(A).into_iter().filter(|e| !matches!(e, Event::PeerSetup(_))).collect();
+        let expected_hops: Vec<u64> = match v {
+            Version::Lite03 => vec![0],
+            _ => vec![0xB],
+        };
+        let announced = |path: &str| Event::Announced {
+            interest,
+            path: p(path),
+            hops: expected_hops.iter().copied().collect(),
+            cost: Default::default(),
+        };
+        let mut expected = vec![announced("room/alice")];
+        if v.has_announce_ok() {
+            expected.push(Event::AnnounceSynced { interest });
+        }
+        expected.push(announced("room/bob"));
+        expected.push(Event::Unannounced { interest, path: p("room/alice") });
+        assert_eq!(events, expected, "{v}");
+        // The publisher saw the interest.
+        assert!(pipe
+            .take_events(B)
+            .iter()
+            .any(|e| matches!(e, Event::AnnounceInterest { prefix, .. } if *prefix == p("room"))));
+        // Withdrawing the interest ends its live paths locally.
+        pipe.sides[A].cancel_announce_interest(interest).unwrap();
+        pipe.run();
+        let events = pipe.take_events(A);
+        assert!(events.contains(&Event::Unannounced { interest, path: p("room/bob") }), "{v}");
+        assert!(events.iter().any(|e| matches!(e, Event::AnnounceInterestEnded { .. })));
+        assert!(pipe.take_events(B).iter().any(|e| matches!(e, Event::AnnounceInterestCancelled { .. })), "{v}");
+    }
+}
+
+#[test]
+fn reannounce_with_new_route_replaces_the_old_one() {
+    for v in all_versions() {
+        let mut pipe = Pipe::new(v);
+        let interest = pipe.sides[A].announce_interest(Path::root()).unwrap();
+        pipe.sides[B].announce_route(p("x"), [5u64].into_iter().collect(), Default::default()).unwrap();
+        pipe.run();
+        pipe.sides[B].announce_route(p("x"), [6u64, 7].into_iter().collect(), Default::default()).unwrap();
+        pipe.run();
+        let announced: Vec<Vec<u64>> = pipe
+            .take_events(A)
+            .into_iter()
+            .filter_map(|e| match e {
+                Event::Announced { interest: i, hops, .. } if i == interest => Some(hops.to_vec()),
+                _ => None,
+            })
+            .collect();
+        let expected = match v {
+            Version::Lite03 => vec![vec![0, 0], vec![0, 0, 0]],
+            Version::Lite04 => vec![vec![5, 0xB], vec![6, 7, 0xB]],
+            _ => vec![vec![5, 0xB], vec![6, 7, 0xB]],
+        };
+        assert_eq!(announced, expected, "{v}");
+        assert!(!pipe.sides[A].is_closed(), "{v}: re-announcing must not be a violation");
+    }
+}
+
+#[test]
+fn exclude_hop_filters_announcements() {
+    for v in [Version::Lite04, Version::Lite05, Version::Lite06] {
+        let mut pipe = Pipe::new(v);
+        // A route through A (hop 0xA) must not be shown to A.
+        pipe.sides[B].announce_route(p("loop"), [0xAu64].into_iter().collect(), Default::default()).unwrap();
+        pipe.sides[B].announce(p("fine")).unwrap();
+        let _ = pipe.sides[A].announce_interest(Path::root()).unwrap();
+        pipe.run();
+        let paths: Vec<Path> = pipe
+            .take_events(A)
+            .into_iter()
+            .filter_map(|e| match e {
+                Event::Announced { path, .. } => Some(path),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(paths, vec![p("fine")], "{v}");
+    }
+}
+
+#[test]
+fn subscribe_groups_frames_and_end() {
+    for v in all_versions() {
+        let mut pipe = Pipe::new(v);
+        pipe.take_events(A);
+        let params = SubscribeParams { priority: 9, max_latency: 1000, ..Default::default() };
+        let (id, stream) = subscribed(&mut pipe, params);
+        for seq in 0..3u64 {
+            let g = pipe.sides[B].open_group(stream, seq).unwrap();
+            for f in 0..4u64 {
+                pipe.sides[B].write_frame(g, seq * 1000 + f * 33, Bytes::from(format!("{seq}:{f}"))).unwrap();
+            }
+            pipe.sides[B].finish_group(g).unwrap();
+            pipe.run();
+        }
+        pipe.sides[B].end_subscription(stream, None).unwrap();
+        pipe.run();
+        let events = pipe.take_events(A);
+        // First response per version.
+        if v.has_subscribe_start() {
+            assert_eq!(events.first(), Some(&Event::SubscribeStart { id, group: 0 }), "{v}");
+            assert!(events.contains(&Event::SubscribeEnd { id, group: 3 }), "{v}");
+        } else {
+            assert!(
+                matches!(events.first(), Some(Event::SubscribeOk { id: i, ok }) if *i == id && ok.priority == 7),
+                "{v}"
+            );
+        }
+        let frames: Vec<(u64, Option<u64>, Bytes)> = events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Frame { subscription, sequence, timestamp, payload, .. } => {
+                    assert_eq!(*subscription, id);
+                    Some((*sequence, *timestamp, payload.clone()))
+                }
+                _ => None,
+            })
+            .collect();
+        let expected: Vec<(u64, Option<u64>, Bytes)> = (0..3u64)
+            .flat_map(|s| {
+                (0..4u64).map(move |f| {
+                    (s, v.has_frame_timestamps().then_some(s * 1000 + f * 33), Bytes::from(format!("{s}:{f}")))
+                })
+            })
+            .collect();
+        assert_eq!(frames, expected, "{v}");
+        let ended = events.iter().filter(|e| matches!(e, Event::GroupEnded { code: None, .. })).count();
+        assert_eq!(ended, 3, "{v}");
+        assert_eq!(events.last(), Some(&Event::SubscriptionEnded { id, code: None }), "{v}");
+        assert_eq!(pipe.sides[B].queued_bytes(), 0);
+    }
+}
+
+#[test]
+fn update_unsubscribe_and_reject() {
+    for v in all_versions() {
+        let mut pipe = Pipe::new(v);
+        let (id, stream) = subscribed(&mut pipe, SubscribeParams { priority: 1, ..Default::default() });
+        let update = SubscribeParams { priority: 200, max_latency: 2000, ..Default::default() };
+        pipe.sides[A].update_subscription(id, update).unwrap();
+        pipe.run();
+        let updated = pipe.take_events(B).into_iter().find_map(|e| match e {
+            Event::SubscribeUpdated { stream: s, update } if s == stream => Some(update),
+            _ => None,
+        });
+        assert_eq!(updated.map(|u| (u.priority, u.max_latency)), Some((200, 2000)), "{v}");
+        assert_eq!(pipe.sides[B].subscription_params(stream).unwrap().priority, 200);
+        // An open group, then the subscriber leaves: the group is reset, the publisher hears it.
+        let g = pipe.sides[B].open_group(stream, 0).unwrap();
+        pipe.sides[B].write_frame(g, 0, Bytes::from_static(b"x")).unwrap();
+        pipe.run();
+        pipe.sides[A].unsubscribe(id).unwrap();
+        pipe.run();
+        assert!(pipe.take_events(B).contains(&Event::SubscribeCancelled { stream, code: None }), "{v}");
+        assert_eq!(pipe.sides[B].write_frame(g, 1, Bytes::from_static(b"y")), Err(Error::UnknownHandle));
+        let a_events = pipe.take_events(A);
+        assert_eq!(
+            a_events.iter().filter(|e| matches!(e, Event::GroupEnded { .. })).count(),
+            a_events.iter().filter(|e| matches!(e, Event::GroupStarted { .. })).count(),
+            "{v}: every group ends exactly once"
+        );
+        // Rejection.
+        let id = pipe.sides[A].subscribe(p("nope"), "video", SubscribeParams::default()).unwrap();
+        pipe.run();
+        let stream = pipe.take_events(B).into_iter().find_map(|e| match e {
+            Event::SubscribeRequest { stream, .. } => Some(stream),
+            _ => None,
+        });
+        pipe.sides[B].reject_subscription(stream.unwrap(), stream_code::NOT_FOUND).unwrap();
+        pipe.run();
+        assert!(
+            pipe.take_events(A).contains(&Event::SubscriptionEnded { id, code: Some(stream_code::NOT_FOUND) }),
+            "{v}"
+        );
+        assert!(!pipe.sides[A].is_closed() && !pipe.sides[B].is_closed());
+    }
+}
+
+#[test]
+fn drop_groups_both_dialects() {
+    for (v, gomoqt) in [
+        (Version::Lite03, false),
+        (Version::Lite04, false),
+        (Version::Lite04, true),
+        (Version::Lite05, false),
+        (Version::Lite06, false),
+    ] {
+        let mut a = moqt_proto::Config::new(v, moqt_proto::Perspective::Client);
+        let mut b = moqt_proto::Config::new(v, moqt_proto::Perspective::Server);
+        if gomoqt {
+            a.dialect = moqt_proto::Dialect::Gomoqt;
+            b.dialect = moqt_proto::Dialect::Gomoqt;
+        }
+        let mut pipe = Pipe::with_configs(a, b, Default::default());
+        let (id, stream) = subscribed(&mut pipe, SubscribeParams::default());
+        if gomoqt {
+            assert!(
+                !pipe.take_events(A).iter().any(|e| matches!(e, Event::SubscribeOk { .. })),
+                "gomoqt answers lazily"
+            );
+            let g = pipe.sides[B].open_group(stream, 1).unwrap();
+            pipe.sides[B].finish_group(g).unwrap();
+            pipe.run();
+            let ok = pipe.take_events(A).into_iter().find_map(|e| match e {
+                Event::SubscribeOk { ok, .. } => Some(ok),
+                _ => None,
+            });
+            assert_eq!(ok.unwrap().start_group, Some(1));
+        }
+        pipe.sides[B].drop_groups(stream, 5, 7, 3).unwrap();
+        pipe.run();
+        assert!(
+            pipe.take_events(A)
+                .contains(&Event::GroupsDropped { id, drop: SubscribeDrop { start: 5, end: 7, error: 3 } }),
+            "{v}"
+        );
+    }
+}
+
+#[test]
+fn fetch_track_probe_goaway_datagram() {
+    for v in all_versions() {
+        let mut pipe = Pipe::new(v);
+        pipe.take_events(A);
+        pipe.take_events(B);
+        // Fetch.
+        let fetch = pipe.sides[A].fetch(p("room/alice"), "video", 5, 42).unwrap();
+        pipe.run();
+        let served = pipe.take_events(B).into_iter().find_map(|e| match e {
+            Event::FetchRequest { stream, fetch } => Some((stream, fetch)),
+            _ => None,
+        });
+        let (fs, req) = served.expect("fetch request");
+        assert_eq!((req.group, req.priority, req.track.as_str()), (42, 5, "video"));
+        pipe.sides[B].fetch_frame(fs, 90_000, Bytes::from_static(b"ab")).unwrap();
+        pipe.sides[B].fetch_frame(fs, 93_000, Bytes::from_static(b"c")).unwrap();
+        pipe.sides[B].fetch_finish(fs).unwrap();
+        pipe.run();
+        let ts = |t| v.has_frame_timestamps().then_some(t);
+        assert_eq!(
+            pipe.take_events(A),
+            vec![
+                Event::FetchFrame { stream: fetch, timestamp: ts(90_000), payload: Bytes::from_static(b"ab") },
+                Event::FetchFrame { stream: fetch, timestamp: ts(93_000), payload: Bytes::from_static(b"c") },
+                Event::FetchEnded { stream: fetch, code: None },
+            ],
+            "{v}"
+        );
+        // Probe.
+        let probe = pipe.sides[A].probe(Some(1_000_000)).unwrap();
+        pipe.run();
+        let events = pipe.take_events(B);
+        let ps = events.iter().find_map(|e| match e {
+            Event::ProbeRequest { stream } => Some(*stream),
+            _ => None,
+        });
+        assert!(events.contains(&Event::ProbeTarget { stream: ps.unwrap(), bitrate: 1_000_000 }), "{v}");
+        pipe.sides[B].probe_report(ps.unwrap(), Probe { bitrate: 800_000, rtt_ms: 25 }).unwrap();
+        pipe.run();
+        let rtt = if v == Version::Lite03 { 0 } else { 25 };
+        assert_eq!(
+            pipe.take_events(A),
+            vec![Event::ProbeReport { stream: probe, probe: Probe { bitrate: 800_000, rtt_ms: rtt } }]
+        );
+        // Track (lite-05+).
+        match pipe.sides[A].track_info(p("room/alice"), "video") {
+            Err(Error::Unsupported) => assert!(!v.has_track()),
+            Ok(ts) => {
+                pipe.run();
+                let req = pipe.take_events(B).into_iter().find_map(|e| match e {
+                    Event::TrackRequest { stream, track } => Some((stream, track)),
+                    _ => None,
+                });
+                let (rs, track) = req.unwrap();
+                assert_eq!(track.track, "video");
+                let info = TrackInfo { priority: 3, ordered: false, max_latency: 2000, timescale: 90_000 };
+                pipe.sides[B].track_reply(rs, info).unwrap();
+                pipe.run();
+                assert_eq!(pipe.take_events(A), vec![Event::TrackInfo { stream: ts, info }]);
+            }
+            Err(e) => panic!("{e}"),
+        }
+        // Datagrams (lite-05+).
+        let (id, stream) = subscribed(&mut pipe, SubscribeParams::default());
+        pipe.take_events(A);
+        match pipe.sides[B].send_datagram(stream, 7, 1000, Bytes::from_static(b"hello")) {
+            Err(Error::Unsupported) => assert!(!v.has_datagrams()),
+            Ok(()) => {
+                pipe.run();
+                let events = pipe.take_events(A);
+                assert!(
+                    events.contains(&Event::Datagram {
+                        subscription: id,
+                        sequence: 7,
+                        timestamp: 1000,
+                        payload: Bytes::from_static(b"hello")
+                    }),
+                    "{v}"
+                );
+                assert_eq!(
+                    pipe.sides[B].send_datagram(stream, 8, 0, Bytes::from(vec![0u8; 1300])),
+                    Err(Error::InvalidArgument)
+                );
+            }
+            Err(e) => panic!("{e}"),
+        }
+        // GOAWAY (lite-04+): the receiver opens no new requests.
+        match pipe.sides[B].goaway("https://next.example/") {
+            Err(Error::Unsupported) => assert_eq!(v, Version::Lite03),
+            Ok(()) => {
+                pipe.run();
+                assert!(pipe.take_events(A).contains(&Event::Goaway { uri: "https://next.example/".into() }));
+                assert_eq!(pipe.sides[A].subscribe(p("x"), "y", SubscribeParams::default()), Err(Error::GoingAway));
+                // Existing subscriptions keep flowing.
+                let g = pipe.sides[B].open_group(stream, 9).unwrap();
+                pipe.sides[B].write_frame(g, 0, Bytes::from_static(b"still")).unwrap();
+                pipe.run();
+                assert!(pipe
+                    .take_events(A)
+                    .iter()
+                    .any(|e| matches!(e, Event::Frame { payload, .. } if payload == &b"still"[..])));
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+}
+
+#[test]
+fn unknown_stream_type_resets_only_that_stream() {
+    for v in all_versions() {
+        let mut pipe = Pipe::new(v);
+        let (id, stream) = subscribed(&mut pipe, SubscribeParams::default());
+        let bad = pipe.inject_stream(B, false, &[0x3f, 1, 2, 3], false);
+        assert!(pipe.commands[B].iter().any(|c| matches!(c, Command::StopSending { id, .. } if *id == bad)), "{v}");
+        assert!(!pipe.sides[B].is_closed(), "{v}");
+        // The subscription still works.
+        let g = pipe.sides[B].open_group(stream, 0).unwrap();
+        pipe.sides[B].write_frame(g, 0, Bytes::from_static(b"ok")).unwrap();
+        pipe.run();
+        assert!(pipe
+            .take_events(A)
+            .iter()
+            .any(|e| matches!(e, Event::Frame { subscription, .. } if *subscription == id)));
+    }
+}
+
+#[test]
+fn protocol_violation_closes_the_session() {
+    for v in all_versions() {
+        let mut pipe = Pipe::new(v);
+        // A SUBSCRIBE stream whose message body is garbage.
+        pipe.inject_stream(B, false, &[0x02, 0x03, 0xff, 0xff, 0xff], false);
+        assert!(pipe.sides[B].is_closed(), "{v}");
+        assert!(pipe.commands[B]
+            .iter()
+            .any(|c| matches!(c, Command::Close { code, .. } if *code == session_code::PROTOCOL_VIOLATION)));
+        assert!(pipe
+            .take_events(A)
+            .iter()
+            .any(|e| matches!(e, Event::Closed { code, .. } if *code == session_code::PROTOCOL_VIOLATION)));
+    }
+}
+
+#[test]
+fn group_for_unknown_subscription_is_stopped() {
+    for v in all_versions() {
+        let mut pipe = Pipe::new(v);
+        let header: &[u8] =
+            if v.has_frame_bounds() { &[0x00, 0x03, 0x2a, 0x00, 0x00] } else { &[0x00, 0x02, 0x2a, 0x00] };
+        let id = pipe.inject_stream(A, true, header, false);
+        assert!(
+            pipe.commands[A].iter().any(|c| *c == Command::StopSending { id, code: stream_code::UNKNOWN_SUBSCRIPTION }),
+            "{v}"
+        );
+        assert!(!pipe.take_events(A).iter().any(|e| matches!(e, Event::GroupStarted { .. })));
+    }
+}
+
+#[test]
+fn stale_groups_expire_by_max_latency() {
+    for v in all_versions() {
+        let mut pipe = Pipe::new(v);
+        let (_, stream) = subscribed(&mut pipe, SubscribeParams { max_latency: 100, ..Default::default() });
+        pipe.hold[B] = true; // the transport takes nothing
+        let g0 = pipe.sides[B].open_group(stream, 0).unwrap();
+        pipe.sides[B].write_frame(g0, 0, Bytes::from_static(b"old")).unwrap();
+        pipe.advance(Duration::from_millis(50));
+        let g1 = pipe.sides[B].open_group(stream, 1).unwrap();
+        pipe.sides[B].write_frame(g1, 0, Bytes::from_static(b"new")).unwrap();
+        assert!(!pipe.take_events(B).iter().any(|e| matches!(e, Event::GroupDropped { .. })), "not yet too old");
+        // The core asks to be woken when group 0 becomes too old.
+        let deadline = pipe.sides[B].poll_timeout().expect("expiry timer");
+        assert_eq!(deadline, pipe.now + Duration::from_millis(50));
+        pipe.advance(Duration::from_millis(50));
+        let events = pipe.take_events(B);
+        assert!(events.contains(&Event::GroupDropped { stream: g0, code: stream_code::EXPIRED }), "{v}");
+        assert!(pipe.commands[B].contains(&Command::Reset { id: g0, code: stream_code::EXPIRED }));
+        // The latest group is never expired this way.
+        pipe.advance(Duration::from_secs(10));
+        assert!(!pipe.take_events(B).iter().any(|e| matches!(e, Event::GroupDropped { stream, .. } if *stream == g1)));
+        pipe.release(B);
+        let frames: Vec<Bytes> = pipe
+            .take_events(A)
+            .into_iter()
+            .filter_map(|e| match e {
+                Event::Frame { payload, .. } => Some(payload),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(frames, vec![Bytes::from_static(b"new")], "{v}");
+    }
+}
+
+#[test]
+fn queue_budget_drops_oldest_groups_never_the_session() {
+    let v = Version::Lite05;
+    let mut a = moqt_proto::Config::new(v, moqt_proto::Perspective::Client);
+    let mut b = moqt_proto::Config::new(v, moqt_proto::Perspective::Server);
+    a.hop_id = 1;
+    b.session_limits.max_queued_per_subscription = 10_000;
+    let mut pipe = Pipe::with_configs(a, b, Default::default());
+    let (_, stream) = subscribed(&mut pipe, SubscribeParams { max_latency: 60_000, ..Default::default() });
+    pipe.hold[B] = true;
+    let mut groups = Vec::new();
+    for seq in 0..10u64 {
+        let g = pipe.sides[B].open_group(stream, seq).unwrap();
+        for _ in 0..3 {
+            let _ = pipe.sides[B].write_frame(g, 0, Bytes::from(vec![7u8; 1000]));
+            assert!(pipe.sides[B].queued_bytes() <= 10_000, "budget holds");
+        }
+        groups.push(g);
+    }
+    let dropped: Vec<_> = pipe
+        .take_events(B)
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::GroupDropped { stream, code } => Some((stream, code)),
+            _ => None,
+        })
+        .collect();
+    assert!(!dropped.is_empty());
+    assert!(dropped.iter().all(|(_, code)| *code == stream_code::TOO_FAR_BEHIND));
+    // The oldest went first; the newest survived.
+    assert_eq!(dropped[0].0, groups[0]);
+    assert!(!dropped.iter().any(|(g, _)| *g == groups[9]));
+    // A single frame larger than the whole budget drops its own group.
+    let g = pipe.sides[B].open_group(stream, 10).unwrap();
+    assert_eq!(pipe.sides[B].write_frame(g, 0, Bytes::from(vec![0u8; 20_000])), Err(Error::GroupDropped));
+    assert!(!pipe.sides[B].is_closed());
+}
+
+#[test]
+fn priorities_follow_subscriber_priority_and_order() {
+    let mut pipe = Pipe::new(Version::Lite05);
+    let (_, low) = subscribed(&mut pipe, SubscribeParams { priority: 1, ..Default::default() });
+    let (_, high) = subscribed(&mut pipe, SubscribeParams { priority: 200, ordered: true, ..Default::default() });
+    let g_low = pipe.sides[B].open_group(low, 5).unwrap();
+    let g_high_5 = pipe.sides[B].open_group(high, 5).unwrap();
+    let g_high_6 = pipe.sides[B].open_group(high, 6).unwrap();
+    let prio = |pipe: &Pipe, g| {
+        pipe.commands[B]
+            .iter()
+            .find_map(|c| match c {
+                Command::Open { id, priority } if *id == g => Some(*priority),
+                _ => None,
+            })
+            .unwrap()
+    };
+    pipe.run();
+    let (pl, p5, p6) = (prio(&pipe, g_low), prio(&pipe, g_high_5), prio(&pipe, g_high_6));
+    assert!(p5 > pl && p6 > pl, "higher subscriber priority first");
+    assert!(p5 > p6, "ordered: older group first");
+}
+
+#[test]
+fn close_ends_everything_exactly_once() {
+    for v in all_versions() {
+        let mut pipe = Pipe::new(v);
+        let (id, stream) = subscribed(&mut pipe, SubscribeParams::default());
+        let interest = pipe.sides[A].announce_interest(Path::root()).unwrap();
+        pipe.sides[B].announce(p("live")).unwrap();
+        let g = pipe.sides[B].open_group(stream, 0).unwrap();
+        pipe.sides[B].write_frame(g, 0, Bytes::from_static(b"x")).unwrap();
+        pipe.run();
+        pipe.sides[B].close(moqt_proto::session::APPLICATION_BASE + 7, "bye");
+        pipe.run();
+        let events = pipe.take_events(A);
+        let started = events.iter().filter(|e| matches!(e, Event::GroupStarted { .. })).count();
+        let ended = events.iter().filter(|e| matches!(e, Event::GroupEnded { .. })).count();
+        assert_eq!((started, ended), (1, 1), "{v}");
+        assert!(events.contains(&Event::SubscriptionEnded { id, code: Some(71) }));
+        assert!(events.contains(&Event::Unannounced { interest, path: p("live") }));
+        assert_eq!(events.last(), Some(&Event::Closed { code: 71, reason: "bye".into() }));
+        assert_eq!(pipe.sides[A].subscribe(p("x"), "y", SubscribeParams::default()), Err(Error::Closed));
+    }
+}
+
+#[test]
+fn limits_have_defined_outcomes() {
+    let v = Version::Lite04;
+    let a = moqt_proto::Config::new(v, moqt_proto::Perspective::Client);
+    let mut b = moqt_proto::Config::new(v, moqt_proto::Perspective::Server);
+    b.session_limits.max_subscriptions = 2;
+    b.session_limits.max_announce_interests = 1;
+    let mut pipe = Pipe::with_configs(a, b, Default::default());
+    let ids: Vec<u64> =
+        (0..3).map(|_| pipe.sides[A].subscribe(p("x"), "t", SubscribeParams::default()).unwrap()).collect();
+    pipe.run();
+    assert_eq!(pipe.take_events(B).iter().filter(|e| matches!(e, Event::SubscribeRequest { .. })).count(), 2);
+    assert!(pipe
+        .take_events(A)
+        .contains(&Event::SubscriptionEnded { id: ids[2], code: Some(stream_code::LIMIT_EXCEEDED) }));
+    let _ = pipe.sides[A].announce_interest(Path::root()).unwrap();
+    let second = pipe.sides[A].announce_interest(p("y")).unwrap();
+    pipe.run();
+    assert!(pipe
+        .take_events(A)
+        .contains(&Event::AnnounceInterestEnded { interest: second, code: Some(stream_code::LIMIT_EXCEEDED) }));
+    assert!(!pipe.sides[B].is_closed());
+    // Outgoing limit: an error for the caller.
+    let mut c = moqt_proto::Config::new(v, moqt_proto::Perspective::Client);
+    c.session_limits.max_outgoing_subscriptions = 1;
+    let mut pipe =
+        Pipe::with_configs(c, moqt_proto::Config::new(v, moqt_proto::Perspective::Server), Default::default());
+    pipe.sides[A].subscribe(p("x"), "t", SubscribeParams::default()).unwrap();
+    assert_eq!(pipe.sides[A].subscribe(p("x"), "u", SubscribeParams::default()), Err(Error::LimitExceeded));
+}
