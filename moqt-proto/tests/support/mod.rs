@@ -6,3 +6,4 @@
 
 pub mod pipe;
 pub mod sim;
+pub mod sim_session;

@@ -446,6 +446,24 @@ impl Sim {
         true
     }
 
+    /// Like [`Sim::step`], but never moves time past `deadline`: if nothing is due by then, time jumps to
+    /// `deadline` and only the flush runs (so a test can act at chosen instants, e.g. publish every 10 ms).
+    /// Returns false when nothing is left and time is already at `deadline`.
+    pub fn step_until(&mut self, deadline: Instant) -> bool {
+        self.drive();
+        let timers = self.nodes.iter_mut().filter_map(|n| n.conn.as_mut().and_then(|(_, c)| c.poll_timeout()));
+        let next_packet = self.net.wire.peek().map(|p| p.0.at);
+        match timers.chain(next_packet).min() {
+            Some(next) if next <= deadline => self.step(),
+            _ if self.now < deadline => {
+                self.now = deadline;
+                self.drive();
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// Steps until `done(self)` holds (true), or simulated time passes `limit` or nothing is left to do (false).
     /// `done` may also act (write, read, drain events): it runs before every step.
     pub fn run_until(&mut self, mut done: impl FnMut(&mut Sim) -> bool, limit: Duration) -> bool {
