@@ -8,10 +8,14 @@
 //!   picks the **first client-offered** one it supports ([`negotiate_wt_protocol`]) and always
 //!   echoes it in `wt-protocol`. A request offering nothing we speak is refused with HTTP 400.
 //!
-//! The server runs one accept task that hands every connection to its own handshake task (bounded
-//! by a timeout), so a slow peer never blocks others; finished sessions arrive on a channel read by
-//! [`Server::accept`]. The client resolves `moqt://` / `https://` URLs with tokio and binds an
-//! ephemeral socket of the target's address family.
+//! The server runs one accept task that drives every connection's handshake concurrently (each
+//! bounded by a timeout), so a slow peer never blocks others; finished sessions arrive on a channel
+//! read by [`Server::accept`]. The client resolves `moqt://` / `https://` URLs with the configured
+//! [`Resolver`] and binds an ephemeral socket of the target's address family.
+//!
+//! Runtime-agnostic: sockets are wrapped, tasks spawned and timeouts run through the
+//! [`quinn::Runtime`] in the config (or [`quinn::default_runtime`]); no tokio runtime feature is
+//! used here.
 //!
 //! This module never parses moq-lite messages and never decides anything about paths beyond
 //! reporting them: that belongs to the session layer above.
@@ -21,13 +25,19 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use std::future::Future;
+use std::task::Poll;
+
+use futures::channel::mpsc;
+use futures::future::AbortHandle;
+use futures::stream::FuturesUnordered;
+use futures::{SinkExt, StreamExt};
 use moqt_proto::Version;
 use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
-use tokio::sync::mpsc;
-use tokio::task::JoinSet;
 use url::Url;
 use web_transport_quinn as wtq;
 
+use crate::rt::{self, Resolver, Runtime, ThreadResolver};
 use crate::session::{Session, TransportKind};
 use crate::tls::{Identity, TlsError, Verification};
 
@@ -109,6 +119,23 @@ pub enum TransportError {
     /// The whole connection setup took longer than the configured handshake timeout.
     #[error("connection setup timed out after {0:?}")]
     Timeout(Duration),
+    /// No async runtime was given and none could be detected.
+    #[error("no async runtime: pass one in the config or run inside tokio/smol")]
+    NoRuntime,
+}
+
+fn pick_runtime(runtime: &Option<Runtime>) -> Result<Runtime, TransportError> {
+    runtime.clone().or_else(rt::default_runtime).ok_or(TransportError::NoRuntime)
+}
+
+fn bind_endpoint(
+    addr: SocketAddr,
+    server: Option<quinn::ServerConfig>,
+    runtime: Runtime,
+) -> Result<quinn::Endpoint, TransportError> {
+    let socket = std::net::UdpSocket::bind(addr).map_err(|source| TransportError::Bind { addr, source })?;
+    quinn::Endpoint::new(quinn::EndpointConfig::default(), server, socket, runtime)
+        .map_err(|source| TransportError::Bind { addr, source })
 }
 
 /// The QUIC transport parameters used unless a config supplies its own.
@@ -161,6 +188,8 @@ pub struct ServerConfig {
     pub handshake_timeout: Duration,
     /// QUIC transport parameters; `None` means [`default_transport_config`].
     pub transport: Option<Arc<quinn::TransportConfig>>,
+    /// The runtime for the socket, tasks and timers; `None` means [`quinn::default_runtime`].
+    pub runtime: Option<Runtime>,
 }
 
 impl ServerConfig {
@@ -174,6 +203,7 @@ impl ServerConfig {
             webtransport: true,
             handshake_timeout: Duration::from_secs(10),
             transport: None,
+            runtime: None,
         }
     }
 }
@@ -205,7 +235,8 @@ pub struct Server {
     endpoint: quinn::Endpoint,
     local_addr: SocketAddr,
     accepted: mpsc::Receiver<Accepted>,
-    task: tokio::task::JoinHandle<()>,
+    task: AbortHandle,
+    runtime: Runtime,
 }
 
 #[derive(Debug, Clone)]
@@ -214,11 +245,13 @@ struct ServerShared {
     raw_quic: bool,
     webtransport: bool,
     handshake_timeout: Duration,
+    runtime: Runtime,
 }
 
 impl Server {
-    /// Binds the socket and starts accepting. Must be called inside a tokio runtime.
+    /// Binds the socket and starts accepting on the config's runtime (or the detected one).
     pub fn bind(config: ServerConfig) -> Result<Server, TransportError> {
+        let runtime = pick_runtime(&config.runtime)?;
         let versions = dedup_versions(&config.versions);
         if versions.is_empty() || !(config.raw_quic || config.webtransport) {
             return Err(TransportError::NoVersions);
@@ -235,8 +268,7 @@ impl Server {
         let mut quic = quinn::ServerConfig::with_crypto(Arc::new(tls));
         quic.transport_config(config.transport.clone().unwrap_or_else(|| Arc::new(default_transport_config())));
 
-        let endpoint = quinn::Endpoint::server(quic, config.bind)
-            .map_err(|source| TransportError::Bind { addr: config.bind, source })?;
+        let endpoint = bind_endpoint(config.bind, Some(quic), runtime.clone())?;
         let local_addr = endpoint.local_addr().map_err(|source| TransportError::Bind { addr: config.bind, source })?;
         tracing::info!(%local_addr, ?versions, raw_quic = config.raw_quic, webtransport = config.webtransport, "server listening");
 
@@ -245,10 +277,20 @@ impl Server {
             raw_quic: config.raw_quic,
             webtransport: config.webtransport,
             handshake_timeout: config.handshake_timeout,
+            runtime: runtime.clone(),
         };
         let (tx, accepted) = mpsc::channel(64);
-        let task = tokio::spawn(accept_loop(endpoint.clone(), shared, tx));
-        Ok(Server { endpoint, local_addr, accepted, task })
+        let (task, registration) = AbortHandle::new_pair();
+        let accept = futures::future::Abortable::new(accept_loop(endpoint.clone(), shared, tx), registration);
+        rt::spawn(&runtime, async move {
+            let _ = accept.await;
+        });
+        Ok(Server { endpoint, local_addr, accepted, task, runtime })
+    }
+
+    /// The runtime this server runs on.
+    pub fn runtime(&self) -> &Runtime {
+        &self.runtime
     }
 
     /// The bound address (with the real port when bound to port 0).
@@ -258,7 +300,7 @@ impl Server {
 
     /// The next established session, or `None` once the endpoint stopped.
     pub async fn accept(&mut self) -> Option<Accepted> {
-        self.accepted.recv().await
+        self.accepted.next().await
     }
 
     /// Closes every connection with `code` and `reason` and stops accepting.
@@ -280,32 +322,35 @@ impl Drop for Server {
 }
 
 async fn accept_loop(endpoint: quinn::Endpoint, shared: ServerShared, tx: mpsc::Sender<Accepted>) {
-    // Handshakes live in the JoinSet, so aborting this task aborts them too.
-    let mut handshakes = JoinSet::new();
+    // Handshakes are futures owned by this task, so aborting it abandons them too.
+    let mut handshakes = FuturesUnordered::new();
+    let mut accept = Box::pin(endpoint.accept());
     loop {
-        tokio::select! {
-            incoming = endpoint.accept() => {
-                let Some(incoming) = incoming else { break };
-                let shared = shared.clone();
-                let tx = tx.clone();
-                handshakes.spawn(async move {
-                    let peer = incoming.remote_address();
-                    let timeout = shared.handshake_timeout;
-                    match tokio::time::timeout(timeout, handshake(incoming, &shared)).await {
-                        Ok(Ok(accepted)) => {
-                            tracing::debug!(%peer, version = %accepted.version, kind = ?accepted.kind,
-                                path = ?accepted.path, "session accepted");
-                            if let Err(mpsc::error::SendError(accepted)) = tx.send(accepted).await {
-                                accepted.session.close(0, "server shutting down");
-                            }
-                        }
-                        Ok(Err(err)) => tracing::debug!(%peer, %err, "handshake failed"),
-                        Err(_) => tracing::debug!(%peer, ?timeout, "handshake timed out"),
+        let incoming = futures::future::poll_fn(|cx| {
+            while let Poll::Ready(Some(())) = handshakes.poll_next_unpin(cx) {}
+            accept.as_mut().poll(cx)
+        })
+        .await;
+        let Some(incoming) = incoming else { break };
+        accept = Box::pin(endpoint.accept());
+        let shared = shared.clone();
+        let mut tx = tx.clone();
+        handshakes.push(async move {
+            let peer = incoming.remote_address();
+            let timeout = shared.handshake_timeout;
+            match rt::timeout(&shared.runtime, timeout, handshake(incoming, &shared)).await {
+                Ok(Ok(accepted)) => {
+                    tracing::debug!(%peer, version = %accepted.version, kind = ?accepted.kind,
+                        path = ?accepted.path, "session accepted");
+                    let session = accepted.session.clone();
+                    if tx.send(accepted).await.is_err() {
+                        session.close(0, "server shutting down");
                     }
-                });
+                }
+                Ok(Err(err)) => tracing::debug!(%peer, %err, "handshake failed"),
+                Err(_) => tracing::debug!(%peer, ?timeout, "handshake timed out"),
             }
-            Some(_) = handshakes.join_next(), if !handshakes.is_empty() => {}
-        }
+        });
     }
     tracing::debug!("accept loop ended");
 }
@@ -388,6 +433,10 @@ pub struct ClientConfig {
     pub handshake_timeout: Duration,
     /// QUIC transport parameters; `None` means [`default_transport_config`].
     pub transport: Option<Arc<quinn::TransportConfig>>,
+    /// The runtime for sockets and timers; `None` means [`quinn::default_runtime`].
+    pub runtime: Option<Runtime>,
+    /// Host-name resolution; `None` means [`ThreadResolver`].
+    pub resolver: Option<Arc<dyn Resolver>>,
 }
 
 impl ClientConfig {
@@ -399,6 +448,8 @@ impl ClientConfig {
             bind: None,
             handshake_timeout: Duration::from_secs(10),
             transport: None,
+            runtime: None,
+            resolver: None,
         }
     }
 
@@ -419,11 +470,15 @@ pub struct Client {
     bind: Option<SocketAddr>,
     handshake_timeout: Duration,
     endpoints: Mutex<HashMap<SocketAddr, quinn::Endpoint>>,
+    runtime: Runtime,
+    resolver: Arc<dyn Resolver>,
 }
 
 impl Client {
     /// Builds the TLS configs (loading roots now, so file errors surface here).
     pub fn new(config: ClientConfig) -> Result<Client, TransportError> {
+        let runtime = pick_runtime(&config.runtime)?;
+        let resolver = config.resolver.clone().unwrap_or_else(|| Arc::new(ThreadResolver));
         let versions = dedup_versions(&config.versions);
         if versions.is_empty() {
             return Err(TransportError::NoVersions);
@@ -446,7 +501,14 @@ impl Client {
             bind: config.bind,
             handshake_timeout: config.handshake_timeout,
             endpoints: Mutex::new(HashMap::new()),
+            runtime,
+            resolver,
         })
+    }
+
+    /// The runtime this client runs on.
+    pub fn runtime(&self) -> &Runtime {
+        &self.runtime
     }
 
     /// The versions offered, most preferred first.
@@ -465,7 +527,9 @@ impl Client {
     /// [`Client::connect`] with an already parsed URL.
     pub async fn connect_url(&self, url: &Url) -> Result<Session, TransportError> {
         let timeout = self.handshake_timeout;
-        tokio::time::timeout(timeout, self.connect_inner(url)).await.map_err(|_| TransportError::Timeout(timeout))?
+        rt::timeout(&self.runtime, timeout, self.connect_inner(url))
+            .await
+            .map_err(|_| TransportError::Timeout(timeout))?
     }
 
     async fn connect_inner(&self, url: &Url) -> Result<Session, TransportError> {
@@ -483,7 +547,7 @@ impl Client {
             }
         };
         let port = url.port().unwrap_or(DEFAULT_PORT);
-        let addr = resolve(&host, port).await?;
+        let addr = resolve(&*self.resolver, &host, port).await?;
         let endpoint = self.endpoint_for(addr)?;
 
         let config = match kind {
@@ -539,20 +603,21 @@ impl Client {
         if let Some(endpoint) = endpoints.get(&bind) {
             return Ok(endpoint.clone());
         }
-        let endpoint = quinn::Endpoint::client(bind).map_err(|source| TransportError::Bind { addr: bind, source })?;
+        let endpoint = bind_endpoint(bind, None, self.runtime.clone())?;
         endpoints.insert(bind, endpoint.clone());
         Ok(endpoint)
     }
 }
 
-async fn resolve(host: &str, port: u16) -> Result<SocketAddr, TransportError> {
+async fn resolve(resolver: &dyn Resolver, host: &str, port: u16) -> Result<SocketAddr, TransportError> {
     if let Ok(ip) = host.parse::<IpAddr>() {
         return Ok(SocketAddr::new(ip, port));
     }
-    let mut addrs = tokio::net::lookup_host((host, port))
+    let addrs = resolver
+        .resolve(host, port)
         .await
         .map_err(|source| TransportError::Resolve { host: host.to_owned(), source })?;
-    addrs.next().ok_or_else(|| TransportError::NoAddress(host.to_owned()))
+    addrs.into_iter().next().ok_or_else(|| TransportError::NoAddress(host.to_owned()))
 }
 
 #[cfg(test)]

@@ -7,8 +7,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::Bytes;
-use moqt_driver_tokio::transport::ALPN_H3;
-use moqt_driver_tokio::{
+use moqt_driver_quinn::transport::ALPN_H3;
+use moqt_driver_quinn::{
     Accepted, Client, ClientConfig, Fingerprint, Identity, Server, ServerConfig, Session, SessionError, StreamError,
     TransportError, TransportKind, Verification,
 };

@@ -1,19 +1,33 @@
-//! moq-lite driver for tokio: the transport and TLS layer.
+//! moq-lite driver for tokio.
 //!
-//! * [`tls`]: certificates (load from PEM, generate browser-compatible self-signed ones),
-//!   fingerprints, and client verification modes.
-//! * [`transport`]: a [`Server`] that accepts raw QUIC (moq-lite ALPNs) and WebTransport (`h3`) on
-//!   one UDP socket, and a [`Client`] that dials `moqt://` and `https://` URLs; both negotiate the
-//!   moq-lite [`Version`](moqt_proto::Version).
-//! * [`session`]: the uniform [`Session`] / [`SendStream`] / [`RecvStream`] handles a later layer
-//!   uses to move `Bytes` between the network and the sans-IO core.
-//!
-//! The moq-lite session glue (feeding `moqt-proto`), the CLI and HTTP endpoints are not here yet.
+//! The transport/TLS layer and the glue to the sans-IO core live in the runtime-agnostic
+//! `moqt-driver-quinn` crate, shared with `moqt-driver-smol`; this crate re-exports them and
+//! supplies the tokio specifics ([`TokioResolver`], [`runtime`]).
 
-pub mod session;
-pub mod tls;
-pub mod transport;
+pub use moqt_driver_quinn::{rt, session, tls, transport};
+pub use moqt_driver_quinn::{
+    Accepted, Client, ClientConfig, Fingerprint, Identity, RecvStream, Resolver, SendStream, Server, ServerConfig,
+    Session, SessionError, StreamError, TlsError, TransportError, TransportKind, Verification, Written,
+};
 
-pub use session::{RecvStream, SendStream, Session, SessionError, StreamError, TransportKind, Written};
-pub use tls::{Fingerprint, Identity, TlsError, Verification};
-pub use transport::{Accepted, Client, ClientConfig, Server, ServerConfig, TransportError};
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+
+/// quinn's tokio runtime, for configs that want it explicitly.
+pub fn runtime() -> moqt_driver_quinn::Runtime {
+    Arc::new(quinn::TokioRuntime)
+}
+
+/// Resolves host names with `tokio::net::lookup_host`.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct TokioResolver;
+
+impl Resolver for TokioResolver {
+    fn resolve(&self, host: &str, port: u16) -> BoxFuture<'static, io::Result<Vec<SocketAddr>>> {
+        let host = host.to_owned();
+        Box::pin(async move { Ok(tokio::net::lookup_host((host.as_str(), port)).await?.collect()) })
+    }
+}
