@@ -9,6 +9,7 @@
 //! - [`stream`]: stream types and the per-stream decoder that sequences messages.
 //! - [`path`]: broadcast paths and their two wire spellings.
 //! - [`session`]: the session state machine (events in, commands and app events out).
+//! - [`relay`]: the relay node: origin, routing, one upstream per track, fan-out, group cache.
 //! - [`version`]: versions, ALPN strings and feature gates.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -16,6 +17,7 @@
 pub mod coding;
 pub mod message;
 pub mod path;
+pub mod relay;
 pub mod session;
 pub mod stream;
 pub mod version;

@@ -4,6 +4,7 @@
 //! part of it, hence the `dead_code` allowance.
 #![allow(dead_code)]
 
+pub mod net;
 pub mod pipe;
 pub mod sim;
 pub mod sim_session;

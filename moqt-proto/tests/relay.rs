@@ -1,0 +1,344 @@
+//! Relay scenarios on the deterministic in-memory network: fan-out to 100 subscribers through one
+//! upstream, chains and loops of relays, a stalled subscriber, publisher churn, late joiners and
+//! cached fetch.
+
+mod support;
+
+use bytes::Bytes;
+use moqt_proto::session::{stream_code, Event, PublishParams, SubscribeParams};
+use moqt_proto::{Path, StreamId, Version};
+use support::net::Net;
+
+fn p(s: &str) -> Path {
+    Path::new(s)
+}
+
+/// A publisher client that announces `path` and accepts every subscription to it.
+struct Publisher {
+    ep: usize,
+    link: usize,
+    streams: Vec<StreamId>,
+}
+
+impl Publisher {
+    fn new(net: &mut Net, relay: usize, path: &str) -> Self {
+        let (link, ep) = net.client(relay, 0);
+        net.client_session(ep).announce(p(path)).unwrap();
+        net.run();
+        Self { ep, link, streams: Vec::new() }
+    }
+
+    /// Accepts pending subscriptions.
+    fn accept(&mut self, net: &mut Net) {
+        for e in net.events(self.ep) {
+            if let Event::SubscribeRequest { stream, .. } = e {
+                net.client_session(self.ep).accept_subscription(stream, PublishParams::default()).unwrap();
+                self.streams.push(stream);
+            }
+        }
+        net.run();
+    }
+
+    /// Writes one group of `frames` frames to every accepted subscription.
+    fn group(&mut self, net: &mut Net, seq: u64, frames: u64) {
+        for &s in &self.streams.clone() {
+            let session = net.client_session(self.ep);
+            let g = session.open_group(s, seq).unwrap();
+            for f in 0..frames {
+                session.write_frame(g, seq * 100 + f, payload(seq, f)).unwrap();
+            }
+            session.finish_group(g).unwrap();
+        }
+        net.run();
+    }
+}
+
+fn payload(seq: u64, f: u64) -> Bytes {
+    Bytes::from(format!("g{seq}f{f}-{}", "x".repeat(((seq * 7 + f) % 50) as usize)))
+}
+
+/// The frames a client received, per group, in arrival order within each group.
+fn frames_by_group(events: &[Event]) -> std::collections::BTreeMap<u64, Vec<Bytes>> {
+    let mut out = std::collections::BTreeMap::<u64, Vec<Bytes>>::new();
+    for e in events {
+        if let Event::Frame { sequence, payload, .. } = e {
+            out.entry(*sequence).or_default().push(payload.clone());
+        }
+    }
+    out
+}
+
+fn subscribe(net: &mut Net, ep: usize, path: &str) -> u64 {
+    let id = net
+        .client_session(ep)
+        .subscribe(p(path), "video", SubscribeParams { max_latency: 60_000, ..Default::default() })
+        .unwrap();
+    net.run();
+    id
+}
+
+#[test]
+fn one_publisher_one_relay_100_subscribers() {
+    for v in Version::ALL {
+        let mut net = Net::new(v);
+        let relay = net.node(0x5e1a);
+        let mut publisher = Publisher::new(&mut net, relay, "live/cam");
+        let subs: Vec<usize> = (0..100).map(|i| net.client(relay, 1000 + i).1).collect();
+        for &s in &subs {
+            subscribe(&mut net, s, "live/cam");
+        }
+        publisher.accept(&mut net);
+        assert_eq!(publisher.streams.len(), 1, "{v}: one upstream subscription for 100 subscribers");
+        for seq in 0..10 {
+            publisher.group(&mut net, seq, 5);
+        }
+        for &s in &subs {
+            let groups = frames_by_group(&net.events(s));
+            assert_eq!(groups.len(), 10, "{v}: every group");
+            for (seq, frames) in groups {
+                let expected: Vec<Bytes> = (0..5).map(|f| payload(seq, f)).collect();
+                assert_eq!(frames, expected, "{v}: every frame, in order");
+            }
+        }
+        let stats = net.node_ref(relay).stats();
+        assert_eq!(stats.upstream_subscribes, 1);
+        assert_eq!(stats.subscriptions, 100);
+        assert_eq!(stats.frames_out, 100 * 50);
+    }
+}
+
+#[test]
+fn chain_of_three_relays() {
+    for v in Version::ALL {
+        let mut net = Net::new(v);
+        let r1 = net.node(0x11);
+        let r2 = net.node(0x22);
+        let r3 = net.node(0x33);
+        net.peer(r2, r1);
+        net.peer(r3, r2);
+        let mut publisher = Publisher::new(&mut net, r1, "far/away");
+        let (_, sub) = net.client(r3, 0x99);
+        let interest = net.client_session(sub).announce_interest(Path::root()).unwrap();
+        net.run();
+        let hops = net.events(sub).into_iter().find_map(|e| match e {
+            Event::Announced { interest: i, path, hops, .. } if i == interest && path == p("far/away") => Some(hops),
+            _ => None,
+        });
+        let hops = hops.expect("the announcement crossed three relays");
+        if v != Version::Lite03 {
+            assert_eq!(&hops[hops.len() - 3..], &[0x11, 0x22, 0x33], "{v}: hop chain");
+        } else {
+            assert_eq!(hops.len(), 4, "{v}: hop count");
+        }
+        subscribe(&mut net, sub, "far/away");
+        publisher.accept(&mut net);
+        publisher.group(&mut net, 0, 3);
+        let groups = frames_by_group(&net.events(sub));
+        assert_eq!(groups.get(&0).map(Vec::len), Some(3), "{v}");
+    }
+}
+
+#[test]
+fn loops_terminate() {
+    for v in Version::ALL {
+        let mut net = Net::new(v);
+        let r1 = net.node(0x11);
+        let r2 = net.node(0x22);
+        let r3 = net.node(0x33);
+        // Two relays linked both ways, and a triangle.
+        net.peer(r1, r2);
+        net.peer(r2, r1);
+        net.peer(r2, r3);
+        net.peer(r3, r1);
+        let mut publisher = Publisher::new(&mut net, r1, "looped");
+        // `run` returning at all means the announcements terminated.
+        for r in [r1, r2, r3] {
+            assert_eq!(net.node_ref(r).origin().len(), 1, "{v}: one broadcast known at every relay");
+        }
+        let (_, sub) = net.client(r3, 0x99);
+        subscribe(&mut net, sub, "looped");
+        publisher.accept(&mut net);
+        publisher.group(&mut net, 0, 2);
+        assert_eq!(frames_by_group(&net.events(sub)).get(&0).map(Vec::len), Some(2), "{v}: content flows");
+        net.client_session(publisher.ep).unannounce(&p("looped")).unwrap();
+        net.run();
+        for r in [r1, r2, r3] {
+            assert_eq!(net.node_ref(r).origin().len(), 0, "{v}: the end propagates everywhere");
+        }
+    }
+}
+
+#[test]
+fn stalled_subscriber_does_not_hurt_the_others() {
+    let v = Version::Lite05;
+    let mut net = Net::new(v);
+    let relay = net.node(0x5e1a);
+    let mut publisher = Publisher::new(&mut net, relay, "live");
+    let subs: Vec<(usize, usize)> = (0..50).map(|i| net.client(relay, 100 + i)).collect();
+    for &(_, s) in &subs {
+        subscribe(&mut net, s, "live");
+    }
+    publisher.accept(&mut net);
+    let (stalled_link, stalled) = subs[7];
+    net.hold(stalled_link, 1, true); // the relay's side of this connection sends nothing
+    let budget = moqt_proto::session::SessionLimits::default().max_queued_per_subscription;
+    let big = Bytes::from(vec![1u8; 32 * 1024]);
+    for seq in 0..40u64 {
+        let session = net.client_session(publisher.ep);
+        let g = session.open_group(publisher.streams[0], seq).unwrap();
+        for _ in 0..8 {
+            session.write_frame(g, 0, big.clone()).unwrap();
+        }
+        session.finish_group(g).unwrap();
+        net.run();
+        let relay_side = net.session_at(stalled_link, 1).unwrap();
+        let queued = net.node_ref(relay).session(relay_side).unwrap().queued_bytes();
+        assert!(queued <= budget, "the stalled subscriber's queue stays within its budget ({queued})");
+    }
+    for &(_, s) in &subs {
+        let groups = frames_by_group(&net.events(s));
+        if s == stalled {
+            assert!(groups.len() < 40, "the stalled one lost groups");
+        } else {
+            assert_eq!(groups.len(), 40, "others get every group");
+            assert!(groups.values().all(|f| f.len() == 8));
+        }
+    }
+    assert!(net.node_ref(relay).stats().groups_dropped > 0);
+    // Once it resumes, it gets the newest data, not the whole backlog.
+    net.hold(stalled_link, 1, false);
+    let groups = frames_by_group(&net.events(stalled));
+    assert!(groups.contains_key(&39));
+}
+
+#[test]
+fn publisher_disconnects_and_reconnects() {
+    for v in Version::ALL {
+        let mut net = Net::new(v);
+        let relay = net.node(0x5e1a);
+        let mut publisher = Publisher::new(&mut net, relay, "show");
+        let (_, sub) = net.client(relay, 7);
+        let id = subscribe(&mut net, sub, "show");
+        publisher.accept(&mut net);
+        publisher.group(&mut net, 0, 2);
+        net.disconnect(publisher.link, 1);
+        let events = net.events(sub);
+        assert!(
+            events.contains(&Event::SubscriptionEnded { id, code: Some(stream_code::UNROUTABLE) }),
+            "{v}: {events:?}"
+        );
+        assert!(net.node_ref(relay).origin().is_empty());
+        // Back again: a new subscription routes to it.
+        let mut publisher = Publisher::new(&mut net, relay, "show");
+        let id2 = subscribe(&mut net, sub, "show");
+        assert_ne!(id, id2);
+        publisher.accept(&mut net);
+        publisher.group(&mut net, 1, 2);
+        let groups = frames_by_group(&net.events(sub));
+        assert_eq!(groups.get(&1).map(Vec::len), Some(2), "{v}");
+    }
+}
+
+#[test]
+fn late_joiner_and_cached_fetch() {
+    for v in Version::ALL {
+        let mut net = Net::new(v);
+        let relay = net.node(0x5e1a);
+        let mut publisher = Publisher::new(&mut net, relay, "cam");
+        let (_, first) = net.client(relay, 1);
+        subscribe(&mut net, first, "cam");
+        publisher.accept(&mut net);
+        publisher.group(&mut net, 0, 3);
+        // Group 1 is in progress: two frames so far.
+        let pubs = net.client_session(publisher.ep);
+        let g = pubs.open_group(publisher.streams[0], 1).unwrap();
+        pubs.write_frame(g, 100, payload(1, 0)).unwrap();
+        pubs.write_frame(g, 101, payload(1, 1)).unwrap();
+        net.run();
+        let (_, late) = net.client(relay, 2);
+        subscribe(&mut net, late, "cam");
+        let pubs = net.client_session(publisher.ep);
+        pubs.write_frame(g, 102, payload(1, 2)).unwrap();
+        pubs.finish_group(g).unwrap();
+        net.run();
+        let groups = frames_by_group(&net.events(late));
+        assert_eq!(
+            groups.get(&1),
+            Some(&(0..3).map(|f| payload(1, f)).collect::<Vec<_>>()),
+            "{v}: from the first frame"
+        );
+        assert!(!groups.contains_key(&0), "{v}: starts at the current group");
+        assert_eq!(net.node_ref(relay).stats().upstream_subscribes, 1);
+        // Fetch of cached group 0: served by the relay without an upstream request.
+        let before = net.node_ref(relay).stats().upstream_fetches;
+        let fetch = net.client_session(late).fetch(p("cam"), "video", 1, 0).unwrap();
+        net.run();
+        let got: Vec<Bytes> = net
+            .events(late)
+            .into_iter()
+            .filter_map(|e| match e {
+                Event::FetchFrame { stream, payload, .. } if stream == fetch => Some(payload),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(got, (0..3).map(|f| payload(0, f)).collect::<Vec<_>>(), "{v}");
+        assert_eq!(net.node_ref(relay).stats().upstream_fetches, before, "{v}: no upstream request");
+        // A miss goes upstream once, however many ask.
+        let f1 = net.client_session(first).fetch(p("cam"), "video", 1, 77).unwrap();
+        let f2 = net.client_session(late).fetch(p("cam"), "video", 1, 77).unwrap();
+        net.run();
+        assert_eq!(net.node_ref(relay).stats().upstream_fetches, before + 1, "{v}");
+        let req = net.events(publisher.ep).into_iter().find_map(|e| match e {
+            Event::FetchRequest { stream, .. } => Some(stream),
+            _ => None,
+        });
+        let ps = net.client_session(publisher.ep);
+        ps.fetch_frame(req.unwrap(), 7700, Bytes::from_static(b"old")).unwrap();
+        ps.fetch_finish(req.unwrap()).unwrap();
+        net.run();
+        for (ep, f) in [(first, f1), (late, f2)] {
+            assert!(net.events(ep).contains(&Event::FetchFrame {
+                stream: f,
+                timestamp: v.has_frame_timestamps().then_some(7700),
+                payload: Bytes::from_static(b"old")
+            }));
+        }
+    }
+}
+
+#[test]
+fn upstream_released_after_linger_and_aggregated() {
+    let v = Version::Lite04;
+    let mut net = Net::new(v);
+    let relay = net.node(0x5e1a);
+    let mut publisher = Publisher::new(&mut net, relay, "x");
+    let (_, a) = net.client(relay, 1);
+    let (_, b) = net.client(relay, 2);
+    let ia = net
+        .client_session(a)
+        .subscribe(p("x"), "video", SubscribeParams { priority: 3, max_latency: 100, ..Default::default() })
+        .unwrap();
+    net.run();
+    publisher.accept(&mut net);
+    let ib = net
+        .client_session(b)
+        .subscribe(p("x"), "video", SubscribeParams { priority: 9, max_latency: 50, ..Default::default() })
+        .unwrap();
+    net.run();
+    let updates: Vec<_> = net
+        .events(publisher.ep)
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::SubscribeUpdated { update, .. } => Some((update.priority, update.max_latency)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(updates.last(), Some(&(9, 100)), "highest priority, widest latency");
+    net.client_session(a).unsubscribe(ia).unwrap();
+    net.client_session(b).unsubscribe(ib).unwrap();
+    net.run();
+    assert_eq!(net.node_ref(relay).stats().upstream_subscriptions, 1, "kept during the linger");
+    net.advance(net.node_ref(relay).config().linger + std::time::Duration::from_millis(1));
+    assert_eq!(net.node_ref(relay).stats().upstream_subscriptions, 0, "released after the linger");
+    assert!(net.events(publisher.ep).iter().any(|e| matches!(e, Event::SubscribeCancelled { .. })));
+}
