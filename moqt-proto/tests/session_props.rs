@@ -1,0 +1,521 @@
+//! Property tests for two Sessions over the in-memory pipe.
+//!
+//! * Delivery shape does not matter: any chunking, pull budget and cross-stream interleaving of a
+//!   fixed scripted exchange gives each side the same application events as the FIFO, unchunked
+//!   run, compared per stream (events on different streams may legitimately swap).
+//! * Random operation sequences on both sides never panic and keep the session's invariants:
+//!   events only name subscriptions the receiver created, every started group ends exactly once,
+//!   queued bytes stay within `max_queued`, and commands only name streams opened before.
+
+mod support;
+
+use std::collections::{BTreeMap, HashSet};
+use std::time::Duration;
+
+use bytes::Bytes;
+use moqt_proto::message::{Probe, TrackInfo};
+use moqt_proto::session::{
+    stream_code, Command, Config, Event, Perspective, PublishParams, SessionLimits, SubscribeParams,
+};
+use moqt_proto::{Path, StreamId, Version};
+use proptest::prelude::*;
+use support::pipe::{Pipe, PipeOptions, A, B};
+
+fn version() -> impl Strategy<Value = Version> {
+    prop::sample::select(Version::ALL.to_vec())
+}
+
+fn configs(v: Version, limits: SessionLimits) -> (Config, Config) {
+    let mut a = Config::new(v, Perspective::Client);
+    a.hop_id = 0xA;
+    a.session_limits = limits;
+    let mut b = Config::new(v, Perspective::Server);
+    b.hop_id = 0xB;
+    b.session_limits = limits;
+    (a, b)
+}
+
+// ----- (a) delivery shape -----
+
+/// The key of the stream (or subscription) an event is about, so that per-key order can be compared.
+fn key(ev: &Event) -> String {
+    match ev {
+        Event::PeerSetup(_) => "setup".into(),
+        Event::Goaway { .. } => "goaway".into(),
+        Event::Closed { .. } => "closed".into(),
+        Event::Announced { interest, .. }
+        | Event::Unannounced { interest, .. }
+        | Event::AnnounceSynced { interest }
+        | Event::AnnounceInterestEnded { interest, .. } => format!("interest {}", interest.0),
+        Event::AnnounceInterest { stream, .. } | Event::AnnounceInterestCancelled { stream } => {
+            format!("interest-in {}", stream.0)
+        }
+        Event::SubscribeOk { id, .. }
+        | Event::SubscribeStart { id, .. }
+        | Event::SubscribeEnd { id, .. }
+        | Event::GroupsDropped { id, .. }
+        | Event::SubscriptionEnded { id, .. } => format!("subscription {id}"),
+        Event::GroupStarted { subscription, sequence, .. }
+        | Event::Frame { subscription, sequence, .. }
+        | Event::GroupEnded { subscription, sequence, .. } => format!("group {subscription}/{sequence}"),
+        Event::Datagram { subscription, .. } => format!("datagrams {subscription}"),
+        Event::SubscribeRequest { stream, .. }
+        | Event::SubscribeUpdated { stream, .. }
+        | Event::SubscribeCancelled { stream, .. } => format!("publication {}", stream.0),
+        Event::GroupDropped { stream, .. } => format!("group-out {}", stream.0),
+        Event::FetchRequest { stream, .. }
+        | Event::FetchCancelled { stream, .. }
+        | Event::FetchFrame { stream, .. }
+        | Event::FetchEnded { stream, .. } => format!("fetch {}", stream.0),
+        Event::TrackRequest { stream, .. } | Event::TrackInfo { stream, .. } | Event::TrackFailed { stream, .. } => {
+            format!("track {}", stream.0)
+        }
+        Event::ProbeRequest { stream }
+        | Event::ProbeTarget { stream, .. }
+        | Event::ProbeReport { stream, .. }
+        | Event::ProbeEnded { stream, .. } => format!("probe {}", stream.0),
+    }
+}
+
+type Projection = BTreeMap<String, Vec<String>>;
+
+fn project(events: &[Event]) -> Projection {
+    let mut out = Projection::new();
+    for ev in events {
+        out.entry(key(ev)).or_default().push(format!("{ev:?}"));
+    }
+    out
+}
+
+fn find<T>(events: &[Event], f: impl FnMut(&Event) -> Option<T>) -> T {
+    events.iter().find_map(f).expect("expected event missing")
+}
+
+/// The scripted exchange: announce, interest, subscribe, groups of frames, fetch, probe, track
+/// (lite-05+), end of subscription, unannounce, goaway (lite-04+). Returns both sides' events.
+fn scripted(v: Version, opts: PipeOptions) -> [Vec<Event>; 2] {
+    let (a, b) = configs(v, SessionLimits::default());
+    let mut pipe = Pipe::with_configs(a, b, opts);
+    pipe.sides[B].announce(Path::new("room/alice")).unwrap();
+    pipe.sides[A].announce_interest(Path::new("room")).unwrap();
+    pipe.run();
+    pipe.sides[B].announce(Path::new("room/bob")).unwrap();
+    let params = SubscribeParams { priority: 3, ordered: true, max_latency: 10_000, ..Default::default() };
+    let sub = pipe.sides[A].subscribe(Path::new("room/alice"), "video", params).unwrap();
+    pipe.run();
+    let publication = find(&pipe.events[B], |e| matches!(e, Event::SubscribeRequest { .. }).then(|| e.clone()));
+    let Event::SubscribeRequest { stream: publication, .. } = publication else { unreachable!() };
+    pipe.sides[B].accept_subscription(publication, PublishParams::default()).unwrap();
+    pipe.run();
+    for g in 0..4u64 {
+        let group = pipe.sides[B].open_group(publication, g).unwrap();
+        for f in 0..5u64 {
+            let payload: Bytes = (0..(7 + 13 * f as usize)).map(|i| (i as u64 + g * 5 + f) as u8).collect();
+            pipe.sides[B].write_frame(group, g * 100 + f, payload).unwrap();
+        }
+        pipe.sides[B].finish_group(group).unwrap();
+        if g % 2 == 1 {
+            pipe.run();
+        }
+    }
+    pipe.sides[A].update_subscription(sub, SubscribeParams { priority: 9, ..params }).unwrap();
+    pipe.sides[A].fetch(Path::new("room/alice"), "video", 1, 2).unwrap();
+    pipe.sides[A].probe(Some(1_000_000)).unwrap();
+    if v.has_track() {
+        pipe.sides[A].track_info(Path::new("room/alice"), "video").unwrap();
+    }
+    pipe.run();
+    let fetch = find(&pipe.events[B], |e| match e {
+        Event::FetchRequest { stream, .. } => Some(*stream),
+        _ => None,
+    });
+    pipe.sides[B].fetch_frame(fetch, 200, Bytes::from_static(b"fetched frame one")).unwrap();
+    pipe.sides[B].fetch_frame(fetch, 233, Bytes::from_static(b"two")).unwrap();
+    pipe.sides[B].fetch_finish(fetch).unwrap();
+    let probe = find(&pipe.events[B], |e| match e {
+        Event::ProbeRequest { stream } => Some(*stream),
+        _ => None,
+    });
+    pipe.sides[B].probe_report(probe, Probe { bitrate: 500_000, rtt_ms: 40 }).unwrap();
+    if v.has_track() {
+        let track = find(&pipe.events[B], |e| match e {
+            Event::TrackRequest { stream, .. } => Some(*stream),
+            _ => None,
+        });
+        pipe.sides[B].track_reply(track, TrackInfo { timescale: 1000, ..Default::default() }).unwrap();
+    }
+    pipe.run();
+    let group = pipe.sides[B].open_group(publication, 4).unwrap();
+    pipe.sides[B].write_frame(group, 400, Bytes::from_static(b"last")).unwrap();
+    pipe.sides[B].finish_group(group).unwrap();
+    pipe.sides[B].end_subscription(publication, None).unwrap();
+    pipe.sides[B].unannounce(&Path::new("room/bob")).unwrap();
+    pipe.run();
+    if v.has_goaway() {
+        pipe.sides[B].goaway("").unwrap();
+    }
+    pipe.run();
+    [pipe.take_events(A), pipe.take_events(B)]
+}
+
+fn delivery() -> impl Strategy<Value = PipeOptions> {
+    (
+        prop_oneof![Just(usize::MAX), 1usize..64],
+        prop_oneof![Just(usize::MAX), 1usize..200],
+        prop::option::of(any::<u64>()),
+    )
+        .prop_map(|(max_chunk, max_pull, shuffle)| PipeOptions { max_chunk, max_pull, shuffle })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+    #[test]
+    fn delivery_shape_does_not_change_events(v in version(), opts in delivery()) {
+        let reference = scripted(v, PipeOptions::default());
+        // The reference itself must have delivered the whole exchange.
+        let groups = reference[A].iter().filter(|e| matches!(e, Event::GroupEnded { code: None, .. })).count();
+        prop_assert_eq!(groups, 5);
+        let has = |f: fn(&Event) -> bool| reference[A].iter().any(f);
+        prop_assert!(has(|e| matches!(e, Event::FetchEnded { code: None, .. })), "fetch did not end cleanly");
+        prop_assert!(has(|e| matches!(e, Event::ProbeReport { .. })), "no probe report");
+        prop_assert!(has(|e| matches!(e, Event::SubscriptionEnded { code: None, .. })), "subscription did not end");
+        let shaped = scripted(v, opts);
+        for side in [A, B] {
+            prop_assert_eq!(project(&shaped[side]), project(&reference[side]), "side {}", side);
+        }
+    }
+}
+
+// ----- (b) random operations -----
+
+#[derive(Debug, Clone)]
+enum Op {
+    Subscribe { side: usize, track: u8, priority: u8, ordered: bool, max_latency: u64 },
+    Unsubscribe { side: usize, idx: usize },
+    Update { side: usize, idx: usize, priority: u8, max_latency: u64 },
+    Accept { side: usize, idx: usize },
+    Reject { side: usize, idx: usize, code: u64 },
+    OpenGroup { side: usize, idx: usize, seq: u64 },
+    WriteFrame { side: usize, idx: usize, size: usize },
+    FinishGroup { side: usize, idx: usize },
+    ResetGroup { side: usize, idx: usize, code: u64 },
+    StopGroup { side: usize, idx: usize },
+    EndSubscription { side: usize, idx: usize },
+    Announce { side: usize, path: u8 },
+    Unannounce { side: usize, path: u8 },
+    Interest { side: usize, prefix: u8 },
+    Fetch { side: usize, group: u64 },
+    ServeFetch { side: usize, idx: usize, frames: u8 },
+    Probe { side: usize },
+    Datagram { side: usize, idx: usize, size: usize },
+    Goaway { side: usize },
+    Close { side: usize },
+    Advance { ms: u64 },
+    Hold { side: usize },
+    Release { side: usize },
+    Garbage { to: usize, uni: bool, data: Vec<u8>, fin: bool },
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    let side = 0usize..2;
+    let idx = 0usize..8;
+    prop_oneof![
+        32 => (side.clone(), 0u8..3, any::<u8>(), any::<bool>(), prop_oneof![Just(0u64), 1u64..500, Just(60_000)])
+            .prop_map(|(side, track, priority, ordered, max_latency)| Op::Subscribe { side, track, priority, ordered, max_latency }),
+        4 => (side.clone(), idx.clone()).prop_map(|(side, idx)| Op::Unsubscribe { side, idx }),
+        4 => (side.clone(), idx.clone(), any::<u8>(), 0u64..1000).prop_map(|(side, idx, priority, max_latency)| Op::Update { side, idx, priority, max_latency }),
+        16 => (side.clone(), idx.clone()).prop_map(|(side, idx)| Op::Accept { side, idx }),
+        4 => (side.clone(), idx.clone(), 0u64..100).prop_map(|(side, idx, code)| Op::Reject { side, idx, code }),
+        48 => (side.clone(), idx.clone(), 0u64..20).prop_map(|(side, idx, seq)| Op::OpenGroup { side, idx, seq }),
+        80 => (side.clone(), idx.clone(), 0usize..1500).prop_map(|(side, idx, size)| Op::WriteFrame { side, idx, size }),
+        12 => (side.clone(), idx.clone()).prop_map(|(side, idx)| Op::FinishGroup { side, idx }),
+        4 => (side.clone(), idx.clone(), 0u64..100).prop_map(|(side, idx, code)| Op::ResetGroup { side, idx, code }),
+        4 => (side.clone(), idx.clone()).prop_map(|(side, idx)| Op::StopGroup { side, idx }),
+        4 => (side.clone(), idx.clone()).prop_map(|(side, idx)| Op::EndSubscription { side, idx }),
+        8 => (side.clone(), 0u8..4).prop_map(|(side, path)| Op::Announce { side, path }),
+        4 => (side.clone(), 0u8..4).prop_map(|(side, path)| Op::Unannounce { side, path }),
+        8 => (side.clone(), 0u8..3).prop_map(|(side, prefix)| Op::Interest { side, prefix }),
+        4 => (side.clone(), 0u64..5).prop_map(|(side, group)| Op::Fetch { side, group }),
+        4 => (side.clone(), idx.clone(), 0u8..4).prop_map(|(side, idx, frames)| Op::ServeFetch { side, idx, frames }),
+        4 => side.clone().prop_map(|side| Op::Probe { side }),
+        4 => (side.clone(), idx.clone(), 0usize..1300).prop_map(|(side, idx, size)| Op::Datagram { side, idx, size }),
+        1 => side.clone().prop_map(|side| Op::Goaway { side }),
+        1 => side.clone().prop_map(|side| Op::Close { side }),
+        12 => prop_oneof![1u64..50, 100u64..2000].prop_map(|ms| Op::Advance { ms }),
+        8 => side.clone().prop_map(|side| Op::Hold { side }),
+        8 => side.clone().prop_map(|side| Op::Release { side }),
+        4 => (side, any::<bool>(), prop::collection::vec(any::<u8>(), 0..40), any::<bool>())
+            .prop_map(|(to, uni, data, fin)| Op::Garbage { to, uni, data, fin }),
+    ]
+}
+
+const LIMITS: SessionLimits = SessionLimits {
+    max_subscriptions: 6,
+    max_outgoing_subscriptions: 6,
+    max_announce_interests: 4,
+    max_announced: 8,
+    max_streams: 64,
+    max_queued_per_subscription: 3000,
+    max_queued: 5000,
+};
+
+/// What the test knows about one side, learnt from its own calls and its events.
+#[derive(Default)]
+struct Known {
+    /// Subscription ids this side created.
+    subscriptions: Vec<u64>,
+    /// The peer's subscriptions this side was asked to serve.
+    publications: Vec<StreamId>,
+    groups_out: Vec<StreamId>,
+    groups_in: Vec<StreamId>,
+    fetches_in: Vec<StreamId>,
+    /// Group streams started and how many ends each got.
+    started: BTreeMap<StreamId, usize>,
+    /// Local streams announced with `Open`, and remote streams injected by the test.
+    opened: HashSet<StreamId>,
+    injected: HashSet<StreamId>,
+    events_seen: usize,
+    commands_seen: usize,
+    /// Publications already considered for auto-accept.
+    auto_seen: usize,
+}
+
+fn pick<T: Copy>(list: &[T], idx: usize) -> Option<T> {
+    (!list.is_empty()).then(|| list[idx % list.len()])
+}
+
+const PATHS: [&str; 4] = ["room/a", "room/b", "other/c", "room/a/deep"];
+const PREFIXES: [&str; 3] = ["", "room", "other"];
+
+fn apply(pipe: &mut Pipe, known: &mut [Known; 2], op: &Op) {
+    match *op {
+        Op::Subscribe { side, track, priority, ordered, max_latency } => {
+            let params = SubscribeParams { priority, ordered, max_latency, ..Default::default() };
+            if let Ok(id) = pipe.sides[side].subscribe(Path::new("room/a"), &format!("t{track}"), params) {
+                known[side].subscriptions.push(id);
+            }
+        }
+        Op::Unsubscribe { side, idx } => {
+            if let Some(id) = pick(&known[side].subscriptions, idx) {
+                let _ = pipe.sides[side].unsubscribe(id);
+            }
+        }
+        Op::Update { side, idx, priority, max_latency } => {
+            if let Some(id) = pick(&known[side].subscriptions, idx) {
+                let params = SubscribeParams { priority, max_latency, ..Default::default() };
+                let _ = pipe.sides[side].update_subscription(id, params);
+            }
+        }
+        Op::Accept { side, idx } => {
+            if let Some(s) = pick(&known[side].publications, idx) {
+                let _ = pipe.sides[side].accept_subscription(s, PublishParams::default());
+            }
+        }
+        Op::Reject { side, idx, code } => {
+            if let Some(s) = pick(&known[side].publications, idx) {
+                let _ = pipe.sides[side].reject_subscription(s, code);
+            }
+        }
+        Op::OpenGroup { side, idx, seq } => {
+            if let Some(s) = pick(&known[side].publications, idx) {
+                if let Ok(g) = pipe.sides[side].open_group(s, seq) {
+                    known[side].groups_out.push(g);
+                }
+            }
+        }
+        Op::WriteFrame { side, idx, size } => {
+            if let Some(g) = pick(&known[side].groups_out, idx) {
+                let _ = pipe.sides[side].write_frame(g, size as u64, Bytes::from(vec![size as u8; size]));
+            }
+        }
+        Op::FinishGroup { side, idx } => {
+            if let Some(g) = pick(&known[side].groups_out, idx) {
+                let _ = pipe.sides[side].finish_group(g);
+            }
+        }
+        Op::ResetGroup { side, idx, code } => {
+            if let Some(g) = pick(&known[side].groups_out, idx) {
+                let _ = pipe.sides[side].reset_group(g, code);
+            }
+        }
+        Op::StopGroup { side, idx } => {
+            if let Some(g) = pick(&known[side].groups_in, idx) {
+                let _ = pipe.sides[side].stop_group(g, stream_code::CANCEL);
+            }
+        }
+        Op::EndSubscription { side, idx } => {
+            if let Some(s) = pick(&known[side].publications, idx) {
+                let _ = pipe.sides[side].end_subscription(s, None);
+            }
+        }
+        Op::Announce { side, path } => {
+            let _ = pipe.sides[side].announce(Path::new(PATHS[path as usize]));
+        }
+        Op::Unannounce { side, path } => {
+            let _ = pipe.sides[side].unannounce(&Path::new(PATHS[path as usize]));
+        }
+        Op::Interest { side, prefix } => {
+            let _ = pipe.sides[side].announce_interest(Path::new(PREFIXES[prefix as usize]));
+        }
+        Op::Fetch { side, group } => {
+            let _ = pipe.sides[side].fetch(Path::new("room/a"), "t0", 1, group);
+        }
+        Op::ServeFetch { side, idx, frames } => {
+            if let Some(f) = pick(&known[side].fetches_in, idx) {
+                for i in 0..frames {
+                    let _ = pipe.sides[side].fetch_frame(f, u64::from(i) * 10, Bytes::from(vec![i; 20]));
+                }
+                let _ = pipe.sides[side].fetch_finish(f);
+            }
+        }
+        Op::Probe { side } => {
+            let _ = pipe.sides[side].probe(Some(1000));
+        }
+        Op::Datagram { side, idx, size } => {
+            if let Some(s) = pick(&known[side].publications, idx) {
+                let _ = pipe.sides[side].send_datagram(s, 1, 0, Bytes::from(vec![7u8; size]));
+            }
+        }
+        Op::Goaway { side } => {
+            let _ = pipe.sides[side].goaway("");
+        }
+        Op::Close { side } => pipe.sides[side].close(moqt_proto::session::APPLICATION_BASE + 1, "bye"),
+        Op::Advance { ms } => pipe.advance(Duration::from_millis(ms)),
+        Op::Hold { side } => pipe.hold[side] = true,
+        Op::Release { side } => pipe.release(side),
+        Op::Garbage { to, uni, ref data, fin } => {
+            let id = pipe.inject_stream(to, uni, data, fin);
+            known[to].injected.insert(id);
+        }
+    }
+    pipe.run();
+}
+
+/// Checks everything new since the last call, for both sides.
+fn check(pipe: &Pipe, known: &mut [Known; 2]) -> Result<(), TestCaseError> {
+    for side in [A, B] {
+        let k = &mut known[side];
+        prop_assert!(
+            pipe.sides[side].queued_bytes() <= LIMITS.max_queued,
+            "side {side}: {} bytes queued",
+            pipe.sides[side].queued_bytes()
+        );
+        for cmd in &pipe.commands[side][k.commands_seen..] {
+            let named = match cmd {
+                Command::Open { id, .. } => {
+                    prop_assert!(!id.is_remote(), "side {side}: Open of a remote id {id:?}");
+                    prop_assert!(k.opened.insert(*id), "side {side}: {id:?} opened twice");
+                    None
+                }
+                Command::Transmit(id)
+                | Command::Reset { id, .. }
+                | Command::StopSending { id, .. }
+                | Command::SetPriority { id, .. } => Some(*id),
+                Command::SendDatagram(_) | Command::Close { .. } => None,
+            };
+            if let Some(id) = named {
+                let known_id = if id.is_remote() {
+                    pipe.peer_id(side, id).is_some() || k.injected.contains(&id)
+                } else {
+                    k.opened.contains(&id)
+                };
+                prop_assert!(known_id, "side {side}: {cmd:?} names a stream never opened");
+            }
+        }
+        k.commands_seen = pipe.commands[side].len();
+        for ev in &pipe.events[side][k.events_seen..] {
+            let sub = match ev {
+                Event::Frame { subscription, .. }
+                | Event::GroupStarted { subscription, .. }
+                | Event::GroupEnded { subscription, .. }
+                | Event::Datagram { subscription, .. } => Some(*subscription),
+                Event::SubscribeOk { id, .. }
+                | Event::SubscribeStart { id, .. }
+                | Event::SubscribeEnd { id, .. }
+                | Event::GroupsDropped { id, .. }
+                | Event::SubscriptionEnded { id, .. } => Some(*id),
+                _ => None,
+            };
+            if let Some(sub) = sub {
+                prop_assert!(k.subscriptions.contains(&sub), "side {side}: {ev:?} names an unknown subscription");
+            }
+            match ev {
+                Event::GroupStarted { stream, .. } => {
+                    prop_assert!(k.started.insert(*stream, 0).is_none(), "side {side}: {stream:?} started twice");
+                    k.groups_in.push(*stream);
+                }
+                Event::GroupEnded { stream, .. } => {
+                    let ends = k.started.get_mut(stream);
+                    prop_assert!(ends.is_some(), "side {side}: {stream:?} ended without starting");
+                    let ends = ends.unwrap();
+                    *ends += 1;
+                    prop_assert_eq!(*ends, 1, "side {}: {:?} ended twice", side, stream);
+                }
+                Event::Frame { stream, .. } => {
+                    prop_assert_eq!(k.started.get(stream), Some(&0), "side {}: frame outside its group", side);
+                }
+                Event::SubscribeRequest { stream, .. } => k.publications.push(*stream),
+                Event::FetchRequest { stream, .. } => k.fetches_in.push(*stream),
+                _ => {}
+            }
+        }
+        k.events_seen = pipe.events[side].len();
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    #[test]
+    fn random_operations_keep_invariants(
+        v in version(),
+        opts in delivery(),
+        auto_accept in prop::array::uniform2(prop::bool::weighted(0.75)),
+        ops in prop::collection::vec(op(), 1..120),
+    ) {
+        let (a, b) = configs(v, LIMITS);
+        let mut pipe = Pipe::with_configs(a, b, opts);
+        let mut known: [Known; 2] = Default::default();
+        check(&pipe, &mut known)?;
+        for op in &ops {
+            apply(&mut pipe, &mut known, op);
+            check(&pipe, &mut known)?;
+            // Most runs accept every subscription at once, so that groups actually flow.
+            for side in [A, B] {
+                let new = known[side].publications[known[side].auto_seen..].to_vec();
+                known[side].auto_seen = known[side].publications.len();
+                if auto_accept[side] {
+                    for s in new {
+                        let _ = pipe.sides[side].accept_subscription(s, PublishParams::default());
+                    }
+                }
+            }
+            pipe.run();
+            check(&pipe, &mut known)?;
+        }
+        // End: release both sides, close, and every started group must have ended exactly once.
+        pipe.release(A);
+        pipe.release(B);
+        if !pipe.sides[A].is_closed() {
+            pipe.sides[A].close(0, "end");
+        }
+        pipe.run();
+        if !pipe.sides[B].is_closed() {
+            pipe.sides[B].close(0, "end");
+        }
+        pipe.run();
+        check(&pipe, &mut known)?;
+        for side in [A, B] {
+            prop_assert!(pipe.sides[side].is_closed());
+            prop_assert_eq!(pipe.sides[side].queued_bytes(), 0);
+            for (stream, ends) in &known[side].started {
+                prop_assert_eq!(*ends, 1, "side {}: group {:?} never ended", side, stream);
+            }
+            let closed = pipe.events[side].iter().filter(|e| matches!(e, Event::Closed { .. })).count();
+            prop_assert_eq!(closed, 1, "side {}: Closed events", side);
+            prop_assert!(matches!(pipe.events[side].last(), Some(Event::Closed { .. })), "side {}: Closed must be last", side);
+        }
+    }
+}
