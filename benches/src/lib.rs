@@ -1,1 +1,3 @@
 //! Shared helpers for the moqt benchmarks.
+
+pub mod fanout;

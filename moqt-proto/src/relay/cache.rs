@@ -78,8 +78,11 @@ impl GroupCache {
             let g = self.groups.remove(i).expect("index from position");
             self.recycle(g);
         }
+        // Size the frame list like the previous group, so it does not regrow frame by frame.
+        let expected = self.latest().map_or(0, |g| g.frames.len());
         let mut frames = self.spare.pop().unwrap_or_default();
         frames.clear();
+        frames.reserve(expected);
         let group = CachedGroup { sequence, started: now, frames, complete: false, aborted: false, bytes: 0 };
         // Keep the deque ordered by sequence; groups nearly always arrive in order.
         let at = self.groups.iter().rposition(|g| g.sequence < sequence).map_or(0, |i| i + 1);
