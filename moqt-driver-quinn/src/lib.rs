@@ -8,13 +8,21 @@
 //!   moq-lite [`Version`](moqt_proto::Version).
 //! * [`session`]: the uniform [`Session`] / [`SendStream`] / [`RecvStream`] handles over either
 //!   transport.
+//! * [`io`]: per-connection I/O ([`io::ConnectionIo`]: transport events out, owned-chunk
+//!   commands in) and the [`io::Pump`] mapping it to a `moqt-proto` core, built so a relay owner
+//!   can reuse it.
+//! * [`moq`]: the async moq-lite API ([`moq::Client`], [`moq::Server`], [`moq::Session`] and its
+//!   publisher/subscriber handles), one owner task per connection.
 //! * [`rt`]: spawning and timers through [`quinn::Runtime`], name resolution through a
 //!   [`Resolver`]; this crate enables no async runtime itself.
 //!
 //! Nothing in this crate holds protocol logic: that is `moqt-proto`'s.
 
+pub mod io;
+pub mod moq;
 pub mod rt;
 pub mod session;
+mod sync;
 pub mod tls;
 pub mod transport;
 
