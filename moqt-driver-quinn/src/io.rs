@@ -593,6 +593,14 @@ impl ConnectionIo {
     }
 }
 
+impl futures::Stream for ConnectionIo {
+    type Item = IoEvent;
+
+    fn poll_next(self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<IoEvent>> {
+        self.get_mut().poll_event(cx)
+    }
+}
+
 /// The mapping between a `moqt-proto` core and [`IoCommand`] / [`IoEvent`], for any owner.
 ///
 /// It tracks which streams have a write in flight so that each stream has at most one, and

@@ -31,7 +31,7 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::Poll;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::Bytes;
 use futures::channel::{mpsc, oneshot};
@@ -893,6 +893,7 @@ impl Owner {
 /// The owner loop: waits for I/O, a request or the core's timer, feeds the core, executes its
 /// commands and routes its events, until the connection is closed.
 async fn run(mut owner: Owner) {
+    let mut turn = false;
     loop {
         owner.flush();
         if owner.core.is_closed() {
@@ -904,11 +905,20 @@ async fn run(mut owner: Owner) {
             (Some(d), None) => owner.timer = Some(Sleep::until(&owner.runtime, d)),
             (None, _) => owner.timer = None,
         }
+        // Alternate which source goes first, so neither a busy network nor a busy application
+        // starves the other.
+        turn = !turn;
         let step = std::future::poll_fn(|cx| {
+            let requests_first = turn && owner.requests_open;
+            if requests_first {
+                if let Poll::Ready(req) = owner.requests.poll_next_unpin(cx) {
+                    return Poll::Ready(Step::Request(req));
+                }
+            }
             if let Poll::Ready(ev) = owner.io.poll_event(cx) {
                 return Poll::Ready(Step::Io(ev));
             }
-            if owner.requests_open {
+            if owner.requests_open && !requests_first {
                 if let Poll::Ready(req) = owner.requests.poll_next_unpin(cx) {
                     return Poll::Ready(Step::Request(req));
                 }
@@ -1375,7 +1385,3 @@ impl Owner {
         }
     }
 }
-
-/// How long [`Session::closed`] callers may wait for a graceful close to reach the peer; exposed
-/// for drivers that want to linger before dropping the endpoint.
-pub const CLOSE_LINGER: Duration = Duration::from_millis(100);

@@ -3,14 +3,20 @@
 //! The transport/TLS layer and the glue to the sans-IO core live in the runtime-agnostic
 //! `moqt-driver-quinn` crate, shared with `moqt-driver-smol`; this crate re-exports them and
 //! supplies the tokio specifics ([`TokioResolver`], [`runtime`]).
+//!
+//! * [`moq`]: the async moq-lite API (`moq::Client::connect(url)`, `moq::Server::accept()`, the
+//!   `moq::Session` handle). Under a tokio runtime, quinn's runtime detection picks tokio, so the
+//!   configs need no runtime; set `ClientConfig::resolver` to [`TokioResolver`] to resolve names
+//!   with tokio instead of a helper thread.
+//! * [`transport`], [`tls`], [`session`], [`io`], [`rt`]: the layers underneath, shared with
+//!   `moqt-driver-smol`.
 
-pub use moqt_driver_quinn::{rt, session, tls, transport};
+pub use moqt_driver_quinn::{io, moq, rt, session, tls, transport};
 pub use moqt_driver_quinn::{
     Accepted, Client, ClientConfig, Fingerprint, Identity, RecvStream, Resolver, SendStream, Server, ServerConfig,
     Session, SessionError, StreamError, TlsError, TransportError, TransportKind, Verification, Written,
 };
 
-use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -26,7 +32,7 @@ pub fn runtime() -> moqt_driver_quinn::Runtime {
 pub struct TokioResolver;
 
 impl Resolver for TokioResolver {
-    fn resolve(&self, host: &str, port: u16) -> BoxFuture<'static, io::Result<Vec<SocketAddr>>> {
+    fn resolve(&self, host: &str, port: u16) -> BoxFuture<'static, std::io::Result<Vec<SocketAddr>>> {
         let host = host.to_owned();
         Box::pin(async move { Ok(tokio::net::lookup_host((host.as_str(), port)).await?.collect()) })
     }
