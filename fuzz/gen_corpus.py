@@ -62,6 +62,9 @@ OPENER = [
     ("v19_group_l06", L06 | UNI, "00 03 01 00 00 47 d0 05 68 65 6c 6c 6f 40 42 00 19 01 78"),
     ("v19_group_resumed_l06", L06 | UNI | TIGHT, "00 03 01 00 02 47 f8 01 78"),
     ("v24_group_header_l03", L03 | UNI, "00 05 01 80 00 40 00"),
+    # Regression: a 24-byte path at the tight max_path_len, re-encoded as "/…" (25 bytes) in gomoqt.
+    ("regress_gomoqt_path_at_path_limit_l04", L04 | GOMOQT | TIGHT,
+     "02 20 00 18 " + "61 " * 24 + "00 00 00 00 00 00"),
 ]
 
 # (name, cfg, responder stream type, stream bytes)
@@ -126,6 +129,11 @@ ROUNDTRIP = [
     ("group_l06", L06, "group", unframe(h("03 01 07 04"))),
     ("datagram_l05", L05, "datagram", h("07 2a 43 e8 68 65 6c 6c 6f")),
     ("datagram_l06", L06, "datagram", h("01 02 03 68 69")),
+    # Regression (found by this target): a 24-byte prefix at the tight max_path_len, re-encoded in
+    # the gomoqt spelling "/…/" as 26 bytes.
+    ("regress_gomoqt_prefix_at_path_limit_l04", L04 | GOMOQT | TIGHT, "announce_request",
+     b"\x18" + b"a" * 24 + b"\x00"),
+    ("regress_gomoqt_prefix_at_path_limit_l06", L06 | GOMOQT | UNI | TIGHT, "announce_request", b"\x18" + b"a" * 24),
 ]
 
 # Chunking patterns per stream seed: whole buffer, single bytes, and 3-byte chunks.
