@@ -1316,12 +1316,11 @@ impl Owner {
                             group: fetch.group,
                             done: false,
                         };
-                        if let Some(mut evicted) = b.queue.push(BroadcastRequest::Fetch(req), 0, 64) {
-                            if let BroadcastRequest::Fetch(f) = &mut evicted {
-                                f.done = true;
-                                let s = f.stream;
-                                let _ = self.core.fetch_reject(s, stream_code::LIMIT_EXCEEDED);
-                            }
+                        if let Some(BroadcastRequest::Fetch(mut f)) = b.queue.push(BroadcastRequest::Fetch(req), 0, 64)
+                        {
+                            f.done = true;
+                            let s = f.stream;
+                            let _ = self.core.fetch_reject(s, stream_code::LIMIT_EXCEEDED);
                         }
                     }
                     _ => {

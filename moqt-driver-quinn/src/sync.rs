@@ -221,3 +221,57 @@ impl Counter {
         .await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::executor::block_on;
+
+    #[test]
+    fn queue_evicts_the_oldest_and_reports_backlog() {
+        let q = Queue::new();
+        assert_eq!(q.push(1, 10, 2), None);
+        assert_eq!(q.push(2, 20, 2), None);
+        assert_eq!(q.push(3, 30, 2), Some(1));
+        assert_eq!(q.backlog(), (2, 50));
+        assert_eq!(block_on(q.pop()), Ok(2));
+        assert_eq!(q.backlog(), (1, 30));
+        q.close(End::Code(5));
+        // Items queued before the end are still delivered, then the end; nothing after it.
+        assert_eq!(q.push(4, 1, 8), None);
+        assert_eq!(block_on(q.pop()), Ok(3));
+        assert_eq!(block_on(q.pop()), Err(End::Code(5)));
+        q.close(End::Done);
+        assert_eq!(block_on(q.pop()), Err(End::Code(5)), "the first end wins");
+    }
+
+    #[test]
+    fn queue_without_receiver_drops_everything() {
+        let q = Queue::new();
+        q.push("a", 1, 8);
+        assert_eq!(q.drop_receiver(), vec!["a"]);
+        assert!(!q.receiver_alive());
+        assert_eq!(q.push("b", 1, 8), None);
+        assert_eq!(q.backlog(), (0, 0));
+    }
+
+    #[test]
+    fn latch_and_counter_wake_waiters() {
+        let latch = std::sync::Arc::new(Latch::new());
+        let l2 = latch.clone();
+        let t = std::thread::spawn(move || block_on(l2.wait()));
+        latch.set(7u32);
+        latch.set(8);
+        assert_eq!(t.join().unwrap(), 7);
+        assert_eq!(latch.get(), Some(7));
+
+        let counter = std::sync::Arc::new(Counter::default());
+        let c2 = counter.clone();
+        let t = std::thread::spawn(move || block_on(c2.at_least(2)));
+        counter.add(1);
+        counter.add(1);
+        t.join().unwrap();
+        counter.add(-5);
+        assert_eq!(counter.get(), 0);
+    }
+}
