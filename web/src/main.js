@@ -1,0 +1,385 @@
+// The moqt relay demo page: connect to a relay over WebTransport, list the live broadcasts,
+// watch a track (with end-to-end latency for test-pattern tracks), publish a test pattern.
+//
+// Query parameters (all optional):
+//   url=https://127.0.0.1:4443/    relay to connect to (default: this page's host and port over https)
+//   lib=net|lite                   @moq/net (offers lite-05 first) or @moq/lite (offers lite-04 first)
+//   fingerprint=HEX                SHA-256 of the relay's certificate; default: fetched from cert=
+//   cert=URL                       where to fetch the fingerprint (default http://<relay host:port>/certificate.sha256)
+//   alpn=moq-lite-04,...           WebTransport sub-protocols to offer instead of the library's list
+//   watch=BROADCAST&track=NAME     watch this track as soon as the broadcast is announced
+//   publish=BROADCAST&ptrack=NAME&fps=N&size=BYTES&group=N   publish a test pattern at once
+
+import { connect } from "./moq.js";
+import * as Pattern from "./pattern.js";
+
+const params = new URLSearchParams(location.search);
+const $ = (selector) => document.querySelector(selector);
+
+// Everything the page knows, exposed for tests as `window.demo`.
+const demo = {
+	library: undefined,
+	url: undefined,
+	connected: false,
+	version: undefined,
+	error: undefined,
+	announced: [],
+	watching: undefined, // { broadcast, track, state }
+	frames: 0,
+	groups: 0,
+	bytes: 0,
+	patternFrames: 0,
+	lost: 0,
+	fps: 0,
+	latencyMs: undefined, // { last, min, p50, p90, p99, max, samples }
+	published: undefined, // { broadcast, track, frames, groups }
+	log: [],
+};
+window.demo = demo;
+
+let session; // the adapter from moq.js
+let subscription; // the live subscription, if any
+let publisher; // the live test-pattern publisher, if any
+const latencies = []; // recent latency samples (ms), a ring of at most MAX_SAMPLES
+const MAX_SAMPLES = 5000;
+const recent = []; // last few frames, for the table
+const arrivals = []; // arrival times (ms) of recent frames, for the rate
+let lastCounter;
+let seenGroups = new Set();
+
+function log(message) {
+	const line = `${new Date().toISOString().slice(11, 23)} ${message}`;
+	demo.log.push(line);
+	if (demo.log.length > 200) demo.log.shift();
+	const pre = $("#log");
+	pre.textContent = demo.log.join("\n");
+	pre.scrollTop = pre.scrollHeight;
+}
+
+// ---- connection ----
+
+function defaultRelayUrl() {
+	return `https://${location.host}/`;
+}
+
+async function fingerprintFor(url) {
+	if (params.get("fingerprint")) return params.get("fingerprint");
+	const certUrl = params.get("cert") ?? `http://${url.host}/certificate.sha256`;
+	const response = await fetch(certUrl);
+	if (!response.ok) throw new Error(`${certUrl}: HTTP ${response.status}`);
+	return (await response.text()).trim();
+}
+
+async function start(urlText, lib) {
+	session?.close();
+	session = undefined;
+	Object.assign(demo, { library: lib, url: urlText, connected: false, version: undefined, error: undefined, announced: [] });
+	setStatus("connecting…");
+	renderAnnounced();
+	try {
+		const url = new URL(urlText);
+		const fingerprint = await fingerprintFor(url);
+		const protocols = params.get("alpn")?.split(",").filter(Boolean);
+		const current = await connect(lib, url, { fingerprint, protocols });
+		session = current;
+		Object.assign(demo, { connected: true, version: current.version, library: current.library });
+		setStatus("connected");
+		log(`connected to ${url} with ${current.library}, negotiated ${current.version}`);
+		current.closed.then(
+			() => lost(current, "connection closed"),
+			(err) => lost(current, `connection failed: ${err}`),
+		);
+		followAnnouncements(current);
+		if (demo.watching) watchIfAnnounced();
+		if (publisher) startPublishing(publisher.options);
+	} catch (err) {
+		// connect() races its transports with Promise.any: report the first real cause.
+		const cause = err instanceof AggregateError ? err.errors[0] : err;
+		demo.error = String(cause?.message ?? cause);
+		setStatus("error", demo.error);
+		log(`connect failed: ${demo.error}`);
+	}
+}
+
+function lost(which, why) {
+	if (session !== which) return;
+	Object.assign(demo, { connected: false, error: why });
+	setStatus("error", why);
+	log(why);
+}
+
+function setStatus(text, detail) {
+	const el = $("#status");
+	el.textContent = detail ? `${text}: ${detail}` : text;
+	el.className = text === "connected" ? "connected" : text === "error" ? "error" : "";
+	$("#version").textContent = demo.connected ? `· ${demo.version} · ${demo.library}` : "";
+}
+
+// ---- announcements ----
+
+async function followAnnouncements(current) {
+	try {
+		for await (const { path, active } of current.announced()) {
+			if (session !== current) return;
+			const list = demo.announced.filter((p) => p !== path);
+			if (active) list.push(path);
+			demo.announced = list.sort();
+			log(`${active ? "announced" : "unannounced"}: ${path || "(root)"}`);
+			renderAnnounced();
+			if (active && demo.watching?.broadcast === path) watchIfAnnounced();
+		}
+	} catch (err) {
+		log(`announcements failed: ${err?.message ?? err}`);
+	}
+}
+
+function renderAnnounced() {
+	const ul = $("#broadcasts");
+	ul.replaceChildren();
+	if (demo.announced.length === 0) {
+		const li = document.createElement("li");
+		li.className = "empty";
+		li.textContent = "none announced";
+		ul.append(li);
+	}
+	for (const path of demo.announced) {
+		const li = document.createElement("li");
+		li.textContent = path;
+		const button = document.createElement("button");
+		button.textContent = "watch";
+		button.onclick = () => {
+			$("#watch-form").broadcast.value = path;
+			watch(path, $("#watch-form").track.value);
+		};
+		li.append(button);
+		ul.append(li);
+	}
+}
+
+// ---- watching ----
+
+function watch(broadcast, track) {
+	subscription?.close();
+	subscription = undefined;
+	demo.watching = { broadcast, track, state: "waiting for announcement" };
+	Object.assign(demo, { frames: 0, groups: 0, bytes: 0, patternFrames: 0, lost: 0, fps: 0, latencyMs: undefined });
+	latencies.length = 0;
+	recent.length = 0;
+	arrivals.length = 0;
+	lastCounter = undefined;
+	seenGroups = new Set();
+	watchIfAnnounced();
+}
+
+// Subscribe once the wanted broadcast is announced: subscribing to a path nobody
+// publishes is refused, so the page waits for the announcement instead of racing it.
+function watchIfAnnounced() {
+	const want = demo.watching;
+	if (!want || subscription || !session || !demo.announced.includes(want.broadcast)) {
+		renderWatch();
+		return;
+	}
+	const current = session;
+	want.state = "subscribed";
+	log(`subscribing to ${want.broadcast} / ${want.track}`);
+	const sub = current.subscribe(want.broadcast, want.track, onFrame);
+	subscription = sub;
+	sub.done.then(
+		() => ended(sub, "track ended"),
+		(err) => ended(sub, `track failed: ${err?.message ?? err}`),
+	);
+	renderWatch();
+}
+
+function ended(sub, why) {
+	if (subscription !== sub) return;
+	subscription = undefined;
+	demo.watching.state = why;
+	log(`${demo.watching.broadcast} / ${demo.watching.track}: ${why}`);
+	renderWatch();
+	// Resubscribe when the broadcast comes back (or now, if it is still announced).
+	setTimeout(watchIfAnnounced, 1000);
+}
+
+function onFrame({ group, index, payload }) {
+	const received = Pattern.nowMicros();
+	demo.frames++;
+	demo.bytes += payload.byteLength;
+	if (!seenGroups.has(group)) {
+		seenGroups.add(group);
+		demo.groups++;
+	}
+	arrivals.push(received / 1000);
+	const pattern = Pattern.decode(payload, received);
+	if (pattern) {
+		demo.patternFrames++;
+		if (lastCounter !== undefined && pattern.counter > lastCounter + 1) demo.lost += pattern.counter - lastCounter - 1;
+		if (lastCounter === undefined || pattern.counter > lastCounter) lastCounter = pattern.counter;
+		latencies.push(pattern.latencyMs);
+		if (latencies.length > MAX_SAMPLES) latencies.shift();
+	}
+	recent.unshift({ group, index, bytes: payload.byteLength, counter: pattern?.counter, latencyMs: pattern?.latencyMs });
+	if (recent.length > 8) recent.pop();
+}
+
+function percentile(sorted, p) {
+	return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+}
+
+function updateStats() {
+	const now = performance.timeOrigin + performance.now();
+	while (arrivals.length && arrivals[0] < now - 2000) arrivals.shift();
+	demo.fps = arrivals.length / 2;
+	if (latencies.length) {
+		const sorted = [...latencies].sort((a, b) => a - b);
+		const round = (v) => Math.round(v * 100) / 100;
+		demo.latencyMs = {
+			last: round(latencies[latencies.length - 1]),
+			min: round(sorted[0]),
+			p50: round(percentile(sorted, 50)),
+			p90: round(percentile(sorted, 90)),
+			p99: round(percentile(sorted, 99)),
+			max: round(sorted[sorted.length - 1]),
+			samples: sorted.length,
+		};
+	}
+}
+
+function renderWatch() {
+	const want = demo.watching;
+	$("#watch-status").textContent = want ? `${want.broadcast} / ${want.track}: ${want.state}` : "not watching";
+	const lat = demo.latencyMs;
+	const ms = (v) => (v === undefined ? "–" : `${v.toFixed(1)} ms`);
+	const stats = [
+		["frames", demo.frames],
+		["groups", demo.groups],
+		["rate", `${demo.fps.toFixed(1)} fps`],
+		["received", `${(demo.bytes / 1024).toFixed(1)} KiB`],
+		["latency p50", ms(lat?.p50)],
+		["p90", ms(lat?.p90)],
+		["p99", ms(lat?.p99)],
+		["max", ms(lat?.max)],
+		["last counter", lastCounter ?? "–"],
+		["lost", demo.lost],
+	];
+	$("#watch-stats").replaceChildren(
+		...stats.flatMap(([k, v]) => {
+			const dt = document.createElement("dt");
+			dt.textContent = k;
+			const dd = document.createElement("dd");
+			dd.textContent = v;
+			dd.dataset.stat = k;
+			return [dt, dd];
+		}),
+	);
+	$("#frames tbody").replaceChildren(
+		...recent.map((f) => {
+			const tr = document.createElement("tr");
+			for (const v of [f.group, f.index, f.bytes, f.counter ?? "–", ms(f.latencyMs)]) {
+				const td = document.createElement("td");
+				td.textContent = v;
+				tr.append(td);
+			}
+			return tr;
+		}),
+	);
+}
+
+// ---- publishing ----
+
+function startPublishing(options) {
+	stopPublishing();
+	if (!session) {
+		publisher = { options }; // start once connected
+		return;
+	}
+	const { broadcast, track, fps, size, group } = options;
+	const sink = session.publish(broadcast, track);
+	const state = { broadcast, track, fps, size, frames: 0, groups: 0 };
+	demo.published = state;
+	let counter = 0;
+	const timer = setInterval(() => {
+		if (counter % group === 0) {
+			if (counter > 0) sink.endGroup();
+			sink.startGroup();
+			state.groups++;
+		}
+		const sentUs = Pattern.nowMicros();
+		sink.writeFrame(Pattern.encode(counter, size, sentUs), sentUs);
+		counter++;
+		state.frames++;
+	}, 1000 / fps);
+	publisher = { options, sink, timer };
+	log(`publishing ${broadcast} / ${track}: ${fps} fps, ${size} bytes, ${group} frames per group`);
+	$("#publish-form").stop.disabled = false;
+}
+
+function stopPublishing() {
+	if (!publisher) return;
+	clearInterval(publisher.timer);
+	publisher.sink?.close();
+	if (publisher.sink) log(`stopped publishing ${publisher.options.broadcast}`);
+	publisher = undefined;
+	demo.published = undefined;
+	$("#publish-form").stop.disabled = true;
+}
+
+function renderPublish() {
+	const p = demo.published;
+	$("#publish-status").textContent = p
+		? `publishing ${p.broadcast} / ${p.track} at ${p.fps} fps, ${p.size} bytes: ${p.frames} frames in ${p.groups} groups sent`
+		: "not publishing";
+}
+
+// ---- wiring ----
+
+function init() {
+	const connectForm = $("#connect-form");
+	connectForm.url.value = params.get("url") ?? defaultRelayUrl();
+	connectForm.lib.value = params.get("lib") === "lite" ? "lite" : "net";
+	connectForm.onsubmit = (e) => {
+		e.preventDefault();
+		start(connectForm.url.value, connectForm.lib.value);
+	};
+
+	const watchForm = $("#watch-form");
+	watchForm.broadcast.value = params.get("watch") ?? "";
+	watchForm.track.value = params.get("track") ?? "pattern";
+	watchForm.onsubmit = (e) => {
+		e.preventDefault();
+		watch(watchForm.broadcast.value, watchForm.track.value);
+	};
+
+	const publishForm = $("#publish-form");
+	publishForm.broadcast.value = params.get("publish") ?? `browser-${Math.random().toString(36).slice(2, 8)}`;
+	publishForm.track.value = params.get("ptrack") ?? params.get("track") ?? "pattern";
+	publishForm.fps.value = params.get("fps") ?? "30";
+	publishForm.size.value = params.get("size") ?? "1000";
+	const publishOptions = () => {
+		const fps = Math.max(1, Number(publishForm.fps.value) || 30);
+		return {
+			broadcast: publishForm.broadcast.value,
+			track: publishForm.track.value,
+			fps,
+			size: Math.max(Pattern.HEADER, Number(publishForm.size.value) || 1000),
+			group: Math.max(1, Number(params.get("group")) || Math.round(fps)),
+		};
+	};
+	publishForm.onsubmit = (e) => {
+		e.preventDefault();
+		startPublishing(publishOptions());
+	};
+	publishForm.stop.onclick = stopPublishing;
+
+	setInterval(() => {
+		updateStats();
+		renderWatch();
+		renderPublish();
+	}, 250);
+
+	if (params.get("watch")) watch(watchForm.broadcast.value, watchForm.track.value);
+	if (params.get("publish")) startPublishing(publishOptions());
+	start(connectForm.url.value, connectForm.lib.value);
+}
+
+init();
