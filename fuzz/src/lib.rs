@@ -5,3 +5,8 @@
 mod harness;
 
 pub use harness::*;
+
+#[path = "session_harness.rs"]
+mod session_harness;
+
+pub use session_harness::session;

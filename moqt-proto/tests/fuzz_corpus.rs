@@ -4,6 +4,8 @@
 
 #[path = "../../fuzz/src/harness.rs"]
 mod harness;
+#[path = "../../fuzz/src/session_harness.rs"]
+mod session_harness;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -65,4 +67,24 @@ fn chunk_patterns_cover_the_input() {
             }
         }
     }
+}
+
+/// The `session` target has its own harness (a Session driven by transport events and
+/// application calls); every corpus seed and artifact must run without a panic.
+#[test]
+fn session_corpus_and_artifacts_replay_without_panics() {
+    let mut replayed = 0;
+    let mut open_at_end = 0;
+    for sub in ["corpus", "artifacts"] {
+        for file in files(&fuzz_dir().join(sub).join("session")) {
+            let input = fs::read(&file).unwrap();
+            let open = std::panic::catch_unwind(|| session_harness::session(&input))
+                .unwrap_or_else(|_| panic!("session: {} panicked (input {:02x?})", file.display(), input));
+            open_at_end += usize::from(open && is_seed(&file));
+            replayed += 1;
+        }
+    }
+    assert!(replayed >= 12, "only {replayed} session corpus files");
+    // The hand-written seeds are well-behaved scenarios: none of them closes the session early.
+    assert!(open_at_end >= 12, "only {open_at_end} seeds kept the session open");
 }

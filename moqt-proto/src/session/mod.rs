@@ -44,6 +44,13 @@ use subscribe::{GroupIn, GroupOut, Publication};
 /// Priority of control streams: above every group.
 const CONTROL_PRIORITY: i32 = i32::MAX;
 
+/// Whether a frame timestamp can be sent: lite-05+ encodes the signed delta from the previous
+/// frame as a zigzag varint, which holds |delta| < 2^61, so timestamps must stay below 2^61
+/// (otherwise the encoder would panic on an out-of-range varint).
+fn timestamp_fits(version: crate::Version, timestamp: u64) -> bool {
+    !version.has_frame_timestamps() || timestamp < 1 << 61
+}
+
 /// The role a stream plays for this endpoint, with its per-stream state.
 #[derive(Debug)]
 enum Role {

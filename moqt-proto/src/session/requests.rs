@@ -68,6 +68,9 @@ impl Session {
         if stream.send.fin || stream.send.closed {
             return Err(Error::InvalidState);
         }
+        if !super::timestamp_fits(self.codec.version, timestamp) {
+            return Err(Error::InvalidArgument);
+        }
         *served = true;
         let delta = timestamp as i64 - *last_timestamp as i64;
         *last_timestamp = timestamp;

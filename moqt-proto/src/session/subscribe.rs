@@ -419,13 +419,17 @@ impl Session {
         Ok(id)
     }
 
-    /// Queues one frame on a group we publish. The payload is not copied.
+    /// Queues one frame on a group we publish. The payload is not copied. On lite-05+ the
+    /// timestamp must be below 2^61 (`Error::InvalidArgument` otherwise).
     pub fn write_frame(&mut self, group: StreamId, timestamp: u64, payload: Bytes) -> Result<(), Error> {
         self.ensure_open()?;
         let Some(stream) = self.streams.get_mut(&group) else { return Err(Error::UnknownHandle) };
         let Role::GroupOut(g) = &mut stream.role else { return Err(Error::UnknownHandle) };
         if stream.send.fin || stream.send.closed {
             return Err(Error::InvalidState);
+        }
+        if !super::timestamp_fits(self.codec.version, timestamp) {
+            return Err(Error::InvalidArgument);
         }
         g.encoder.frame_header(timestamp, payload.len(), &mut self.scratch);
         let publication = g.publication;
