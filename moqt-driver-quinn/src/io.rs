@@ -49,6 +49,7 @@ use futures::channel::oneshot;
 use futures::future::{BoxFuture, Either};
 use futures::stream::FuturesUnordered;
 use futures::StreamExt;
+use moqt_proto::relay::{Node, SessionId};
 use moqt_proto::session::{session_code, Command, Session as Core, StreamId, TransportEvent};
 use rustc_hash::{FxHashMap, FxHashSet};
 use smallvec::SmallVec;
@@ -601,6 +602,63 @@ impl futures::Stream for ConnectionIo {
     }
 }
 
+/// One session's view of a core, as [`Pump`] needs it: a plain `moqt_proto::Session`, or one
+/// session of a relay `Node` ([`NodeView`]).
+pub trait CoreIo {
+    /// Feeds a transport event.
+    fn handle(&mut self, now: Instant, event: TransportEvent);
+    /// How much may be read from `id` now.
+    fn recv_credit(&self, id: StreamId) -> usize;
+    /// The bytes queued for `id` and whether FIN follows them.
+    fn send_chunks(&self, id: StreamId) -> Option<(&[Bytes], bool)>;
+    /// Records what the transport took from `id`'s queue.
+    fn advance_send(&mut self, id: StreamId, bytes: usize, fin: bool);
+}
+
+impl CoreIo for Core {
+    fn handle(&mut self, now: Instant, event: TransportEvent) {
+        Core::handle(self, now, event)
+    }
+    fn recv_credit(&self, id: StreamId) -> usize {
+        Core::recv_credit(self, id)
+    }
+    fn send_chunks(&self, id: StreamId) -> Option<(&[Bytes], bool)> {
+        Core::send_chunks(self, id)
+    }
+    fn advance_send(&mut self, id: StreamId, bytes: usize, fin: bool) {
+        Core::advance_send(self, id, bytes, fin)
+    }
+}
+
+/// One session of a relay [`Node`], seen as a [`CoreIo`]. The node's commands for every session
+/// come out of `Node::poll_command`; feed each to [`Pump::command`] with this view.
+pub struct NodeView<'a> {
+    node: &'a mut Node,
+    session: SessionId,
+}
+
+impl<'a> NodeView<'a> {
+    /// The view of `session` in `node`.
+    pub fn new(node: &'a mut Node, session: SessionId) -> Self {
+        Self { node, session }
+    }
+}
+
+impl CoreIo for NodeView<'_> {
+    fn handle(&mut self, now: Instant, event: TransportEvent) {
+        self.node.handle(self.session, now, event)
+    }
+    fn recv_credit(&self, id: StreamId) -> usize {
+        self.node.recv_credit(self.session, id)
+    }
+    fn send_chunks(&self, id: StreamId) -> Option<(&[Bytes], bool)> {
+        self.node.send_chunks(self.session, id)
+    }
+    fn advance_send(&mut self, id: StreamId, bytes: usize, fin: bool) {
+        self.node.advance_send(self.session, id, bytes, fin)
+    }
+}
+
 /// The mapping between a `moqt-proto` core and [`IoCommand`] / [`IoEvent`], for any owner.
 ///
 /// It tracks which streams have a write in flight so that each stream has at most one, and
@@ -616,8 +674,21 @@ impl Pump {
         Pump::default()
     }
 
-    /// Feeds one I/O event to the core, emitting the follow-up commands (read grants, writes).
+    /// Feeds one I/O event to a session and executes every command it queued.
     pub fn handle(&mut self, core: &mut Core, now: Instant, event: IoEvent, out: &mut impl FnMut(IoCommand)) {
+        self.handle_io(core, now, event, out);
+        self.drain(core, out);
+    }
+
+    /// Feeds one I/O event to any core view, emitting the direct follow-ups (read grants, the
+    /// next write); the core's own commands are the caller's to route (see [`Pump::command`]).
+    pub fn handle_io<C: CoreIo>(
+        &mut self,
+        core: &mut C,
+        now: Instant,
+        event: IoEvent,
+        out: &mut impl FnMut(IoCommand),
+    ) {
         match event {
             IoEvent::Transport(ev) => {
                 let grant = match &ev {
@@ -638,30 +709,34 @@ impl Pump {
                 }
             }
         }
-        self.drain(core, out);
     }
 
-    /// Executes every command the core has queued.
+    /// Executes every command a session has queued.
     pub fn drain(&mut self, core: &mut Core, out: &mut impl FnMut(IoCommand)) {
         while let Some(cmd) = core.poll_command() {
-            match cmd {
-                Command::Open { id, priority } => {
-                    out(IoCommand::Open { id, priority });
-                    if !id.is_uni() {
-                        out(IoCommand::Read { id, max: core.recv_credit(id) });
-                    }
-                }
-                Command::Transmit(id) => self.pull(core, id, out),
-                Command::Reset { id, code } => out(IoCommand::Reset { id, code }),
-                Command::StopSending { id, code } => out(IoCommand::StopSending { id, code }),
-                Command::SetPriority { id, priority } => out(IoCommand::SetPriority { id, priority }),
-                Command::SendDatagram(data) => out(IoCommand::Datagram(data)),
-                Command::Close { code, reason } => out(IoCommand::Close { code, reason }),
-            }
+            self.command(core, cmd, out);
         }
     }
 
-    fn pull(&mut self, core: &mut Core, id: StreamId, out: &mut impl FnMut(IoCommand)) {
+    /// Executes one command of a core view.
+    pub fn command<C: CoreIo>(&mut self, core: &mut C, cmd: Command, out: &mut impl FnMut(IoCommand)) {
+        match cmd {
+            Command::Open { id, priority } => {
+                out(IoCommand::Open { id, priority });
+                if !id.is_uni() {
+                    out(IoCommand::Read { id, max: core.recv_credit(id) });
+                }
+            }
+            Command::Transmit(id) => self.pull(core, id, out),
+            Command::Reset { id, code } => out(IoCommand::Reset { id, code }),
+            Command::StopSending { id, code } => out(IoCommand::StopSending { id, code }),
+            Command::SetPriority { id, priority } => out(IoCommand::SetPriority { id, priority }),
+            Command::SendDatagram(data) => out(IoCommand::Datagram(data)),
+            Command::Close { code, reason } => out(IoCommand::Close { code, reason }),
+        }
+    }
+
+    fn pull<C: CoreIo>(&mut self, core: &mut C, id: StreamId, out: &mut impl FnMut(IoCommand)) {
         if self.writing.contains(&id) {
             return;
         }

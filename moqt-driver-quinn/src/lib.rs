@@ -13,6 +13,8 @@
 //!   can reuse it.
 //! * [`moq`]: the async moq-lite API ([`moq::Client`], [`moq::Server`], [`moq::Session`] and its
 //!   publisher/subscriber handles), one owner task per connection.
+//! * [`relay`]: the relay driver: one owner task with the `moqt-proto` relay node, one I/O task
+//!   per connection, metrics for `/metrics`.
 //! * [`rt`]: spawning and timers through [`quinn::Runtime`], name resolution through a
 //!   [`Resolver`]; this crate enables no async runtime itself.
 //!
@@ -20,6 +22,7 @@
 
 pub mod io;
 pub mod moq;
+pub mod relay;
 pub mod rt;
 pub mod session;
 mod sync;

@@ -815,9 +815,20 @@ struct TrackState {
     subscribers: Arc<Counter>,
     /// Accepted subscriptions (the peer's subscribe streams).
     subs: SmallVec<[StreamId; 2]>,
+    /// The newest group, kept so a late subscriber starts at its first frame.
+    current: Option<CurrentGroup>,
+}
+
+/// The newest group of a track we publish: its frames are shared `Bytes`, not copies.
+struct CurrentGroup {
+    key: u64,
+    sequence: u64,
+    frames: Vec<(u64, Bytes)>,
+    finished: bool,
 }
 
 struct GroupOutState {
+    track: u64,
     streams: SmallVec<[StreamId; 2]>,
     dropped: Arc<AtomicBool>,
 }
@@ -1046,7 +1057,8 @@ impl Owner {
                     b.waiting = later;
                     now.into_iter().map(|(s, _)| s).collect()
                 };
-                self.tracks.insert(key, TrackState { broadcast, name, subscribers, subs: SmallVec::new() });
+                self.tracks
+                    .insert(key, TrackState { broadcast, name, subscribers, subs: SmallVec::new(), current: None });
                 for stream in waiting {
                     self.accept(stream, key);
                 }
@@ -1065,6 +1077,11 @@ impl Owner {
             }
             Request::OpenGroup { track, key, sequence, dropped } => {
                 let mut streams = SmallVec::new();
+                if let Some(t) = self.tracks.get_mut(&track) {
+                    if t.current.as_ref().is_none_or(|c| sequence >= c.sequence) {
+                        t.current = Some(CurrentGroup { key, sequence, frames: Vec::new(), finished: false });
+                    }
+                }
                 if let Some(t) = self.tracks.get(&track) {
                     for &sub in &t.subs {
                         match self.core.open_group(sub, sequence) {
@@ -1076,10 +1093,15 @@ impl Owner {
                         }
                     }
                 }
-                self.groups_out.insert(key, GroupOutState { streams, dropped });
+                self.groups_out.insert(key, GroupOutState { track, streams, dropped });
             }
             Request::WriteFrame { group, timestamp, payload } => {
                 let Some(g) = self.groups_out.get_mut(&group) else { return };
+                if let Some(cur) = self.tracks.get_mut(&g.track).and_then(|t| t.current.as_mut()) {
+                    if cur.key == group {
+                        cur.frames.push((timestamp, payload.clone()));
+                    }
+                }
                 let mut failed: SmallVec<[StreamId; 2]> = SmallVec::new();
                 for &s in &g.streams {
                     if self.core.write_frame(s, timestamp, payload.clone()).is_err() {
@@ -1092,6 +1114,14 @@ impl Owner {
             }
             Request::FinishGroup { group, reset } => {
                 let Some(g) = self.groups_out.remove(&group) else { return };
+                if let Some(t) = self.tracks.get_mut(&g.track) {
+                    if t.current.as_ref().is_some_and(|c| c.key == group) {
+                        match reset {
+                            None => t.current.as_mut().expect("checked").finished = true,
+                            Some(_) => t.current = None,
+                        }
+                    }
+                }
                 for s in g.streams {
                     self.group_streams_out.remove(&s);
                     let _ = match reset {
@@ -1186,10 +1216,25 @@ impl Owner {
     /// Accepts the peer's subscription `stream` for our track `key`.
     fn accept(&mut self, stream: StreamId, key: u64) {
         let Some(t) = self.tracks.get_mut(&key) else { return };
-        if self.core.accept_subscription(stream, PublishParams::default()).is_ok() {
-            t.subs.push(stream);
-            t.subscribers.add(1);
-            self.publications.insert(stream, key);
+        if self.core.accept_subscription(stream, PublishParams::default()).is_err() {
+            return;
+        }
+        t.subs.push(stream);
+        t.subscribers.add(1);
+        self.publications.insert(stream, key);
+        // A late subscriber starts at the first frame of the newest group.
+        let Some(cur) = t.current.as_ref() else { return };
+        let Ok(g) = self.core.open_group(stream, cur.sequence) else { return };
+        for (ts, payload) in &cur.frames {
+            if self.core.write_frame(g, *ts, payload.clone()).is_err() {
+                return;
+            }
+        }
+        if cur.finished {
+            let _ = self.core.finish_group(g);
+        } else if let Some(out) = self.groups_out.get_mut(&cur.key) {
+            out.streams.push(g);
+            self.group_streams_out.insert(g, cur.key);
         }
     }
 

@@ -21,8 +21,9 @@ pub fn decode(version: Version, dialect: Dialect, responder: Option<&str>, hex_t
             (StreamDecoder::opener(codec, uni), Side::Opener)
         }
         Some(name) => {
-            let ty = StreamType::from_name(name)
-                .with_context(|| format!("unknown stream type {name:?} (announce, subscribe, fetch, probe, goaway, track)"))?;
+            let ty = StreamType::from_name(name).with_context(|| {
+                format!("unknown stream type {name:?} (announce, subscribe, fetch, probe, goaway, track)")
+            })?;
             if ty.is_uni() {
                 bail!("{name} streams are unidirectional: they have no responder side");
             }
@@ -56,23 +57,33 @@ fn opt(v: Option<u64>) -> Value {
 /// One message as JSON: `{"type": "...", fields...}`.
 pub fn to_json(msg: &StreamMessage) -> Value {
     match msg {
-        StreamMessage::Type(t) => json!({"type": "STREAM_TYPE", "stream": format!("{t:?}").to_lowercase(), "code": t.code()}),
+        StreamMessage::Type(t) => {
+            json!({"type": "STREAM_TYPE", "stream": format!("{t:?}").to_lowercase(), "code": t.code()})
+        }
         StreamMessage::Setup(s) => json!({
             "type": "SETUP",
             "probe": s.probe.map(|p| format!("{p:?}").to_lowercase()),
             "path": s.path, "role": s.role.map(|r| format!("{r:?}").to_lowercase()),
             "cost": s.cost, "hop": s.hop,
         }),
-        StreamMessage::AnnounceRequest(r) => json!({"type": "ANNOUNCE_REQUEST", "prefix": r.prefix.as_str(), "exclude_hop": r.exclude_hop}),
-        StreamMessage::AnnounceOk(o) => json!({"type": "ANNOUNCE_OK", "hop_id": o.hop_id, "active_count": o.active_count}),
+        StreamMessage::AnnounceRequest(r) => {
+            json!({"type": "ANNOUNCE_REQUEST", "prefix": r.prefix.as_str(), "exclude_hop": r.exclude_hop})
+        }
+        StreamMessage::AnnounceOk(o) => {
+            json!({"type": "ANNOUNCE_OK", "hop_id": o.hop_id, "active_count": o.active_count})
+        }
         StreamMessage::Announce(a) => json!({
             "type": "ANNOUNCE",
             "status": match a.status { AnnounceStatus::Active => "active", AnnounceStatus::Ended => "ended", AnnounceStatus::Restart => "restart" },
             "suffix": a.suffix.as_str(), "hops": hops(&a.hops),
         }),
-        StreamMessage::AnnounceStart(s) => json!({"type": "ANNOUNCE_START", "suffix": s.suffix.as_str(), "hops": hops(&s.hops), "cost_warm": s.cost.warm, "cost_cold": s.cost.cold}),
+        StreamMessage::AnnounceStart(s) => {
+            json!({"type": "ANNOUNCE_START", "suffix": s.suffix.as_str(), "hops": hops(&s.hops), "cost_warm": s.cost.warm, "cost_cold": s.cost.cold})
+        }
         StreamMessage::AnnounceEnd(e) => json!({"type": "ANNOUNCE_END", "id": e.id}),
-        StreamMessage::AnnounceRestart(r) => json!({"type": "ANNOUNCE_RESTART", "id": r.id, "hops": hops(&r.hops), "cost_warm": r.cost.warm, "cost_cold": r.cost.cold}),
+        StreamMessage::AnnounceRestart(r) => {
+            json!({"type": "ANNOUNCE_RESTART", "id": r.id, "hops": hops(&r.hops), "cost_warm": r.cost.warm, "cost_cold": r.cost.cold})
+        }
         StreamMessage::AnnounceUnknown(t) => json!({"type": "ANNOUNCE_UNKNOWN", "message_type": t}),
         StreamMessage::Subscribe(s) => json!({
             "type": "SUBSCRIBE", "id": s.id, "path": s.path.as_str(), "track": s.track, "priority": s.priority,
@@ -90,14 +101,22 @@ pub fn to_json(msg: &StreamMessage) -> Value {
             }),
             SubscribeResponse::Start(g) => json!({"type": "SUBSCRIBE_START", "group": g}),
             SubscribeResponse::End(g) => json!({"type": "SUBSCRIBE_END", "group": g}),
-            SubscribeResponse::Drop(d) => json!({"type": "SUBSCRIBE_DROP", "start": d.start, "end": d.end, "error": d.error}),
+            SubscribeResponse::Drop(d) => {
+                json!({"type": "SUBSCRIBE_DROP", "start": d.start, "end": d.end, "error": d.error})
+            }
         },
         StreamMessage::Track(t) => json!({"type": "TRACK", "path": t.path.as_str(), "track": t.track}),
-        StreamMessage::TrackInfo(i) => json!({"type": "TRACK_INFO", "priority": i.priority, "ordered": i.ordered, "max_latency_ms": i.max_latency, "timescale": i.timescale}),
-        StreamMessage::Fetch(f) => json!({"type": "FETCH", "path": f.path.as_str(), "track": f.track, "priority": f.priority, "group": f.group, "start_frame": f.start_frame, "end_frame": opt(f.end_frame)}),
+        StreamMessage::TrackInfo(i) => {
+            json!({"type": "TRACK_INFO", "priority": i.priority, "ordered": i.ordered, "max_latency_ms": i.max_latency, "timescale": i.timescale})
+        }
+        StreamMessage::Fetch(f) => {
+            json!({"type": "FETCH", "path": f.path.as_str(), "track": f.track, "priority": f.priority, "group": f.group, "start_frame": f.start_frame, "end_frame": opt(f.end_frame)})
+        }
         StreamMessage::Probe(p) => json!({"type": "PROBE", "bitrate": p.bitrate, "rtt_ms": p.rtt_ms}),
         StreamMessage::Goaway(g) => json!({"type": "GOAWAY", "uri": g.uri}),
-        StreamMessage::Group(g) => json!({"type": "GROUP", "subscribe_id": g.subscribe_id, "sequence": g.sequence, "frame_start": g.frame_start}),
+        StreamMessage::Group(g) => {
+            json!({"type": "GROUP", "subscribe_id": g.subscribe_id, "sequence": g.sequence, "frame_start": g.frame_start})
+        }
         StreamMessage::Frame(f) => json!({
             "type": "FRAME", "timestamp": opt(f.timestamp), "size": f.payload.len(),
             "payload_hex": hex::encode(&f.payload[..f.payload.len().min(64)]),

@@ -1,0 +1,329 @@
+//! `moqt pub`, `moqt sub` and `moqt announced`: clients on the async API.
+
+use std::io::{BufRead, Read, Write};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{bail, Context, Result};
+use bytes::{BufMut, Bytes, BytesMut};
+use moqt_driver_quinn::moq::{Announcement, Client, Session};
+use moqt_driver_tokio::transport::ClientConfig;
+use moqt_proto::session::SubscribeParams;
+
+use crate::cli::{AnnouncedArgs, ConnectArgs, PubArgs, SubArgs};
+
+async fn connect(args: &ConnectArgs) -> Result<Session> {
+    let mut config = ClientConfig::new(args.verification()?);
+    if let Some(v) = args.version {
+        config.versions = vec![v];
+    }
+    config.runtime = Some(moqt_driver_tokio::runtime());
+    config.resolver = Some(Arc::new(moqt_driver_tokio::TokioResolver));
+    let client = Client::new(config)?;
+    let session = client.connect(&args.url).await.with_context(|| format!("cannot connect to {}", args.url))?;
+    eprintln!("connected to {} ({}, {:?})", args.url, session.version(), session.kind());
+    // Report GOAWAY when it comes.
+    let watch = session.clone();
+    tokio::spawn(async move {
+        let uri = watch.goaway_received().await;
+        eprintln!("goaway received: next uri {uri:?}");
+    });
+    Ok(session)
+}
+
+fn now_micros() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as u64)
+}
+
+/// A test-pattern frame: send time (µs since the Unix epoch, big-endian), counter, zero padding.
+pub fn pattern_frame(counter: u64, size: usize) -> Bytes {
+    let mut b = BytesMut::with_capacity(size.max(16));
+    b.put_u64(now_micros());
+    b.put_u64(counter);
+    b.resize(size.max(16), 0);
+    b.freeze()
+}
+
+/// The latency of a test-pattern frame, in microseconds, if it looks like one.
+pub fn pattern_latency(payload: &[u8]) -> Option<u64> {
+    let sent = u64::from_be_bytes(payload.get(..8)?.try_into().ok()?);
+    now_micros().checked_sub(sent).filter(|l| *l < 3_600_000_000)
+}
+
+/// UTC calendar fields of a Unix time (days-from-civil inverse; no time zone database needed).
+pub fn utc(secs: u64) -> (i64, u32, u32, u32, u32, u32) {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d, (rem / 3600) as u32, (rem / 60 % 60) as u32, (rem % 60) as u32)
+}
+
+pub async fn publish(args: PubArgs) -> Result<()> {
+    let pattern = args.fps.is_some() || args.rate.is_some() || args.size.is_some() || args.group.is_some();
+    if args.clock && pattern {
+        bail!("--clock and the test pattern flags (--fps/--rate/--size/--group) are exclusive");
+    }
+    let session = connect(&args.connect).await?;
+    let track_name = args.track.clone().unwrap_or_else(|| if args.clock { "seconds" } else { "data" }.to_string());
+    let broadcast = session.publish(&args.broadcast);
+    let track = broadcast.create_track(&track_name);
+    eprintln!("publishing {}/{track_name}", args.broadcast);
+    let start = Instant::now();
+    let mut frames = 0u64;
+    let mut bytes = 0u64;
+    let mut last_report = Instant::now();
+    let mut report = |frames: u64, bytes: u64, force: bool| {
+        if force || last_report.elapsed() >= Duration::from_secs(1) {
+            last_report = Instant::now();
+            let secs = start.elapsed().as_secs_f64().max(1e-9);
+            eprintln!(
+                "pub: {frames} frames, {bytes} bytes, {:.1} frames/s, {:.0} kbit/s, {} subscribers",
+                frames as f64 / secs,
+                bytes as f64 * 8.0 / secs / 1000.0,
+                track.subscribers()
+            );
+        }
+    };
+    if args.clock {
+        let mut sequence = None;
+        let mut group = None;
+        loop {
+            let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
+            let (y, mo, d, h, mi, s) = utc(now);
+            let minute = now / 60;
+            if sequence != Some(minute) {
+                if let Some(g) = group.take() {
+                    moqt_driver_quinn::moq::GroupPublisher::finish(g);
+                }
+                let g = track.open_group(minute);
+                g.write_frame(Bytes::from(format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:")))?;
+                group = Some(g);
+                sequence = Some(minute);
+            }
+            let payload = Bytes::from(format!("{s:02}"));
+            bytes += payload.len() as u64;
+            group.as_ref().expect("open group").write_frame(payload)?;
+            frames += 1;
+            report(frames, bytes, false);
+            if args.count.is_some_and(|c| frames >= c) {
+                break;
+            }
+            let next = (now + 1) * 1_000_000;
+            tokio::time::sleep(Duration::from_micros(next.saturating_sub(now_micros()))).await;
+        }
+    } else if pattern {
+        let fps = args.fps.unwrap_or(30.0).max(0.001);
+        let size = match (args.size, args.rate) {
+            (Some(s), _) => s,
+            (None, Some(rate)) => ((rate as f64 / 8.0 / fps) as usize).max(16),
+            (None, None) => 1024,
+        };
+        let per_group = args.group.unwrap_or(fps.round().max(1.0) as u64);
+        let interval = Duration::from_secs_f64(1.0 / fps);
+        let mut ticker = tokio::time::interval(interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let mut group = None;
+        loop {
+            ticker.tick().await;
+            if frames % per_group == 0 {
+                if let Some(g) = group.take() {
+                    moqt_driver_quinn::moq::GroupPublisher::finish(g);
+                }
+                group = Some(track.open_group(frames / per_group));
+            }
+            let payload = pattern_frame(frames, size);
+            bytes += payload.len() as u64;
+            let ts = start.elapsed().as_millis() as u64;
+            group.as_ref().expect("open group").write_frame_at(ts, payload)?;
+            frames += 1;
+            report(frames, bytes, false);
+            if args.count.is_some_and(|c| frames >= c) {
+                break;
+            }
+        }
+        if let Some(g) = group.take() {
+            moqt_driver_quinn::moq::GroupPublisher::finish(g);
+        }
+    } else {
+        // Stdin: one group per line, or fixed-size frames (one group each).
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(64);
+        let frame_size = args.frame_size;
+        std::thread::spawn(move || {
+            let stdin = std::io::stdin();
+            let mut lock = stdin.lock();
+            loop {
+                let chunk = match frame_size {
+                    Some(n) => {
+                        let mut buf = vec![0u8; n];
+                        match lock.read(&mut buf) {
+                            Ok(0) | Err(_) => break,
+                            Ok(k) => {
+                                buf.truncate(k);
+                                Bytes::from(buf)
+                            }
+                        }
+                    }
+                    None => {
+                        let mut line = Vec::new();
+                        match lock.read_until(b'\n', &mut line) {
+                            Ok(0) | Err(_) => break,
+                            Ok(_) => {
+                                if line.last() == Some(&b'\n') {
+                                    line.pop();
+                                }
+                                Bytes::from(line)
+                            }
+                        }
+                    }
+                };
+                if tx.blocking_send(chunk).is_err() {
+                    break;
+                }
+            }
+        });
+        while let Some(payload) = rx.recv().await {
+            let g = track.open_group(frames);
+            bytes += payload.len() as u64;
+            g.write_frame(payload)?;
+            g.finish();
+            frames += 1;
+            report(frames, bytes, false);
+        }
+    }
+    report(frames, bytes, true);
+    // Let queued data leave before closing.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    session.close(0, "done");
+    Ok(())
+}
+
+pub async fn subscribe(args: SubArgs) -> Result<()> {
+    let session = connect(&args.connect).await?;
+    let track_name = args.track.clone().unwrap_or_else(|| "data".to_string());
+    let params = SubscribeParams { priority: args.priority, max_latency: args.max_latency, ..Default::default() };
+    let mut reader = session.subscribe(&args.broadcast, &track_name, params).await?;
+    eprintln!("subscribed to {}/{track_name}", args.broadcast);
+    let mut out = std::io::stdout().lock();
+    let start = Instant::now();
+    let mut frames = 0u64;
+    let mut bytes = 0u64;
+    let mut lost = 0u64;
+    let mut last_seq: Option<u64> = None;
+    let mut latencies: Vec<u64> = Vec::new();
+    let mut last_report = Instant::now();
+    'groups: while let Some(mut group) = reader.next_group().await? {
+        let seq = group.sequence();
+        if let Some(prev) = last_seq {
+            if seq > prev + 1 {
+                lost += seq - prev - 1;
+            }
+        }
+        last_seq = Some(last_seq.map_or(seq, |p| p.max(seq)));
+        while let Some(frame) = group.next_frame().await? {
+            frames += 1;
+            bytes += frame.len() as u64;
+            if args.stats {
+                if let Some(l) = pattern_latency(&frame) {
+                    latencies.push(l);
+                }
+                if last_report.elapsed() >= Duration::from_secs(1) {
+                    last_report = Instant::now();
+                    print_stats(&mut out, start, frames, bytes, lost, &mut latencies)?;
+                }
+            } else {
+                out.write_all(&frame)?;
+                if !args.raw {
+                    out.write_all(b"\n")?;
+                }
+                out.flush()?;
+            }
+            if args.count.is_some_and(|c| frames >= c) {
+                break 'groups;
+            }
+        }
+    }
+    if args.stats {
+        print_stats(&mut out, start, frames, bytes, lost, &mut latencies)?;
+    }
+    session.close(0, "done");
+    Ok(())
+}
+
+fn print_stats(
+    out: &mut impl Write,
+    start: Instant,
+    frames: u64,
+    bytes: u64,
+    lost: u64,
+    latencies: &mut Vec<u64>,
+) -> Result<()> {
+    let secs = start.elapsed().as_secs_f64().max(1e-9);
+    latencies.sort_unstable();
+    let pct = |p: f64| -> String {
+        if latencies.is_empty() {
+            "-".into()
+        } else {
+            let i = ((latencies.len() - 1) as f64 * p).round() as usize;
+            format!("{:.2}", latencies[i] as f64 / 1000.0)
+        }
+    };
+    writeln!(
+        out,
+        "sub: {frames} frames, {:.1} frames/s, {:.0} kbit/s, {lost} groups lost, latency ms p50 {} p99 {}",
+        frames as f64 / secs,
+        bytes as f64 * 8.0 / secs / 1000.0,
+        pct(0.5),
+        pct(0.99)
+    )?;
+    out.flush()?;
+    latencies.clear();
+    Ok(())
+}
+
+pub async fn announced(args: AnnouncedArgs) -> Result<()> {
+    let session = connect(&args.connect).await?;
+    let mut announced = session.announced(&args.prefix).await?;
+    let mut out = std::io::stdout().lock();
+    let mut n = 0u64;
+    while let Some(a) = announced.next().await? {
+        match a {
+            Announcement::Active(path) => writeln!(out, "+ {path}")?,
+            Announcement::Ended(path) => writeln!(out, "- {path}")?,
+        }
+        out.flush()?;
+        n += 1;
+        if args.count.is_some_and(|c| n >= c) {
+            break;
+        }
+    }
+    session.close(0, "done");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn utc_calendar() {
+        assert_eq!(utc(0), (1970, 1, 1, 0, 0, 0));
+        assert_eq!(utc(951_782_400), (2000, 2, 29, 0, 0, 0));
+        assert_eq!(utc(1_795_297_599), (2026, 11, 21, 21, 46, 39));
+    }
+
+    #[test]
+    fn pattern_roundtrip() {
+        let f = pattern_frame(7, 100);
+        assert_eq!(f.len(), 100);
+        assert_eq!(u64::from_be_bytes(f[8..16].try_into().unwrap()), 7);
+        assert!(pattern_latency(&f).unwrap() < 10_000_000);
+    }
+}

@@ -1,0 +1,57 @@
+//! The `moqt` command-line tool: relay, publish, subscribe, list announcements, decode wire bytes.
+
+mod cli;
+mod client_cmd;
+mod http;
+mod relay_cmd;
+mod wire;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use cli::{Cli, Command, WireCommand};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter =
+        tracing_subscriber::EnvFilter::try_new(&cli.log).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let file = cli::load(cli.config.as_ref())?;
+    match cli.command {
+        Command::Relay(args) => relay_cmd::run(args.merge(file.relay)?).await,
+        Command::Pub(args) => client_cmd::publish(args).await,
+        Command::Sub(args) => client_cmd::subscribe(args).await,
+        Command::Announced(args) => client_cmd::announced(args).await,
+        Command::Wire { command: WireCommand::Decode(args) } => {
+            let hex = args.hex.join(" ");
+            let hex = if hex.trim().is_empty() {
+                let mut s = String::new();
+                std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)?;
+                s
+            } else {
+                hex
+            };
+            for line in wire::decode(args.version, args.dialect, args.responder.as_deref(), &hex)? {
+                println!("{line}");
+            }
+            Ok(())
+        }
+    }
+}
