@@ -35,12 +35,13 @@ impl Path {
         Path(out)
     }
 
-    /// Normalises a path read from the wire and checks it against the limits.
+    /// Normalises a path read from the wire and checks it against the limits (length applies to
+    /// the normalised form; the caller bounds the raw bytes before they are read).
     pub fn decode(s: &str, limits: &Limits) -> Result<Path, DecodeError> {
-        if s.len() > limits.max_path_len {
-            return Err(DecodeError::PathTooLong(s.len()));
-        }
         let path = Path::new(s);
+        if path.0.len() > limits.max_path_len {
+            return Err(DecodeError::PathTooLong(path.0.len()));
+        }
         if path.depth() > limits.max_path_depth {
             return Err(DecodeError::PathTooDeep);
         }

@@ -100,10 +100,12 @@ pub(crate) fn put_path(buf: &mut BytesMut, codec: &Codec, path: &Path) {
     put_wire_path(buf, path.wire_path(codec.dialect));
 }
 
-/// Reads a broadcast path (either spelling) and normalises it.
+/// Reads a broadcast path (either spelling) and normalises it. The path limit applies to the
+/// normalised path; the wire form may carry gomoqt's two extra slashes on top of it, so that a
+/// path accepted in one dialect can always be re-encoded in the other.
 pub(crate) fn read_path(r: &mut Reader<'_>) -> Result<Path, DecodeError> {
     let limits = r.limits();
-    let s = r.str_max(limits.max_path_len as u64).map_err(|e| match e {
+    let s = r.str_max((limits.max_path_len as u64).saturating_add(2)).map_err(|e| match e {
         DecodeError::StringTooLong(n) => DecodeError::PathTooLong(n as usize),
         e => e,
     })?;

@@ -22,6 +22,15 @@ async fn connect(args: &ConnectArgs) -> Result<Session> {
     let client = Client::new(config)?;
     let session = client.connect(&args.url).await.with_context(|| format!("cannot connect to {}", args.url))?;
     eprintln!("connected to {} ({}, {:?})", args.url, session.version(), session.kind());
+    // Ctrl-C closes the session cleanly (so the peer learns at once), then exits.
+    let on_signal = session.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            on_signal.close(0, "interrupted");
+            let _ = tokio::time::timeout(Duration::from_millis(500), on_signal.closed()).await;
+            std::process::exit(130);
+        }
+    });
     // Report GOAWAY when it comes.
     let watch = session.clone();
     tokio::spawn(async move {

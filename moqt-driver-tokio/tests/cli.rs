@@ -1,0 +1,264 @@
+//! End-to-end tests of the `moqt` binary over loopback: `moqt relay`, `moqt pub`, `moqt sub` and
+//! `moqt announced` as real processes. Readiness comes from the processes' own output lines
+//! (`listening on …`, `publishing …`, announcement lines), never from sleeps.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, ChildStderr, ChildStdout, Command, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::Duration;
+
+const BIN: &str = env!("CARGO_BIN_EXE_moqt");
+const WAIT: Duration = Duration::from_secs(30);
+
+/// A child process whose stdout and stderr lines arrive on channels.
+struct Proc {
+    child: Child,
+    out: mpsc::Receiver<String>,
+    err: mpsc::Receiver<String>,
+}
+
+fn lines<R: std::io::Read + Send + 'static>(r: R) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        for line in BufReader::new(r).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+impl Proc {
+    fn spawn(args: &[&str]) -> Proc {
+        let mut child = Command::new(BIN)
+            .args(args)
+            .env("MOQT_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn moqt");
+        let out = lines::<ChildStdout>(child.stdout.take().unwrap());
+        let err = lines::<ChildStderr>(child.stderr.take().unwrap());
+        Proc { child, out, err }
+    }
+
+    /// Waits for a stderr line containing `needle`; returns it.
+    fn wait_err(&self, needle: &str) -> String {
+        loop {
+            match self.err.recv_timeout(WAIT) {
+                Ok(line) if line.contains(needle) => return line,
+                Ok(_) => {}
+                Err(e) => panic!("no stderr line containing {needle:?}: {e}"),
+            }
+        }
+    }
+
+    fn next_out(&self) -> String {
+        self.out.recv_timeout(WAIT).expect("a stdout line")
+    }
+
+    fn interrupt(&self) {
+        let ok = Command::new("kill").args(["-INT", &self.child.id().to_string()]).status().unwrap().success();
+        assert!(ok);
+    }
+
+    fn finish(mut self) -> (bool, Vec<String>) {
+        let status = self.child.wait().unwrap();
+        // The reader thread ends at EOF, closing the channel: this collects every line.
+        let err: Vec<String> = self.err.iter().collect();
+        (status.success(), err)
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A relay on a free loopback port: (process, address, fingerprint).
+fn relay(extra: &[&str]) -> (Proc, String, String) {
+    let mut args = vec!["relay", "--listen", "127.0.0.1:0"];
+    args.extend_from_slice(extra);
+    let p = Proc::spawn(&args);
+    let fp = p.wait_err("certificate sha256").rsplit(' ').next().unwrap().to_string();
+    let line = p.wait_err("listening on");
+    let addr = line.split_whitespace().nth(2).unwrap().to_string();
+    (p, addr, fp)
+}
+
+fn url(addr: &str, webtransport: bool) -> String {
+    if webtransport {
+        format!("https://{addr}/")
+    } else {
+        format!("moqt://{addr}")
+    }
+}
+
+/// Waits until `broadcast` is announced by the relay (a readiness signal for subscribers).
+fn await_announced(u: &str, fp: &str, broadcast: &str) {
+    let a = Proc::spawn(&["announced", u, broadcast, "--tls-fingerprint", fp, "--count", "1"]);
+    assert_eq!(a.next_out(), format!("+ {broadcast}"));
+}
+
+#[test]
+fn clock_through_the_relay_in_every_version_over_both_transports() {
+    let (_relay, addr, fp) = relay(&[]);
+    let mut runs = Vec::new();
+    for version in ["lite-03", "lite-04", "lite-05", "lite-06"] {
+        for wt in [false, true] {
+            let (addr, fp) = (addr.clone(), fp.clone());
+            runs.push(thread::spawn(move || {
+                let u = url(&addr, wt);
+                let name = format!("clock-{version}-{}", if wt { "wt" } else { "quic" });
+                let publisher =
+                    Proc::spawn(&["pub", &u, &name, "--clock", "--version", version, "--tls-fingerprint", &fp]);
+                publisher.wait_err("publishing");
+                await_announced(&u, &fp, &name);
+                let sub = Proc::spawn(&[
+                    "sub",
+                    &u,
+                    &name,
+                    "--track",
+                    "seconds",
+                    "--version",
+                    version,
+                    "--tls-fingerprint",
+                    &fp,
+                    "--count",
+                    "3",
+                ]);
+                let connected = sub.wait_err("connected to");
+                assert!(connected.contains(&format!("moq-{version}")), "{connected}");
+                assert!(connected.contains(if wt { "WebTransport" } else { "RawQuic" }), "{connected}");
+                let head = sub.next_out();
+                let a = sub.next_out();
+                let b = sub.next_out();
+                // Frame 0 is "YYYY-MM-DD HH:MM:", then two-digit seconds, one apart.
+                assert!(head.len() == 17 && head.ends_with(':') && head.as_bytes()[4] == b'-', "{name}: {head:?}");
+                let (a, b): (u32, u32) = (a.parse().expect("seconds"), b.parse().expect("seconds"));
+                assert!(a < 60 && b == (a + 1) % 60, "{name}: {a} then {b}");
+                let (ok, _) = sub.finish();
+                assert!(ok, "{name}: subscriber exit status");
+                version
+            }));
+        }
+    }
+    for r in runs {
+        r.join().expect("a version/transport combination failed");
+    }
+}
+
+#[test]
+fn announced_lists_the_broadcast_and_then_its_end() {
+    let (_relay, addr, fp) = relay(&[]);
+    let u = url(&addr, false);
+    let watcher = Proc::spawn(&["announced", &u, "", "--tls-fingerprint", &fp, "--count", "2"]);
+    watcher.wait_err("connected to");
+    let publisher =
+        Proc::spawn(&["pub", &u, "show/one", "--fps", "20", "--size", "64", "--count", "20", "--tls-fingerprint", &fp]);
+    assert_eq!(watcher.next_out(), "+ show/one");
+    // The publisher stops after 20 frames and closes its session: the broadcast ends.
+    let (ok, _) = publisher.finish();
+    assert!(ok);
+    assert_eq!(watcher.next_out(), "- show/one");
+    let (ok, _) = watcher.finish();
+    assert!(ok);
+}
+
+#[test]
+fn goaway_on_relay_shutdown_reaches_the_client() {
+    let (relay, addr, fp) = relay(&["--next-uri", "moqt://next.example:4443", "--drain-timeout", "2"]);
+    let u = url(&addr, false);
+    let publisher = Proc::spawn(&["pub", &u, "bye", "--fps", "20", "--size", "64", "--tls-fingerprint", &fp]);
+    publisher.wait_err("publishing");
+    await_announced(&u, &fp, "bye");
+    let sub = Proc::spawn(&["sub", &u, "bye", "--stats", "--tls-fingerprint", &fp]);
+    sub.next_out(); // a stats line: data is flowing
+    relay.interrupt();
+    let line = sub.wait_err("goaway received");
+    assert!(line.contains("moqt://next.example:4443"), "{line}");
+    publisher.wait_err("goaway received");
+    let (ok, _) = relay.finish();
+    assert!(ok, "relay exits cleanly after the drain");
+}
+
+#[test]
+fn a_wrong_fingerprint_is_refused() {
+    let (_relay, addr, _fp) = relay(&[]);
+    let wrong = "00".repeat(32);
+    let sub = Proc::spawn(&["sub", &url(&addr, false), "x", "--tls-fingerprint", &wrong]);
+    let (ok, err) = sub.finish();
+    assert!(!ok);
+    let text = err.join("\n");
+    assert!(text.contains("error:") && text.contains("fingerprint"), "{text}");
+    assert!(!text.contains("panicked"), "{text}");
+}
+
+#[test]
+fn a_garbage_sending_client_does_not_disturb_a_subscriber() {
+    let (_relay, addr, fp) = relay(&[]);
+    let u = url(&addr, false);
+    let publisher = Proc::spawn(&["pub", &u, "steady", "--fps", "50", "--size", "256", "--tls-fingerprint", &fp]);
+    publisher.wait_err("publishing");
+    await_announced(&u, &fp, "steady");
+    let sub = Proc::spawn(&["sub", &u, "steady", "--stats", "--tls-fingerprint", &fp]);
+    sub.next_out();
+    // A client that speaks nonsense on a control stream.
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let code = runtime.block_on(async {
+        use moqt_driver_tokio::transport::{Client, ClientConfig};
+        use moqt_driver_tokio::{Fingerprint, Verification};
+        let mut config = ClientConfig::new(Verification::pinned(fp.parse::<Fingerprint>().unwrap()));
+        config.runtime = Some(moqt_driver_tokio::runtime());
+        let client = Client::new(config).unwrap();
+        let session = client.connect(&u).await.unwrap();
+        let (mut send, _recv) = session.open_bi().await.unwrap();
+        send.write(bytes::Bytes::from_static(&[0x02, 0x05, 0xff, 0xff, 0xff, 0xff, 0xff])).await.unwrap();
+        match session.closed().await {
+            moqt_driver_tokio::SessionError::Closed { code, .. } => code,
+            other => panic!("closed how? {other:?}"),
+        }
+    });
+    assert_eq!(code, moqt_proto::session::session_code::PROTOCOL_VIOLATION, "cut off with the right code");
+    // The subscriber keeps receiving afterwards.
+    let after = sub.next_out();
+    assert!(after.contains("frames"), "{after}");
+    let next = sub.next_out();
+    let frames = |l: &str| l.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap();
+    assert!(frames(&next) > frames(&after), "still flowing: {after} / {next}");
+}
+
+#[test]
+fn bad_flags_and_files_give_one_clear_error() {
+    for (args, needle) in [
+        (
+            vec![
+                "relay",
+                "--listen",
+                "127.0.0.1:0",
+                "--tls-cert",
+                "/nonexistent/cert.pem",
+                "--tls-key",
+                "/nonexistent/key.pem",
+            ],
+            "/nonexistent/cert.pem",
+        ),
+        (vec!["relay", "--listen", "127.0.0.1:0", "--tls-cert", "/nonexistent/cert.pem"], "--tls-cert and --tls-key"),
+        (vec!["sub", "ftp://example/", "x"], "error:"),
+        (vec!["wire", "decode", "--version", "lite-09", "00"], "lite-09"),
+        (vec!["wire", "decode", "--version", "lite-05", "02", "19"], "mid-message"),
+        (vec!["--config", "/nonexistent.toml", "relay"], "/nonexistent.toml"),
+    ] {
+        let p = Proc::spawn(&args);
+        let (ok, err) = p.finish();
+        let text = err.join("\n");
+        assert!(!ok, "{args:?} must fail");
+        assert!(text.contains(needle), "{args:?}: {text}");
+        assert!(!text.contains("panicked"), "{args:?}: {text}");
+    }
+}
