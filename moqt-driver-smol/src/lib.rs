@@ -1,1 +1,69 @@
-//! moq-lite driver for smol (work in progress: the core comes first).
+//! moq-lite driver for smol.
+//!
+//! The same library as `moqt-driver-tokio`, on smol: the transport/TLS layer and all the glue to
+//! the sans-IO core (stream handle map, read pump within the core's receive credit, write pump,
+//! timers, the relay driver) live in the runtime-agnostic `moqt-driver-quinn` crate and are
+//! re-exported here. This crate supplies only what is specific to smol: [`runtime`] (quinn's
+//! [`quinn::SmolRuntime`]: tasks on smol's global executor, `async-io` timers and UDP sockets)
+//! and [`SmolResolver`] (host names through `smol::net::resolve`). No tokio runtime is started.
+//!
+//! * [`moq`]: the async moq-lite API (`moq::Client::connect(url)` for `moqt://` and `https://`,
+//!   `moq::Server::accept()`, the `moq::Session` handle to publish, subscribe, watch
+//!   announcements, fetch, probe, send GOAWAY and close). Build the configs with
+//!   [`client_config`] and [`server_config`], which set the smol runtime and resolver.
+//! * [`relay`]: the relay driver (`relay::Relay::start(config, runtime())`).
+//! * [`transport`], [`tls`], [`session`], [`io`], [`rt`]: the layers underneath, shared with
+//!   `moqt-driver-tokio`.
+//!
+//! ```no_run
+//! use moqt_driver_smol::moq::Client;
+//! use moqt_driver_smol::Verification;
+//!
+//! smol::block_on(async {
+//!     let client = Client::new(moqt_driver_smol::client_config(Verification::SystemRoots)).unwrap();
+//!     let session = client.connect("moqt://relay.example:4443").await.unwrap();
+//!     let broadcast = session.publish("demo");
+//!     let track = broadcast.create_track("seconds");
+//!     # drop(track);
+//! });
+//! ```
+
+// Everything runtime-agnostic, under the same paths as in `moqt-driver-tokio` (`moq`, `relay`,
+// `transport`, `tls`, `session`, `io`, `rt`, and the root-level types).
+pub use moqt_driver_quinn::*;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+
+/// quinn's smol runtime: tasks on smol's global executor, `async-io` timers and sockets.
+pub fn runtime() -> Runtime {
+    Arc::new(quinn::SmolRuntime)
+}
+
+/// Resolves host names with `smol::net::resolve` (the std resolver on smol's blocking pool).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SmolResolver;
+
+impl Resolver for SmolResolver {
+    fn resolve(&self, host: &str, port: u16) -> BoxFuture<'static, std::io::Result<Vec<SocketAddr>>> {
+        let host = host.to_owned();
+        Box::pin(async move { smol::net::resolve((host.as_str(), port)).await })
+    }
+}
+
+/// A client config on smol: [`runtime`] and [`SmolResolver`], offering every version.
+pub fn client_config(verification: Verification) -> ClientConfig {
+    let mut config = ClientConfig::new(verification);
+    config.runtime = Some(runtime());
+    config.resolver = Some(Arc::new(SmolResolver));
+    config
+}
+
+/// A server config on smol: [`runtime`], raw QUIC and WebTransport, every version.
+pub fn server_config(bind: SocketAddr, identity: Identity) -> ServerConfig {
+    let mut config = ServerConfig::new(bind, identity);
+    config.runtime = Some(runtime());
+    config
+}
