@@ -227,6 +227,7 @@ pub async fn subscribe(args: SubArgs) -> Result<()> {
     let mut lost = 0u64;
     let mut last_seq: Option<u64> = None;
     let mut latencies: Vec<u64> = Vec::new();
+    let mut all: Vec<u64> = Vec::new();
     let mut last_report = Instant::now();
     'groups: while let Some(mut group) = reader.next_group().await? {
         let seq = group.sequence();
@@ -242,6 +243,7 @@ pub async fn subscribe(args: SubArgs) -> Result<()> {
             if args.stats {
                 if let Some(l) = pattern_latency(&frame) {
                     latencies.push(l);
+                    all.push(l);
                 }
                 if last_report.elapsed() >= Duration::from_secs(1) {
                     last_report = Instant::now();
@@ -260,7 +262,8 @@ pub async fn subscribe(args: SubArgs) -> Result<()> {
         }
     }
     if args.stats {
-        print_stats(&mut out, start, frames, bytes, lost, &mut latencies)?;
+        write!(out, "total ")?;
+        print_stats(&mut out, start, frames, bytes, lost, &mut all)?;
     }
     session.close(0, "done");
     Ok(())
