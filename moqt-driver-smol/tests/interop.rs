@@ -3,8 +3,8 @@
 //! * a smol publisher through a tokio relay (the shared relay driver on its own thread with its
 //!   own tokio runtime) to a smol subscriber and a tokio subscriber;
 //! * the smol relay example serving tokio clients (and a smol one);
-//! * the real `moqt relay` and `moqt sub` binaries with smol clients (ignored unless asked for:
-//!   it needs `cargo build --bin moqt` first).
+//! * the real `moqt relay` and `moqt sub` binaries with smol clients (the binary comes from
+//!   `cargo test --workspace`, or `cargo build --bin moqt` before `-p moqt-driver-smol`).
 
 mod common;
 
@@ -118,7 +118,11 @@ fn moqt_bin() -> std::path::PathBuf {
     }
     let exe = std::env::current_exe().unwrap();
     let bin = exe.parent().and_then(|deps| deps.parent()).expect("target dir").join("moqt");
-    assert!(bin.exists(), "{} is missing: run `cargo build --bin moqt` (or set MOQT_BIN)", bin.display());
+    assert!(
+        bin.exists(),
+        "{} is missing: run `cargo test --workspace`, or `cargo build --bin moqt` first (or set MOQT_BIN)",
+        bin.display()
+    );
     bin
 }
 
@@ -192,8 +196,10 @@ async fn moqt_sub(
 }
 
 /// A smol publisher through `moqt relay` to a smol subscriber and to `moqt sub`.
+///
+/// `cargo test --workspace` builds the `moqt` binary (the tokio crate's integration tests need
+/// it) before any test runs; with `-p moqt-driver-smol` alone, build it first.
 #[test]
-#[ignore = "runs target/<profile>/moqt: `cargo build --bin moqt`, then `cargo test -p moqt-driver-smol -- --ignored`"]
 fn smol_clients_with_moqt_binaries() {
     smol::block_on(async {
         let (_relay, addr, fp, _stderr) = moqt_relay().await;
