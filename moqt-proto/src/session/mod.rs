@@ -372,14 +372,21 @@ impl Session {
 
     /// Encodes into the shared scratch buffer and queues the result on stream `id`.
     fn write_msg(&mut self, id: StreamId, encode: impl FnOnce(&mut BytesMut, &Codec)) -> usize {
+        self.refill_scratch();
         encode(&mut self.scratch, &self.codec);
         let bytes = self.scratch.split().freeze();
-        if self.scratch.capacity() < 256 {
-            self.scratch.reserve(16 * 1024);
-        }
         let n = bytes.len();
         self.queue(id, bytes);
         n
+    }
+
+    /// Makes room in the scratch buffer *before* encoding: by then the transport has usually
+    /// taken the headers split off earlier, so `reserve` reclaims the same allocation instead of
+    /// making a new one.
+    fn refill_scratch(&mut self) {
+        if self.scratch.capacity() < 1024 {
+            self.scratch.reserve(16 * 1024);
+        }
     }
 
     /// Queues a chunk on stream `id` (no copy).

@@ -423,6 +423,7 @@ impl Session {
     /// timestamp must be below 2^61 (`Error::InvalidArgument` otherwise).
     pub fn write_frame(&mut self, group: StreamId, timestamp: u64, payload: Bytes) -> Result<(), Error> {
         self.ensure_open()?;
+        self.refill_scratch();
         let Some(stream) = self.streams.get_mut(&group) else { return Err(Error::UnknownHandle) };
         let Role::GroupOut(g) = &mut stream.role else { return Err(Error::UnknownHandle) };
         if stream.send.fin || stream.send.closed {
@@ -434,9 +435,6 @@ impl Session {
         g.encoder.frame_header(timestamp, payload.len(), &mut self.scratch);
         let publication = g.publication;
         let header = self.scratch.split().freeze();
-        if self.scratch.capacity() < 64 {
-            self.scratch.reserve(16 * 1024);
-        }
         let size = header.len() + payload.len();
         self.make_room(publication, group, size)?;
         self.queue(group, header);
