@@ -599,3 +599,32 @@ fn limits_have_defined_outcomes() {
     pipe.sides[A].subscribe(p("x"), "t", SubscribeParams::default()).unwrap();
     assert_eq!(pipe.sides[A].subscribe(p("x"), "u", SubscribeParams::default()), Err(Error::LimitExceeded));
 }
+
+#[test]
+fn out_of_range_arguments_are_errors_not_panics() {
+    const BIG: u64 = 1 << 62;
+    for v in all_versions() {
+        let mut pipe = Pipe::new(v);
+        let (_, stream) = subscribed(&mut pipe, SubscribeParams::default());
+        let bad = SubscribeParams { max_latency: BIG, ..Default::default() };
+        assert_eq!(pipe.sides[A].subscribe(p("x"), "t", bad), Err(Error::InvalidArgument));
+        let bad = SubscribeParams { end_group: Some(BIG - 1), ..Default::default() };
+        assert_eq!(pipe.sides[A].subscribe(p("x"), "t", bad), Err(Error::InvalidArgument), "opt+1 overflows");
+        assert_eq!(pipe.sides[B].open_group(stream, BIG), Err(Error::InvalidArgument));
+        assert_eq!(pipe.sides[B].drop_groups(stream, 0, BIG, 0), Err(Error::InvalidArgument));
+        assert_eq!(pipe.sides[B].end_subscription(stream, Some(BIG)), Err(Error::InvalidArgument));
+        assert_eq!(pipe.sides[A].fetch(p("x"), "t", 0, BIG), Err(Error::InvalidArgument));
+        assert_eq!(pipe.sides[A].probe(Some(BIG)), Err(Error::InvalidArgument));
+        assert_eq!(pipe.sides[B].reject_subscription(stream, BIG), Err(Error::InvalidArgument));
+        assert_eq!(
+            pipe.sides[B].announce_route(p("y"), [BIG].into_iter().collect(), Default::default()),
+            Err(Error::InvalidArgument)
+        );
+        if v.has_goaway() {
+            assert_eq!(pipe.sides[B].goaway(&"u".repeat(9000)), Err(Error::InvalidArgument));
+        }
+        pipe.sides[B].close(u64::MAX, "clamped");
+        pipe.run();
+        assert!(pipe.take_events(A).iter().any(|e| matches!(e, Event::Closed { .. })));
+    }
+}

@@ -58,6 +58,8 @@ impl Session {
     /// us, and its lite-06 route cost. Every matching peer interest hears it.
     pub fn announce_route(&mut self, path: Path, hops: Hops, cost: RouteCost) -> Result<(), Error> {
         self.ensure_open()?;
+        Self::check(&hops)?;
+        Self::check(&[cost.warm, cost.cold])?;
         let broadcast = Broadcast { hops, cost };
         if self.broadcasts.get(&path) == Some(&broadcast) {
             return Ok(());

@@ -333,6 +333,7 @@ impl Session {
         if self.closed {
             return;
         }
+        let code = code.min(crate::coding::MAX_VARINT);
         self.commands.push_back(Command::Close { code, reason: reason.to_string() });
         self.shutdown(code, reason.to_string());
     }
@@ -344,6 +345,24 @@ impl Session {
             Err(Error::Closed)
         } else {
             Ok(())
+        }
+    }
+
+    /// Rejects values that do not fit a QUIC varint (the application's mistake, not the peer's).
+    fn check(values: &[u64]) -> Result<(), Error> {
+        if values.iter().all(|v| *v <= crate::coding::MAX_VARINT) {
+            Ok(())
+        } else {
+            Err(Error::InvalidArgument)
+        }
+    }
+
+    /// Rejects `opt+1` group fields that do not fit once incremented.
+    fn check_opt(values: &[Option<u64>]) -> Result<(), Error> {
+        if values.iter().flatten().all(|v| *v < crate::coding::MAX_VARINT) {
+            Ok(())
+        } else {
+            Err(Error::InvalidArgument)
         }
     }
 

@@ -39,6 +39,8 @@ impl Session {
         end_frame: Option<u64>,
     ) -> Result<StreamId, Error> {
         self.ensure_can_request()?;
+        Self::check(&[group, start_frame])?;
+        Self::check_opt(&[end_frame])?;
         if end_frame.is_some_and(|e| e < start_frame) {
             return Err(Error::InvalidArgument);
         }
@@ -99,6 +101,7 @@ impl Session {
     /// Refuses a fetch we were asked for (reset with `code`).
     pub fn fetch_reject(&mut self, fetch: StreamId, code: u64) -> Result<(), Error> {
         self.ensure_open()?;
+        Self::check(&[code])?;
         match self.streams.get(&fetch).map(|s| &s.role) {
             Some(Role::FetchIn { .. }) => {
                 self.abort(fetch, code);
@@ -125,6 +128,7 @@ impl Session {
     /// Answers a TRACK request.
     pub fn track_reply(&mut self, stream: StreamId, info: TrackInfo) -> Result<(), Error> {
         self.ensure_open()?;
+        Self::check(&[info.max_latency, info.timescale])?;
         if info.timescale == 0 {
             return Err(Error::InvalidArgument);
         }
@@ -145,6 +149,7 @@ impl Session {
     /// Refuses a TRACK request (reset with `code`).
     pub fn track_reject(&mut self, stream: StreamId, code: u64) -> Result<(), Error> {
         self.ensure_open()?;
+        Self::check(&[code])?;
         match self.streams.get(&stream).map(|s| &s.role) {
             Some(Role::TrackIn) => {
                 self.abort(stream, code);
@@ -160,6 +165,7 @@ impl Session {
     /// byte from the subscriber, so `None` sends nothing). Reports arrive as events.
     pub fn probe(&mut self, target_bitrate: Option<u64>) -> Result<StreamId, Error> {
         self.ensure_can_request()?;
+        Self::check(&[target_bitrate.unwrap_or(0)])?;
         let id = self.open(StreamType::Probe, Role::ProbeOut, CONTROL_PRIORITY);
         if let Some(bitrate) = target_bitrate {
             let msg = Probe { bitrate, rtt_ms: 0 };
@@ -180,6 +186,7 @@ impl Session {
 
     fn send_probe(&mut self, stream: StreamId, probe: Probe, role: fn(&Role) -> bool) -> Result<(), Error> {
         self.ensure_open()?;
+        Self::check(&[probe.bitrate, probe.rtt_ms])?;
         match self.streams.get(&stream).map(|s| &s.role) {
             Some(r) if role(r) => {
                 self.write_msg(stream, |buf, codec| probe.encode(codec, buf));
@@ -207,6 +214,9 @@ impl Session {
     /// session keeps working until it is closed.
     pub fn goaway(&mut self, uri: &str) -> Result<(), Error> {
         self.ensure_open()?;
+        if uri.len() as u64 > self.codec.limits.max_goaway_uri {
+            return Err(Error::InvalidArgument);
+        }
         if !self.codec.version.has_goaway() {
             return Err(Error::Unsupported);
         }

@@ -43,6 +43,12 @@ pub struct SubscribeParams {
 }
 
 impl SubscribeParams {
+    /// Rejects values that cannot be encoded.
+    fn validate(&self) -> Result<(), Error> {
+        Session::check(&[self.max_latency, self.start_frame])?;
+        Session::check_opt(&[self.start_group, self.end_group, self.end_frame])
+    }
+
     fn from_subscribe(s: &Subscribe) -> Self {
         Self {
             priority: s.priority,
@@ -139,6 +145,7 @@ impl Session {
     /// Subscribes to a track. Returns the subscription id used in every related event.
     pub fn subscribe(&mut self, path: Path, track: &str, params: SubscribeParams) -> Result<u64, Error> {
         self.ensure_can_request()?;
+        params.validate()?;
         if self.subscriptions.len() >= self.config.session_limits.max_outgoing_subscriptions {
             return Err(Error::LimitExceeded);
         }
@@ -165,6 +172,7 @@ impl Session {
     /// Changes the parameters of one of our subscriptions.
     pub fn update_subscription(&mut self, id: u64, params: SubscribeParams) -> Result<(), Error> {
         self.ensure_open()?;
+        params.validate()?;
         let stream = *self.subscriptions.get(&id).ok_or(Error::UnknownHandle)?;
         let update = params.to_update();
         self.write_msg(stream, |buf, codec| update.encode(codec, buf));
@@ -187,6 +195,7 @@ impl Session {
     /// Stops receiving one group (STOP_SENDING); it ends with `code`.
     pub fn stop_group(&mut self, group: StreamId, code: u64) -> Result<(), Error> {
         self.ensure_open()?;
+        Self::check(&[code])?;
         match self.streams.get(&group).map(|s| &s.role) {
             Some(Role::GroupIn(_)) => {
                 self.stop_recv(group, code);
@@ -338,6 +347,7 @@ impl Session {
     /// gomoqt's dialect and lite-05+ answer when the first group opens.
     pub fn accept_subscription(&mut self, stream: StreamId, publish: PublishParams) -> Result<(), Error> {
         self.ensure_open()?;
+        Self::check(&[publish.max_latency])?;
         let eager = !self.codec.version.has_subscribe_start() && self.codec.dialect == Dialect::Draft;
         let p = self.publication_mut(stream).ok_or(Error::UnknownHandle)?;
         if p.accepted {
@@ -362,6 +372,7 @@ impl Session {
     /// Rejects the peer's subscription with a stream code (e.g. `stream_code::NOT_FOUND`).
     pub fn reject_subscription(&mut self, stream: StreamId, code: u64) -> Result<(), Error> {
         self.ensure_open()?;
+        Self::check(&[code])?;
         let p = self.publication_mut(stream).ok_or(Error::UnknownHandle)?;
         let id = p.id;
         self.publications.remove(&id);
@@ -395,6 +406,7 @@ impl Session {
     /// for the subscriber's max latency are dropped.
     pub fn open_group(&mut self, stream: StreamId, sequence: u64) -> Result<StreamId, Error> {
         self.ensure_open()?;
+        Self::check(&[sequence])?;
         let p = self.publication_mut(stream).ok_or(Error::UnknownHandle)?;
         if !p.accepted || p.ending {
             return Err(Error::InvalidState);
@@ -457,6 +469,7 @@ impl Session {
     /// Abandons a group we publish (reset with `code`).
     pub fn reset_group(&mut self, group: StreamId, code: u64) -> Result<(), Error> {
         self.ensure_open()?;
+        Self::check(&[code])?;
         match self.streams.get(&group).map(|s| &s.role) {
             Some(Role::GroupOut(_)) => {
                 self.remove_group(group, code);
@@ -469,6 +482,7 @@ impl Session {
     /// Tells the subscriber that groups `start..=end` will not come (SUBSCRIBE_DROP).
     pub fn drop_groups(&mut self, stream: StreamId, start: u64, end: u64, code: u64) -> Result<(), Error> {
         self.ensure_open()?;
+        Self::check(&[code, start.saturating_add(1), end.saturating_add(1)])?; // gomoqt spells groups +1
         if end < start {
             return Err(Error::InvalidArgument);
         }
@@ -482,6 +496,7 @@ impl Session {
     /// the group after the latest), then FIN once its open groups have drained.
     pub fn end_subscription(&mut self, stream: StreamId, end: Option<u64>) -> Result<(), Error> {
         self.ensure_open()?;
+        Self::check_opt(&[end])?;
         let modern = self.codec.version.has_subscribe_start();
         let p = self.publication_mut(stream).ok_or(Error::UnknownHandle)?;
         if p.ending {
@@ -508,6 +523,7 @@ impl Session {
         payload: Bytes,
     ) -> Result<(), Error> {
         self.ensure_open()?;
+        Self::check(&[sequence, timestamp])?;
         if !self.codec.version.has_datagrams() {
             return Err(Error::Unsupported);
         }
