@@ -262,3 +262,31 @@ fn bad_flags_and_files_give_one_clear_error() {
         assert!(!text.contains("panicked"), "{args:?}: {text}");
     }
 }
+
+#[test]
+fn relays_linked_with_peer_carry_content_and_read_a_config_file() {
+    let (_a, addr_a, fp_a) = relay(&[]);
+    // The second relay takes its settings from a TOML file: listen address, peer and its pin.
+    let dir = std::env::temp_dir().join(format!("moqt-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("relay.toml");
+    std::fs::write(
+        &config,
+        format!("[relay]\nlisten = \"127.0.0.1:0\"\npeers = [\"moqt://{addr_a}\"]\npeer_fingerprint = \"{fp_a}\"\nhop_id = 77\n"),
+    )
+    .unwrap();
+    let b = Proc::spawn(&["--config", config.to_str().unwrap(), "relay"]);
+    let fp_b = b.wait_err("certificate sha256").rsplit(' ').next().unwrap().to_string();
+    let addr_b = b.wait_err("listening on").split_whitespace().nth(2).unwrap().to_string();
+    assert!(addr_b.starts_with("127.0.0.1:"), "listen address from the file: {addr_b}");
+    // Publish on A, subscribe on B: the broadcast crosses the peer link.
+    let ua = url(&addr_a, false);
+    let ub = url(&addr_b, true);
+    let publisher = Proc::spawn(&["pub", &ua, "far", "--fps", "20", "--size", "100", "--tls-fingerprint", &fp_a]);
+    publisher.wait_err("publishing");
+    await_announced(&ub, &fp_b, "far");
+    let sub = Proc::spawn(&["sub", &ub, "far", "--stats", "--count", "20", "--tls-fingerprint", &fp_b]);
+    let (ok, _) = sub.finish();
+    assert!(ok, "20 frames crossed two relays");
+    let _ = std::fs::remove_dir_all(&dir);
+}
