@@ -752,6 +752,11 @@ impl Client {
         self
     }
 
+    /// Waits until every connection of this client has finished closing.
+    pub async fn wait_idle(&self) {
+        self.transport.wait_idle().await;
+    }
+
     /// Connects and starts a session.
     pub async fn connect(&self, url: &str) -> Result<Session, TransportError> {
         let parsed = url::Url::parse(url)

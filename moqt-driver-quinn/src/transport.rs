@@ -506,6 +506,16 @@ impl Client {
         })
     }
 
+    /// Waits until every connection this client made has finished closing (its
+    /// CONNECTION_CLOSE has been sent), so a process can exit without leaving peers to time out.
+    pub async fn wait_idle(&self) {
+        let endpoints: Vec<quinn::Endpoint> =
+            self.endpoints.lock().map(|e| e.values().cloned().collect()).unwrap_or_default();
+        for e in endpoints {
+            e.wait_idle().await;
+        }
+    }
+
     /// The runtime this client runs on.
     pub fn runtime(&self) -> &Runtime {
         &self.runtime

@@ -12,7 +12,7 @@ use moqt_proto::session::SubscribeParams;
 
 use crate::cli::{AnnouncedArgs, ConnectArgs, PubArgs, SubArgs};
 
-async fn connect(args: &ConnectArgs) -> Result<Session> {
+async fn connect(args: &ConnectArgs) -> Result<(Client, Session)> {
     let mut config = ClientConfig::new(args.verification()?);
     if let Some(v) = args.version {
         config.versions = vec![v];
@@ -37,7 +37,18 @@ async fn connect(args: &ConnectArgs) -> Result<Session> {
         let uri = watch.goaway_received().await;
         eprintln!("goaway received: next uri {uri:?}");
     });
-    Ok(session)
+    Ok((client, session))
+}
+
+/// Closes the session and waits (bounded) until the close has gone out on the wire, so the peer
+/// learns at once instead of at its idle timeout.
+async fn close(client: &Client, session: &Session) {
+    session.close(0, "done");
+    let _ = tokio::time::timeout(Duration::from_secs(2), async {
+        session.closed().await;
+        client.wait_idle().await;
+    })
+    .await;
 }
 
 fn now_micros() -> u64 {
@@ -80,7 +91,7 @@ pub async fn publish(args: PubArgs) -> Result<()> {
     if args.clock && pattern {
         bail!("--clock and the test pattern flags (--fps/--rate/--size/--group) are exclusive");
     }
-    let session = connect(&args.connect).await?;
+    let (client, session) = connect(&args.connect).await?;
     let track_name = args.track.clone().unwrap_or_else(|| if args.clock { "seconds" } else { "data" }.to_string());
     let broadcast = session.publish(&args.broadcast);
     let track = broadcast.create_track(&track_name);
@@ -208,14 +219,15 @@ pub async fn publish(args: PubArgs) -> Result<()> {
         }
     }
     report(frames, bytes, true);
-    // Let queued data leave before closing.
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    session.close(0, "done");
+    // Give the last frames a moment to reach subscribers: closing the connection discards what
+    // QUIC has not delivered yet.
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    close(&client, &session).await;
     Ok(())
 }
 
 pub async fn subscribe(args: SubArgs) -> Result<()> {
-    let session = connect(&args.connect).await?;
+    let (client, session) = connect(&args.connect).await?;
     let track_name = args.track.clone().unwrap_or_else(|| "data".to_string());
     let params = SubscribeParams { priority: args.priority, max_latency: args.max_latency, ..Default::default() };
     let mut reader = session.subscribe(&args.broadcast, &track_name, params).await?;
@@ -265,7 +277,7 @@ pub async fn subscribe(args: SubArgs) -> Result<()> {
         write!(out, "total ")?;
         print_stats(&mut out, start, frames, bytes, lost, &mut all)?;
     }
-    session.close(0, "done");
+    close(&client, &session).await;
     Ok(())
 }
 
@@ -301,7 +313,7 @@ fn print_stats(
 }
 
 pub async fn announced(args: AnnouncedArgs) -> Result<()> {
-    let session = connect(&args.connect).await?;
+    let (client, session) = connect(&args.connect).await?;
     let mut announced = session.announced(&args.prefix).await?;
     let mut out = std::io::stdout().lock();
     let mut n = 0u64;
@@ -316,7 +328,7 @@ pub async fn announced(args: AnnouncedArgs) -> Result<()> {
             break;
         }
     }
-    session.close(0, "done");
+    close(&client, &session).await;
     Ok(())
 }
 
