@@ -8,10 +8,15 @@
 //!   `moq::Session` handle). Under a tokio runtime, quinn's runtime detection picks tokio, so the
 //!   configs need no runtime; set `ClientConfig::resolver` to [`TokioResolver`] to resolve names
 //!   with tokio instead of a helper thread.
+//! * [`relay`]: the relay driver (`relay::Relay::start(config, runtime())`).
 //! * [`transport`], [`tls`], [`session`], [`io`], [`rt`]: the layers underneath, shared with
 //!   `moqt-driver-smol`.
+//! * [`examples`]: the logic of the `cargo run --example …` programs (broadcast, echo,
+//!   native_quic, relay, clock), callable in-process.
 
-pub use moqt_driver_quinn::{io, moq, rt, session, tls, transport};
+pub use moqt_driver_quinn::{io, moq, relay, rt, session, tls, transport};
+
+pub mod examples;
 pub use moqt_driver_quinn::{
     Accepted, Client, ClientConfig, Fingerprint, Identity, RecvStream, Resolver, SendStream, Server, ServerConfig,
     Session, SessionError, StreamError, TlsError, TransportError, TransportKind, Verification, Written,

@@ -1,0 +1,216 @@
+//! The logic behind `cargo run -p moqt-driver-tokio --example …`, kept in the library so that the
+//! tests can run every example in-process (the files in `examples/` are thin `main`s that parse
+//! the command line and call these functions).
+//!
+//! * [`broadcast`]: a server publishing one group of one frame every 100 ms; a client that finds
+//!   it by announcement and prints the frames.
+//! * [`echo`]: the server subscribes back to whatever the client announces and republishes it.
+//! * [`native_quic`]: a raw-QUIC handshake and a clean close.
+//! * [`relay`]: a relay from [`transport::Server`](crate::transport::Server) and
+//!   [`relay::Relay`](crate::relay::Relay) in a few dozen lines.
+//! * [`clock`]: moq-dev's clock (track `seconds`, one group per minute).
+//!
+//! Servers generate a certificate at start and print its SHA-256 fingerprint; clients pin it
+//! with `--fingerprint HEX` (or skip verification with `--insecure`).
+
+pub mod broadcast;
+pub mod clock;
+pub mod echo;
+pub mod native_quic;
+pub mod relay;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use bytes::Bytes;
+use moqt_proto::Version;
+use tokio::task::JoinSet;
+
+use crate::moq::{Announcement, Client, Server, Session, SubscribeParams, TrackPublisher};
+use crate::tls::{Fingerprint, Identity, Verification};
+use crate::transport::{ClientConfig, ServerConfig};
+
+/// The names the generated certificates are valid for.
+pub const CERT_NAMES: [&str; 3] = ["localhost", "127.0.0.1", "::1"];
+
+/// A freshly generated certificate and a server config for it (both transports, every version,
+/// tokio runtime).
+pub fn server_config(listen: SocketAddr) -> Result<(ServerConfig, Fingerprint)> {
+    let identity = Identity::self_signed(&CERT_NAMES).context("cannot generate a certificate")?;
+    let fingerprint = identity.fingerprint();
+    let mut config = ServerConfig::new(listen, identity);
+    config.runtime = Some(crate::runtime());
+    Ok((config, fingerprint))
+}
+
+/// Binds a moq-lite server on `listen` with a generated certificate.
+pub fn bind(listen: SocketAddr) -> Result<(Server, Fingerprint)> {
+    let (config, fingerprint) = server_config(listen)?;
+    let server = Server::bind(config).with_context(|| format!("cannot listen on {listen}"))?;
+    Ok((server, fingerprint))
+}
+
+/// Prints what a server's user needs on stderr: the address, the fingerprint, and the client
+/// command line that connects to it.
+pub fn print_ready(example: &str, addr: SocketAddr, fingerprint: &Fingerprint, client_args: &str) {
+    eprintln!("listening on {addr} (raw QUIC + WebTransport)");
+    eprintln!("certificate sha256 {fingerprint}");
+    eprintln!(
+        "connect with: cargo run -p moqt-driver-tokio --example {example} -- {client_args} --fingerprint {fingerprint}"
+    );
+}
+
+/// The client's certificate and version options, shared by every example.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ConnectArgs {
+    /// Accept only a server certificate with this SHA-256 fingerprint (hex, as the server prints).
+    #[arg(long)]
+    pub fingerprint: Option<String>,
+    /// Do not verify the server certificate (development only).
+    #[arg(long, conflicts_with = "fingerprint")]
+    pub insecure: bool,
+    /// Offer only this version (lite-03, lite-04, lite-05, lite-06) [default: all, lite-06 first].
+    #[arg(long, value_parser = parse_version)]
+    pub version: Option<Version>,
+}
+
+fn parse_version(s: &str) -> Result<Version, String> {
+    s.parse::<Version>().map_err(|e| e.to_string())
+}
+
+impl ConnectArgs {
+    /// Pins `fingerprint`.
+    pub fn pinned(fingerprint: &Fingerprint) -> ConnectArgs {
+        ConnectArgs { fingerprint: Some(fingerprint.to_string()), ..ConnectArgs::default() }
+    }
+
+    /// How the server certificate is checked: the pinned fingerprint, none, or the system roots.
+    pub fn verification(&self) -> Result<Verification> {
+        Ok(match (&self.fingerprint, self.insecure) {
+            (Some(fp), _) => {
+                Verification::pinned(fp.parse::<Fingerprint>().map_err(|e| anyhow::anyhow!("--fingerprint: {e}"))?)
+            }
+            (None, true) => Verification::InsecureNoVerification,
+            (None, false) => Verification::SystemRoots,
+        })
+    }
+
+    /// Connects to `url` (`moqt://host:port/path` raw QUIC, `https://host:port/path` WebTransport).
+    pub async fn connect(&self, url: &str) -> Result<Session> {
+        let mut config = ClientConfig::new(self.verification()?);
+        if let Some(v) = self.version {
+            config = config.with_version(v);
+        }
+        config.runtime = Some(crate::runtime());
+        config.resolver = Some(Arc::new(crate::TokioResolver));
+        let hint = if self.fingerprint.is_none() && !self.insecure {
+            " (the example servers use a generated certificate: pass --fingerprint HEX as printed by the server, or --insecure)"
+        } else {
+            ""
+        };
+        Client::new(config)?.connect(url).await.with_context(|| format!("cannot connect to {url}{hint}"))
+    }
+}
+
+/// The subscription settings the examples use: oldest group first, up to 10 s behind.
+pub fn subscribe_params() -> SubscribeParams {
+    SubscribeParams { priority: 128, ordered: true, max_latency: 10_000, ..SubscribeParams::default() }
+}
+
+/// The payload of the `n`th generated frame.
+pub fn frame_payload(n: u64) -> String {
+    format!("FRAME {n}")
+}
+
+/// Every `interval`, opens group `n` (1, 2, 3, …) on `track` with the single frame `"FRAME n"`;
+/// stops after `count` groups if given (runs until the session ends otherwise).
+pub async fn generate(track: TrackPublisher, interval: Duration, count: Option<u64>) {
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut n = 0;
+    while count.is_none_or(|c| n < c) {
+        tick.tick().await;
+        n += 1;
+        let group = track.open_group(n);
+        // A write fails only when no subscriber holds the group any more; the next tick retries.
+        let _ = group.write_frame(Bytes::from(frame_payload(n)));
+        group.finish();
+    }
+}
+
+/// One frame a client received.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Frame {
+    /// The broadcast path.
+    pub broadcast: String,
+    /// The group sequence.
+    pub group: u64,
+    /// The payload (as text).
+    pub payload: String,
+}
+
+/// Watches announcements under the root, subscribes to `track` of every broadcast announced, and
+/// hands each frame to `on_frame`; returns after `count` frames if given, else when the session
+/// ends.
+pub async fn watch(
+    session: &Session,
+    track: &str,
+    count: Option<u64>,
+    mut on_frame: impl FnMut(&Frame),
+) -> Result<u64> {
+    let mut announced = session.announced("/").await.context("cannot ask for announcements")?;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Frame>();
+    // Readers live in this set; returning aborts them (and so unsubscribes).
+    let mut readers = JoinSet::new();
+    let mut received = 0;
+    if count == Some(0) {
+        return Ok(0);
+    }
+    let mut announcements_open = true;
+    loop {
+        tokio::select! {
+            a = announced.next(), if announcements_open => match a {
+                Ok(Some(Announcement::Active(path))) => {
+                    eprintln!("announced: {path}");
+                    let (session, track, tx) = (session.clone(), track.to_owned(), tx.clone());
+                    readers.spawn(async move {
+                        let broadcast = path.as_str().to_owned();
+                        let mut reader = match session.subscribe(&broadcast, &track, subscribe_params()).await {
+                            Ok(r) => r,
+                            Err(e) => return eprintln!("cannot subscribe to {broadcast}/{track}: {e}"),
+                        };
+                        while let Ok(Some(mut group)) = reader.next_group().await {
+                            while let Ok(Some(payload)) = group.next_frame().await {
+                                let payload = String::from_utf8_lossy(&payload).into_owned();
+                                let frame = Frame { broadcast: broadcast.clone(), group: group.sequence(), payload };
+                                if tx.send(frame).is_err() {
+                                    return;
+                                }
+                            }
+                        }
+                    });
+                }
+                Ok(Some(Announcement::Ended(path))) => eprintln!("unannounced: {path}"),
+                Ok(None) | Err(_) => announcements_open = false,
+            },
+            frame = rx.recv() => {
+                let Some(frame) = frame else { break };
+                on_frame(&frame);
+                received += 1;
+                if count.is_some_and(|c| received >= c) {
+                    break;
+                }
+            }
+            info = session.closed() => anyhow::bail!("session closed: code {:#x} {}", info.code, info.reason),
+        }
+    }
+    Ok(received)
+}
+
+/// Closes `session` with code 0 and waits (up to a second) for the close to go out.
+pub async fn close(session: &Session) {
+    session.close(0, "done");
+    let _ = tokio::time::timeout(Duration::from_secs(1), session.closed()).await;
+}

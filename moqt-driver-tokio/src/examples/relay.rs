@@ -1,0 +1,42 @@
+//! `relay`: a moq-lite relay from the library API: one UDP port for raw QUIC and WebTransport
+//! (`transport::Server`), a generated certificate, and the relay driver (`relay::Relay`), which
+//! routes announcements, subscriptions and fetches between every session it serves.
+
+use std::net::SocketAddr;
+
+use anyhow::{Context, Result};
+use moqt_proto::relay::NodeConfig;
+use moqt_proto::session::Perspective;
+use moqt_proto::Dialect;
+
+use crate::relay::{Relay, RelayConfig};
+use crate::tls::Fingerprint;
+use crate::transport::Server;
+
+/// The port the relay listens on by default (also the `clock` example's default).
+pub const DEFAULT_PORT: u16 = 4443;
+
+/// The default listen address.
+pub fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], DEFAULT_PORT))
+}
+
+/// Binds `listen`, reports the bound address and certificate through `ready`, then relays every
+/// session until the server stops.
+pub async fn run(listen: SocketAddr, ready: impl FnOnce(SocketAddr, Fingerprint)) -> Result<()> {
+    let (config, fingerprint) = super::server_config(listen)?;
+    let mut server = Server::bind(config).with_context(|| format!("cannot listen on {listen}"))?;
+    // A relay's hop id only needs to differ from the relays it may link with.
+    let hop_id = u64::from_be_bytes(fingerprint.as_bytes()[..8].try_into().expect("8 bytes")) >> 11;
+    let node = NodeConfig { hop_id: hop_id.max(1), ..NodeConfig::default() };
+    let relay = Relay::start(RelayConfig { node, ..RelayConfig::default() }, crate::runtime());
+    ready(server.local_addr(), fingerprint);
+    while let Some(accepted) = server.accept().await {
+        eprintln!("session from {}: {} over {:?}", accepted.peer, accepted.version, accepted.kind);
+        let relay = relay.clone();
+        tokio::spawn(async move {
+            relay.serve(accepted.session, accepted.version, Perspective::Server, Dialect::Draft).await;
+        });
+    }
+    Ok(())
+}
