@@ -31,7 +31,8 @@ const demo = {
 	patternFrames: 0,
 	lost: 0,
 	fps: 0,
-	latencyMs: undefined, // { last, min, p50, p90, p99, max, samples }
+	latencyMs: undefined, // { last, min, p50, p90, p99, max, samples }, after the first group
+	firstLatencyMs: undefined, // the first frame's latency (the first group may replay cached frames)
 	published: undefined, // { broadcast, track, frames, groups }
 	log: [],
 };
@@ -45,6 +46,7 @@ const MAX_SAMPLES = 5000;
 const recent = []; // last few frames, for the table
 const arrivals = []; // arrival times (ms) of recent frames, for the rate
 let lastCounter;
+let firstGroup;
 let seenGroups = new Set();
 
 function log(message) {
@@ -162,11 +164,13 @@ function watch(broadcast, track) {
 	subscription?.close();
 	subscription = undefined;
 	demo.watching = { broadcast, track, state: "waiting for announcement" };
-	Object.assign(demo, { frames: 0, groups: 0, bytes: 0, patternFrames: 0, lost: 0, fps: 0, latencyMs: undefined });
+	Object.assign(demo, { frames: 0, groups: 0, bytes: 0, patternFrames: 0, lost: 0, fps: 0 });
+	Object.assign(demo, { latencyMs: undefined, firstLatencyMs: undefined });
 	latencies.length = 0;
 	recent.length = 0;
 	arrivals.length = 0;
 	lastCounter = undefined;
+	firstGroup = undefined;
 	seenGroups = new Set();
 	watchIfAnnounced();
 }
@@ -215,8 +219,14 @@ function onFrame({ group, index, payload }) {
 		demo.patternFrames++;
 		if (lastCounter !== undefined && pattern.counter > lastCounter + 1) demo.lost += pattern.counter - lastCounter - 1;
 		if (lastCounter === undefined || pattern.counter > lastCounter) lastCounter = pattern.counter;
-		latencies.push(pattern.latencyMs);
-		if (latencies.length > MAX_SAMPLES) latencies.shift();
+		// A new subscriber gets the current group from its start, frames the relay had cached:
+		// their latency measures the join, not the path, so the statistics start at the next group.
+		firstGroup ??= group;
+		demo.firstLatencyMs ??= Math.round(pattern.latencyMs * 100) / 100;
+		if (group !== firstGroup) {
+			latencies.push(pattern.latencyMs);
+			if (latencies.length > MAX_SAMPLES) latencies.shift();
+		}
 	}
 	recent.unshift({ group, index, bytes: payload.byteLength, counter: pattern?.counter, latencyMs: pattern?.latencyMs });
 	if (recent.length > 8) recent.pop();
@@ -259,6 +269,7 @@ function renderWatch() {
 		["p90", ms(lat?.p90)],
 		["p99", ms(lat?.p99)],
 		["max", ms(lat?.max)],
+		["first frame", ms(demo.firstLatencyMs)],
 		["last counter", lastCounter ?? "–"],
 		["lost", demo.lost],
 	];
