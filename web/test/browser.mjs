@@ -87,10 +87,10 @@ async function freePort() {
 }
 
 /**
- * Start a child process, log its output to a file, and resolve once a line of its
- * stderr or stdout matches `ready` (or reject if it exits or times out first).
+ * Start a child process, log its output to a file (and keep its lines), and resolve once
+ * lines of its stderr or stdout match `ready` (or reject if it exits or times out first).
  */
-function start(name, cmd, args, { ready, timeoutMs = 60000, stdout = "log" } = {}) {
+function start(name, cmd, args, { ready, timeoutMs = 60000 } = {}) {
 	const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"], env: { RUST_LOG: "info", ...process.env } });
 	children.push(child);
 	const logFile = createWriteStream(path.join(ARTIFACTS, `${name}.log`));
@@ -111,7 +111,7 @@ function start(name, cmd, args, { ready, timeoutMs = 60000, stdout = "log" } = {
 		}
 	};
 	child.stderr.on("data", feed);
-	if (stdout === "log") child.stdout.on("data", feed);
+	child.stdout.on("data", feed);
 	child.lines = lines;
 	if (!ready) return Promise.resolve(child);
 	return new Promise((resolve, reject) => {
@@ -285,46 +285,31 @@ function startPub(env, broadcast, track) {
 	]);
 }
 
-/** `moqt sub` writing raw payloads to stdout: split them into SIZE-byte test-pattern frames. */
+/**
+ * `moqt sub --stats`: it measures the test pattern itself and prints a line per second,
+ * e.g. "sub: 93 frames, 30.4 frames/s, 243 kbit/s, 0 groups lost, latency ms p50 0.40 p99 0.57".
+ */
 async function startSub(env, broadcast, track) {
-	const child = await start(
-		`sub-${broadcast}`,
-		env.bin,
-		["sub", env.relayUrl, broadcast, "--track", track, "--tls-fingerprint", env.fingerprint],
-		{ stdout: "raw" },
-	);
-	const stats = { frames: 0, latenciesMs: [], lost: 0, last: undefined };
-	let buffer = Buffer.alloc(0);
-	child.stdout.on("data", (chunk) => {
-		const now = nowMicros();
-		buffer = Buffer.concat([buffer, chunk]);
-		while (buffer.length >= SIZE) {
-			const frame = buffer.subarray(0, SIZE);
-			buffer = buffer.subarray(SIZE);
-			const sentUs = Number(frame.readBigUInt64BE(0));
-			const counter = Number(frame.readBigUInt64BE(8));
-			stats.frames++;
-			// The page starts a group every FPS frames; skip the first group, which the relay
-			// may replay from its cache (as the page does for its own statistics).
-			stats.firstGroup ??= Math.floor(counter / FPS);
-			stats.first ??= (now - sentUs) / 1000;
-			if (Math.floor(counter / FPS) !== stats.firstGroup) stats.latenciesMs.push((now - sentUs) / 1000);
-			if (stats.last !== undefined && counter > stats.last + 1) stats.lost += counter - stats.last - 1;
-			stats.last = counter;
+	const child = await start(`sub-${broadcast}`, env.bin, [
+		"sub", env.relayUrl, broadcast, "--track", track, "--stats", "--tls-fingerprint", env.fingerprint,
+	]);
+	child.latest = () => {
+		for (let i = child.lines.length - 1; i >= 0; i--) {
+			const line = child.lines[i].replace(/\x1b\[[0-9;]*m/g, "");
+			const frames = line.match(/(\d+) frames,/);
+			if (!frames) continue;
+			const num = (re) => Number(line.match(re)?.[1] ?? NaN);
+			return {
+				line: line.trim(),
+				frames: Number(frames[1]),
+				groupsLost: num(/(\d+) groups lost/),
+				p50: num(/p50 ([\d.]+)/),
+				p99: num(/p99 ([\d.]+)/),
+			};
 		}
-	});
-	child.stats = stats;
+		return undefined;
+	};
 	return child;
-}
-
-function nowMicros() {
-	return Math.round((performance.timeOrigin + performance.now()) * 1000);
-}
-
-function summarize(latenciesMs) {
-	const sorted = [...latenciesMs].sort((a, b) => a - b);
-	const at = (p) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
-	return { p50: at(50), p99: at(99), max: sorted[sorted.length - 1] };
 }
 
 // ---- scenarios ----
@@ -368,12 +353,16 @@ async function moqtScenarios(env, context) {
 			const sub = await startSub(env, fromPage, track);
 			try {
 				const deadline = Date.now() + SCENARIO_TIMEOUT_MS;
-				while (sub.stats.latenciesMs.length < FRAMES) {
-					if (sub.exitCode !== null) fail(`moqt sub exited (${sub.exitCode}) after ${sub.stats.frames} frames`);
-					if (Date.now() > deadline) fail(`moqt sub received ${sub.stats.frames} frames in ${SCENARIO_TIMEOUT_MS} ms`);
+				for (;;) {
+					const stats = sub.latest();
+					if (stats && stats.frames >= FRAMES) {
+						if (!(stats.p50 < 1000)) fail(`implausible latency from moqt sub: ${stats.line}`);
+						return `version=${s.version} frames=${stats.frames} groups_lost=${stats.groupsLost} latency p50=${stats.p50}ms p99=${stats.p99}ms (moqt sub --stats: "${stats.line}")`;
+					}
+					if (sub.exitCode !== null) fail(`moqt sub exited (${sub.exitCode}); last stats: ${stats?.line}`);
+					if (Date.now() > deadline) fail(`moqt sub: ${stats?.line ?? "no stats"} after ${SCENARIO_TIMEOUT_MS} ms`);
 					await new Promise((resolve) => setTimeout(resolve, 200));
 				}
-				return `version=${s.version} frames=${sub.stats.frames} lost=${sub.stats.lost} ${latencyText(summarize(sub.stats.latenciesMs), sub.stats.first)}`;
 			} finally {
 				await stop(sub);
 			}
