@@ -342,3 +342,32 @@ fn upstream_released_after_linger_and_aggregated() {
     assert_eq!(net.node_ref(relay).stats().upstream_subscriptions, 0, "released after the linger");
     assert!(net.events(publisher.ep).iter().any(|e| matches!(e, Event::SubscribeCancelled { .. })));
 }
+
+/// A lite-05/06 subscriber asks TRACK for a track whose publisher speaks lite-04, which has no
+/// TRACK stream: the relay answers with the model defaults (as moq-net does) instead of
+/// refusing, and the subscription then carries the frames across the versions. Found by the
+/// interop matrix: moq-tokio's clock on lite-06 could not subscribe to moq-clock's lite-04
+/// broadcast through `moqt relay`.
+#[test]
+fn track_info_for_a_lite_04_upstream_is_the_default() {
+    for v in [Version::Lite05, Version::Lite06] {
+        let mut net = Net::new(Version::Lite04);
+        let relay = net.node(0x7e1a);
+        let mut publisher = Publisher::new(&mut net, relay, "old");
+        net.version = v;
+        let (_, ep) = net.client(relay, 7);
+        net.run();
+        let ts = net.client_session(ep).track_info(p("old"), "video").unwrap();
+        net.run();
+        let events = net.events(ep);
+        assert!(
+            events.contains(&Event::TrackInfo { stream: ts, info: moqt_proto::message::TrackInfo::default() }),
+            "{v:?}: {events:?}"
+        );
+        subscribe(&mut net, ep, "old");
+        publisher.accept(&mut net);
+        publisher.group(&mut net, 3, 4);
+        let got = frames_by_group(&net.events(ep));
+        assert_eq!(got.get(&3).map(Vec::len), Some(4), "{v:?}: {got:?}");
+    }
+}

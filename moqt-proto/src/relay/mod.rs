@@ -1055,6 +1055,13 @@ impl Node {
             Some(Ok(ustream)) => {
                 self.track_infos.entry((up, ustream)).or_default().waiters.push((sid, stream));
             }
+            // A lite-03/04 upstream has no TRACK stream to ask: answer with the model defaults,
+            // as moq-net does (its publisher properties arrive later, in SUBSCRIBE_OK).
+            Some(Err(Error::Unsupported)) => {
+                if let Some(s) = self.session_mut(sid) {
+                    let _ = s.track_reply(stream, TrackInfo::default());
+                }
+            }
             _ => {
                 if let Some(s) = self.session_mut(sid) {
                     let _ = s.track_reject(stream, stream_code::UNROUTABLE);
