@@ -17,9 +17,11 @@
 //! * `c`: their `clock publish` → our `moqt relay` → their `clock subscribe`
 //! * `d`: `moq-clock` publish → our `moqt relay` → `moq-clock` subscribe (the versions it speaks)
 //! * `e`: our `moqt announced` on moq-relay sees their clock broadcast come (`+`) and go (`-`)
+//! * `f`, `g` (extra, moq-clock's versions only): our relay bridges versions, their `clock` on
+//!   lite-06 on one side and `moq-clock` on lite-0V on the other, in both directions
 //!
 //! A clock cell passes when the subscriber gets frame 0 (`"YYYY-MM-DD HH:MM:"`, within two minutes
-//! of now) and then two consecutive seconds of the same group, each intact.
+//! of now) and then three consecutive seconds (`"SS"`) of the same group, each intact.
 
 use std::collections::VecDeque;
 use std::fs::{self, File};
@@ -184,13 +186,19 @@ fn pump<R: Read + Send + 'static>(r: R, log: PathBuf, tail: Option<Arc<Mutex<Vec
 
 impl Proc {
     fn spawn(program: &Path, args: &[&str], dir: &Path, name: &str) -> Result<Proc, String> {
+        Self::spawn_env(program, args, &[], dir, name)
+    }
+
+    fn spawn_env(program: &Path, args: &[&str], env: &[(&str, &str)], dir: &Path, name: &str) -> Result<Proc, String> {
         let _ = fs::create_dir_all(dir);
         if let Ok(mut f) = File::create(dir.join(format!("{name}.cmd"))) {
-            let _ = writeln!(f, "{} {}", program.display(), args.join(" "));
+            let vars: String = env.iter().map(|(k, v)| format!("{k}={v} ")).collect();
+            let _ = writeln!(f, "{vars}{} {}", program.display(), args.join(" "));
         }
         let mut child = Command::new(program)
             .args(args)
-            .env("MOQT_LOG", "info")
+            .envs(env.iter().copied())
+            .env("MOQT_LOG", std::env::var("INTEROP_MOQT_LOG").unwrap_or_else(|_| "info".into()))
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -412,11 +420,17 @@ fn parse_second(s: &str) -> Result<u32, String> {
     }
 }
 
-/// Follows a clock track; done after frame 0 and two consecutive seconds of one group.
+/// Consecutive seconds (after frame 0, in one group) that make a clock cell pass: the minimum is
+/// two; a third makes sure at least one full live second went by.
+const RUN: usize = 3;
+
+/// Follows a clock track; done after frame 0 and `RUN` consecutive seconds of one group.
 #[derive(Default)]
 struct Clock {
     base: Option<String>,
     last: Option<u32>,
+    /// Length of the current run of consecutive seconds.
+    run: usize,
     seen: Vec<String>,
 }
 
@@ -427,6 +441,7 @@ impl Clock {
         if self.base.as_deref() != Some(b) {
             self.base = Some(b.to_string());
             self.last = None;
+            self.run = 0;
             self.seen.push(format!("{b:?}"));
         }
         Ok(())
@@ -439,9 +454,9 @@ impl Clock {
             return Err(format!("second {s:?} before any frame 0"));
         }
         self.seen.push(s.to_string());
-        let done = self.last.is_some_and(|a| v == a + 1);
+        self.run = if self.last.is_some_and(|a| v == a + 1) { self.run + 1 } else { 1 };
         self.last = Some(v);
-        Ok(done)
+        Ok(self.run >= RUN)
     }
 
     /// One line of our `moqt sub`: one frame.
@@ -538,7 +553,7 @@ fn our_connected(p: &Proc, cell: &Cell) -> Result<String, String> {
 }
 
 /// Their `INFO …: connected version=moq-lite-0N` (moq-tokio's client, and moq-native's).
-fn their_connected(p: &Proc, cell: &Cell) -> Result<String, String> {
+fn their_connected(p: &Proc, version: u8) -> Result<String, String> {
     let line = p.wait_err("\"connected\" log line", READY, |l| {
         l.contains(" connected") && l.contains("version=") || l.contains("ERROR")
     })?;
@@ -546,16 +561,16 @@ fn their_connected(p: &Proc, cell: &Cell) -> Result<String, String> {
         return Err(format!("{}: {}", p.name, line.trim()));
     }
     let v = line.split("version=").nth(1).and_then(|r| r.split_whitespace().next()).unwrap_or("?").to_string();
-    if v != format!("moq-lite-0{}", cell.version) {
-        return Err(format!("{}: negotiated {v}, wanted moq-lite-0{}", p.name, cell.version));
+    if v != format!("moq-lite-0{version}") {
+        return Err(format!("{}: negotiated {v}, wanted moq-lite-0{version}", p.name));
     }
     Ok(v)
 }
 
 /// moq-tokio's `clock` against `url`.
-fn their_clock(ctx: &Ctx, cell: &Cell, relay: &Relay, role: &str) -> Result<Proc, String> {
+fn their_clock(ctx: &Ctx, cell: &Cell, relay: &Relay, role: &str, version: u8) -> Result<Proc, String> {
     let url = cell.transport.url(&relay.addr);
-    let version = format!("moq-lite-0{}", cell.version);
+    let version = format!("moq-lite-0{version}");
     Proc::spawn(
         &ctx.opts.peers.join("clock"),
         &[
@@ -590,8 +605,8 @@ fn cell_a(ctx: &Ctx, cell: &Cell) -> Result<(String, String), String> {
     let publisher = our_moqt(ctx, cell, "moqt-pub", &["pub", &url, &b, "--clock", "--version", &v, "--tls-fingerprint", &r.fingerprint])?;
     let ours = our_connected(&publisher, cell)?;
     publisher.wait_err("\"publishing\"", READY, |l| l.starts_with("publishing"))?;
-    let sub = their_clock(ctx, cell, r, "subscribe")?;
-    let theirs = their_connected(&sub, cell)?;
+    let sub = their_clock(ctx, cell, r, "subscribe", cell.version)?;
+    let theirs = their_connected(&sub, cell.version)?;
     let mut clock = Clock::default();
     follow(&sub, &mut clock, Clock::joined)?;
     Ok((format!("pub={ours} sub={theirs}"), clock.summary()))
@@ -603,8 +618,8 @@ fn cell_b(ctx: &Ctx, cell: &Cell) -> Result<(String, String), String> {
     let url = cell.transport.url(&r.addr);
     let v = format!("lite-0{}", cell.version);
     let b = cell.broadcast();
-    let publisher = their_clock(ctx, cell, r, "publish")?;
-    let theirs = their_connected(&publisher, cell)?;
+    let publisher = their_clock(ctx, cell, r, "publish", cell.version)?;
+    let theirs = their_connected(&publisher, cell.version)?;
     // Readiness: the relay announces the broadcast.
     let watch = our_moqt(
         ctx,
@@ -631,21 +646,23 @@ fn cell_b(ctx: &Ctx, cell: &Cell) -> Result<(String, String), String> {
 /// c: their `clock publish` → `moqt relay` → their `clock subscribe`.
 fn cell_c(ctx: &Ctx, cell: &Cell) -> Result<(String, String), String> {
     let r = &ctx.ours;
-    let publisher = their_clock(ctx, cell, r, "publish")?;
-    let p = their_connected(&publisher, cell)?;
-    let sub = their_clock(ctx, cell, r, "subscribe")?;
-    let s = their_connected(&sub, cell)?;
+    let publisher = their_clock(ctx, cell, r, "publish", cell.version)?;
+    let p = their_connected(&publisher, cell.version)?;
+    let sub = their_clock(ctx, cell, r, "subscribe", cell.version)?;
+    let s = their_connected(&sub, cell.version)?;
     let mut clock = Clock::default();
     follow(&sub, &mut clock, Clock::joined)?;
     Ok((format!("pub={p} sub={s}"), clock.summary()))
 }
 
 /// `moq-clock` (moq-native 0.14 / moq-net 0.1) against `relay`. It has no fingerprint option, so
-/// it skips verification; it always reconnects, so a failure shows as a timeout.
-fn moq_clock(ctx: &Ctx, cell: &Cell, relay: &Relay, role: &str) -> Result<Proc, String> {
+/// it skips verification; it always reconnects, so a failure shows as a timeout. Its
+/// `--websocket-enabled` is a clap `SetTrue` flag that cannot be turned off on the command line,
+/// so the WebSocket race is disabled through its environment variable.
+fn moq_clock(ctx: &Ctx, cell: &Cell, relay: &Relay, role: &str, version: u8) -> Result<Proc, String> {
     let url = cell.transport.url(&relay.addr);
-    let version = format!("moq-lite-0{}", cell.version);
-    Proc::spawn(
+    let version = format!("moq-lite-0{version}");
+    Proc::spawn_env(
         &ctx.opts.peers.join("moq-clock"),
         &[
             "--url",
@@ -655,9 +672,9 @@ fn moq_clock(ctx: &Ctx, cell: &Cell, relay: &Relay, role: &str) -> Result<Proc, 
             "--client-version",
             &version,
             "--tls-disable-verify",
-            "--websocket-enabled=false",
             role,
         ],
+        &[("MOQ_CLIENT_WEBSOCKET_ENABLED", "false")],
         &cell.dir(&ctx.opts),
         &format!("moq-clock-{role}"),
     )
@@ -666,10 +683,35 @@ fn moq_clock(ctx: &Ctx, cell: &Cell, relay: &Relay, role: &str) -> Result<Proc, 
 /// d: `moq-clock publish` → `moqt relay` → `moq-clock subscribe`.
 fn cell_d(ctx: &Ctx, cell: &Cell) -> Result<(String, String), String> {
     let r = &ctx.ours;
-    let publisher = moq_clock(ctx, cell, r, "publish")?;
-    let p = their_connected(&publisher, cell)?;
-    let sub = moq_clock(ctx, cell, r, "subscribe")?;
-    let s = their_connected(&sub, cell)?;
+    let publisher = moq_clock(ctx, cell, r, "publish", cell.version)?;
+    let p = their_connected(&publisher, cell.version)?;
+    let sub = moq_clock(ctx, cell, r, "subscribe", cell.version)?;
+    let s = their_connected(&sub, cell.version)?;
+    let mut clock = Clock::default();
+    follow(&sub, &mut clock, Clock::joined)?;
+    Ok((format!("pub={p} sub={s}"), clock.summary()))
+}
+
+/// f: their `clock publish` on lite-06 → `moqt relay` → `moq-clock subscribe` on lite-0V: our relay
+/// bridges the newest and the oldest version.
+fn cell_f(ctx: &Ctx, cell: &Cell) -> Result<(String, String), String> {
+    let r = &ctx.ours;
+    let publisher = their_clock(ctx, cell, r, "publish", 6)?;
+    let p = their_connected(&publisher, 6)?;
+    let sub = moq_clock(ctx, cell, r, "subscribe", cell.version)?;
+    let s = their_connected(&sub, cell.version)?;
+    let mut clock = Clock::default();
+    follow(&sub, &mut clock, Clock::joined)?;
+    Ok((format!("pub={p} sub={s}"), clock.summary()))
+}
+
+/// g: `moq-clock publish` on lite-0V → `moqt relay` → their `clock subscribe` on lite-06.
+fn cell_g(ctx: &Ctx, cell: &Cell) -> Result<(String, String), String> {
+    let r = &ctx.ours;
+    let publisher = moq_clock(ctx, cell, r, "publish", cell.version)?;
+    let p = their_connected(&publisher, cell.version)?;
+    let sub = their_clock(ctx, cell, r, "subscribe", 6)?;
+    let s = their_connected(&sub, 6)?;
     let mut clock = Clock::default();
     follow(&sub, &mut clock, Clock::joined)?;
     Ok((format!("pub={p} sub={s}"), clock.summary()))
@@ -688,8 +730,8 @@ fn cell_e(ctx: &Ctx, cell: &Cell) -> Result<(String, String), String> {
         &["announced", &url, &b, "--version", &v, "--tls-fingerprint", &r.fingerprint, "--count", "2"],
     )?;
     let ours = our_connected(&watch, cell)?;
-    let mut publisher = their_clock(ctx, cell, r, "publish")?;
-    let theirs = their_connected(&publisher, cell)?;
+    let mut publisher = their_clock(ctx, cell, r, "publish", cell.version)?;
+    let theirs = their_connected(&publisher, cell.version)?;
     let plus = watch.next_out("\"+\" announcement", READY)?;
     if plus != format!("+ {b}") {
         return Err(format!("moqt-announced: {plus:?}, wanted \"+ {b}\""));
@@ -713,6 +755,8 @@ fn run_cell(ctx: &Ctx, cell: &Cell) -> Outcome {
         "c" => cell_c(ctx, cell),
         "d" => cell_d(ctx, cell),
         "e" => cell_e(ctx, cell),
+        "f" => cell_f(ctx, cell),
+        "g" => cell_g(ctx, cell),
         _ => unreachable!(),
     };
     let secs = started.elapsed().as_secs_f64();
@@ -735,11 +779,13 @@ fn cells(ctx: &Ctx) -> Vec<Cell> {
         ("c", "clock-pub>moqt-relay>clock-sub"),
         ("d", "moq-clock-pub>moqt-relay>moq-clock-sub"),
         ("e", "moqt-announced@moq-relay+clock-pub"),
+        ("f", "clock-pub(lite-06)>moqt-relay>moq-clock-sub"),
+        ("g", "moq-clock-pub>moqt-relay>clock-sub(lite-06)"),
     ];
     for (id, title) in titles {
         for version in VERSIONS {
             for transport in [Transport::Quic, Transport::Wt] {
-                if id == "d" && !MOQ_CLOCK_VERSIONS.contains(&version) {
+                if matches!(id, "d" | "f" | "g") && !MOQ_CLOCK_VERSIONS.contains(&version) {
                     continue;
                 }
                 all.push(Cell { id, title, version, transport });
