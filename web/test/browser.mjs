@@ -5,7 +5,8 @@
 //   RELAY=moqt (default)  `moqt relay` serves the page and relays; `moqt pub` / `moqt sub`
 //                         are the native peers: (a) the page watches `moqt pub`,
 //                         (b) `moqt sub` receives what the page publishes, and
-//                         (c) both with @moq/net (lite-05) and @moq/lite (lite-04).
+//                         (c) both with @moq/net (lite-05) and @moq/lite (lite-04); and
+//                         (a) once more with @moq/net offering only moq-lite-03.
 //   RELAY=moq-relay       moq-dev's relay instead (no native peers): one page publishes,
 //                         another watches, for every pair of libraries. The page is then
 //                         served by a small static server here.
@@ -136,7 +137,9 @@ function start(name, cmd, args, { ready, timeoutMs = 60000 } = {}) {
 
 async function stop(child) {
 	if (child.exitCode !== null || child.signalCode !== null) return;
-	child.kill("SIGTERM");
+	// SIGINT, like Ctrl-C: moqt then closes its session, so the relay unannounces at once
+	// (on SIGTERM `moqt pub` exits without closing, and its broadcast lingers until the idle timeout).
+	child.kill("SIGINT");
 	const timer = setTimeout(() => child.kill("SIGKILL"), 3000);
 	await child.exited;
 	clearTimeout(timer);
@@ -372,6 +375,18 @@ async function moqtScenarios(env, context) {
 		await page.close();
 		await stop(pub);
 	}
+
+	// The oldest WebTransport version too: @moq/net told to offer only moq-lite-03.
+	const lite03 = { lib: "net", name: "@moq/net offering only moq-lite-03", version: "moq-lite-03" };
+	const pub = await startPub(env, "native-03", "pattern");
+	const page = await openPage(context, pageUrl(env, { lib: "net", alpn: "moq-lite-03", watch: "native-03", track: "pattern" }));
+	await scenario(`(a) moqt pub -> relay -> page [${lite03.name}]`, async () => {
+		const s = await waitFor(page, "watch", (s) => s.latencyMs?.samples >= FRAMES);
+		checkVersion(s, lite03);
+		return `version=${s.version} frames=${s.patternFrames} groups=${s.groups} lost=${s.lost} ${latencyText(s.latencyMs, s.firstLatencyMs)}`;
+	});
+	await page.close();
+	await stop(pub);
 }
 
 /** moq-relay (no native peers): a page publishes and another page watches, every pair of libraries. */
