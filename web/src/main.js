@@ -4,7 +4,7 @@
 // Query parameters (all optional):
 //   url=https://127.0.0.1:4443/    relay to connect to (default: this page's host and port over https)
 //   lib=net|lite                   @moq/net (offers lite-05 first) or @moq/lite (offers lite-04 first)
-//   fingerprint=HEX                SHA-256 of the relay's certificate; default: fetched from cert=
+//   fingerprint=HEX|none           SHA-256 of the relay's certificate; default: fetched from cert=
 //   cert=URL                       where to fetch the fingerprint (default http://<relay host:port>/certificate.sha256)
 //   alpn=moq-lite-04,...           WebTransport sub-protocols to offer instead of the library's list
 //   watch=BROADCAST&track=NAME     watch this track as soon as the broadcast is announced
@@ -65,6 +65,8 @@ function defaultRelayUrl() {
 }
 
 async function fingerprintFor(url) {
+	// fingerprint=none: a relay with a publicly trusted certificate, nothing to pin.
+	if (params.get("fingerprint") === "none") return undefined;
 	if (params.get("fingerprint")) return params.get("fingerprint");
 	const certUrl = params.get("cert") ?? `http://${url.host}/certificate.sha256`;
 	const response = await fetch(certUrl);
@@ -75,6 +77,9 @@ async function fingerprintFor(url) {
 async function start(urlText, lib) {
 	session?.close();
 	session = undefined;
+	subscription?.close();
+	subscription = undefined;
+	if (demo.watching) demo.watching.state = "waiting for announcement";
 	Object.assign(demo, { library: lib, url: urlText, connected: false, version: undefined, error: undefined, announced: [] });
 	setStatus("connecting…");
 	renderAnnounced();
@@ -105,7 +110,9 @@ async function start(urlText, lib) {
 
 function lost(which, why) {
 	if (session !== which) return;
-	Object.assign(demo, { connected: false, error: why });
+	session = undefined;
+	Object.assign(demo, { connected: false, error: why, announced: [] });
+	renderAnnounced();
 	setStatus("error", why);
 	log(why);
 }
@@ -131,7 +138,7 @@ async function followAnnouncements(current) {
 			if (active && demo.watching?.broadcast === path) watchIfAnnounced();
 		}
 	} catch (err) {
-		log(`announcements failed: ${err?.message ?? err}`);
+		if (session === current) log(`announcements failed: ${err?.message ?? err}`);
 	}
 }
 
