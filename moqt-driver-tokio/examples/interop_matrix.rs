@@ -19,6 +19,8 @@
 //! * `e`: our `moqt announced` on moq-relay sees their clock broadcast come (`+`) and go (`-`)
 //! * `f`, `g` (extra, moq-clock's versions only): our relay bridges versions, their `clock` on
 //!   lite-06 on one side and `moq-clock` on lite-0V on the other, in both directions
+//! * `h`, `i` (extra, version `any`): nothing pinned, to record what gets negotiated: `h` as `a`;
+//!   `i` their `clock publish` → `moqt relay` → `moq-clock subscribe` and `moqt sub`
 //!
 //! A clock cell passes when the subscriber gets frame 0 (`"YYYY-MM-DD HH:MM:"`, within two minutes
 //! of now) and then three consecutive seconds (`"SS"`) of the same group, each intact.
@@ -154,7 +156,11 @@ struct Proc {
     tail: Arc<Mutex<VecDeque<String>>>,
 }
 
-fn pump<R: Read + Send + 'static>(r: R, log: PathBuf, tail: Option<Arc<Mutex<VecDeque<String>>>>) -> mpsc::Receiver<String> {
+fn pump<R: Read + Send + 'static>(
+    r: R,
+    log: PathBuf,
+    tail: Option<Arc<Mutex<VecDeque<String>>>>,
+) -> mpsc::Receiver<String> {
     let (tx, rx) = mpsc::channel();
     thread::spawn(move || {
         let mut file = File::create(&log).ok();
@@ -211,7 +217,13 @@ impl Proc {
         Ok(Proc { name: name.to_string(), child, out, err, tail })
     }
 
-    fn wait(rx: &mpsc::Receiver<String>, what: &str, name: &str, timeout: Duration, pred: impl Fn(&str) -> bool) -> Result<String, String> {
+    fn wait(
+        rx: &mpsc::Receiver<String>,
+        what: &str,
+        name: &str,
+        timeout: Duration,
+        pred: impl Fn(&str) -> bool,
+    ) -> Result<String, String> {
         let deadline = Instant::now() + timeout;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -299,7 +311,8 @@ fn free_port() -> u16 {
 fn http_fingerprint(addr: &str) -> Result<String, String> {
     let mut s = TcpStream::connect(addr).map_err(|e| format!("http connect {addr}: {e}"))?;
     s.set_read_timeout(Some(Duration::from_secs(10))).ok();
-    write!(s, "GET /certificate.sha256 HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").map_err(|e| e.to_string())?;
+    write!(s, "GET /certificate.sha256 HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n")
+        .map_err(|e| e.to_string())?;
     let mut body = String::new();
     s.read_to_string(&mut body).map_err(|e| format!("http read: {e}"))?;
     let (head, body) = body.split_once("\r\n\r\n").ok_or("no HTTP body")?;
@@ -371,7 +384,8 @@ fn start_moq_relay(opts: &Opts) -> Result<(Proc, Relay), String> {
 
 fn start_moqt_relay(opts: &Opts) -> Result<(Proc, Relay), String> {
     let dir = opts.logs.join("relays");
-    let proc = Proc::spawn(&opts.moqt, &["relay", "--listen", "127.0.0.1:0", "--drain-timeout", "0"], &dir, "moqt-relay")?;
+    let proc =
+        Proc::spawn(&opts.moqt, &["relay", "--listen", "127.0.0.1:0", "--drain-timeout", "0"], &dir, "moqt-relay")?;
     let fp = proc.wait_err("certificate line", READY, |l| l.starts_with("certificate sha256"))?;
     let fingerprint = fp.rsplit(' ').next().unwrap().to_string();
     let line = proc.wait_err("listening line", READY, |l| l.starts_with("listening on"))?;
@@ -520,15 +534,24 @@ struct Cell {
 
 impl Cell {
     fn key(&self) -> String {
-        format!("{}:{} lite-0{} {}", self.id, self.title, self.version, self.transport.name())
+        format!("{}:{} {} {}", self.id, self.title, vname(self.version), self.transport.name())
     }
 
     fn broadcast(&self) -> String {
-        format!("interop/{}/lite-0{}/{}", self.id, self.version, self.transport.name())
+        format!("interop/{}/{}/{}", self.id, vname(self.version), self.transport.name())
     }
 
     fn dir(&self, opts: &Opts) -> PathBuf {
-        opts.logs.join(format!("{}-lite-0{}-{}", self.id, self.version, self.transport.name()))
+        opts.logs.join(format!("{}-{}-{}", self.id, vname(self.version), self.transport.name()))
+    }
+}
+
+/// `lite-0N`, or `any` for 0: nothing pinned, each side offers all it speaks.
+fn vname(v: u8) -> String {
+    if v == 0 {
+        "any".into()
+    } else {
+        format!("lite-0{v}")
     }
 }
 
@@ -545,11 +568,18 @@ struct Outcome {
 fn our_connected(p: &Proc, cell: &Cell) -> Result<String, String> {
     let line = p.wait_err("\"connected to\"", READY, |l| l.starts_with("connected to"))?;
     let inner = line.rsplit_once('(').map(|(_, r)| r.trim_end_matches(')')).unwrap_or("");
-    let want = format!("moq-lite-0{}, {}", cell.version, cell.transport.ours());
-    if inner != want {
-        return Err(format!("{}: negotiated {inner:?}, wanted {want:?}", p.name));
+    let (got, kind) = inner.split_once(", ").unwrap_or((inner, ""));
+    let version_ok =
+        if cell.version == 0 { got.starts_with("moq-lite-0") } else { got == format!("moq-{}", vname(cell.version)) };
+    if !version_ok || kind != cell.transport.ours() {
+        return Err(format!(
+            "{}: negotiated {inner:?}, wanted {} over {}",
+            p.name,
+            vname(cell.version),
+            cell.transport.ours()
+        ));
     }
-    Ok(format!("moq-lite-0{}", cell.version))
+    Ok(got.to_string())
 }
 
 /// Their `INFO …: connected version=moq-lite-0N` (moq-tokio's client, and moq-native's).
@@ -561,8 +591,9 @@ fn their_connected(p: &Proc, version: u8) -> Result<String, String> {
         return Err(format!("{}: {}", p.name, line.trim()));
     }
     let v = line.split("version=").nth(1).and_then(|r| r.split_whitespace().next()).unwrap_or("?").to_string();
-    if v != format!("moq-lite-0{version}") {
-        return Err(format!("{}: negotiated {v}, wanted moq-lite-0{version}", p.name));
+    let ok = if version == 0 { v.starts_with("moq-lite-0") } else { v == format!("moq-lite-0{version}") };
+    if !ok {
+        return Err(format!("{}: negotiated {v}, wanted moq-{}", p.name, vname(version)));
     }
     Ok(v)
 }
@@ -570,16 +601,13 @@ fn their_connected(p: &Proc, version: u8) -> Result<String, String> {
 /// moq-tokio's `clock` against `url`.
 fn their_clock(ctx: &Ctx, cell: &Cell, relay: &Relay, role: &str, version: u8) -> Result<Proc, String> {
     let url = cell.transport.url(&relay.addr);
-    let version = format!("moq-lite-0{version}");
-    Proc::spawn(
-        &ctx.opts.peers.join("clock"),
+    let pinned = format!("moq-lite-0{version}");
+    let pin: &[&str] = if version == 0 { &[] } else { &["--connect-version", &pinned] };
+    let b = cell.broadcast();
+    let args = [
+        &["--connect", &url, "--broadcast", &b][..],
+        pin,
         &[
-            "--connect",
-            &url,
-            "--broadcast",
-            &cell.broadcast(),
-            "--connect-version",
-            &version,
             "--connect-tls-fingerprint",
             &relay.fingerprint,
             // No WebSocket race: the cell is about QUIC / WebTransport.
@@ -587,9 +615,9 @@ fn their_clock(ctx: &Ctx, cell: &Cell, relay: &Relay, role: &str, version: u8) -
             "--connect-once",
             role,
         ],
-        &cell.dir(&ctx.opts),
-        &format!("clock-{role}"),
-    )
+    ]
+    .concat();
+    Proc::spawn(&ctx.opts.peers.join("clock"), &args, &cell.dir(&ctx.opts), &format!("clock-{role}"))
 }
 
 fn our_moqt(ctx: &Ctx, cell: &Cell, name: &str, args: &[&str]) -> Result<Proc, String> {
@@ -602,7 +630,12 @@ fn cell_a(ctx: &Ctx, cell: &Cell) -> Result<(String, String), String> {
     let url = cell.transport.url(&r.addr);
     let v = format!("lite-0{}", cell.version);
     let b = cell.broadcast();
-    let publisher = our_moqt(ctx, cell, "moqt-pub", &["pub", &url, &b, "--clock", "--version", &v, "--tls-fingerprint", &r.fingerprint])?;
+    let publisher = our_moqt(
+        ctx,
+        cell,
+        "moqt-pub",
+        &["pub", &url, &b, "--clock", "--version", &v, "--tls-fingerprint", &r.fingerprint],
+    )?;
     let ours = our_connected(&publisher, cell)?;
     publisher.wait_err("\"publishing\"", READY, |l| l.starts_with("publishing"))?;
     let sub = their_clock(ctx, cell, r, "subscribe", cell.version)?;
@@ -661,19 +694,13 @@ fn cell_c(ctx: &Ctx, cell: &Cell) -> Result<(String, String), String> {
 /// so the WebSocket race is disabled through its environment variable.
 fn moq_clock(ctx: &Ctx, cell: &Cell, relay: &Relay, role: &str, version: u8) -> Result<Proc, String> {
     let url = cell.transport.url(&relay.addr);
-    let version = format!("moq-lite-0{version}");
+    let pinned = format!("moq-lite-0{version}");
+    let pin: &[&str] = if version == 0 { &[] } else { &["--client-version", &pinned] };
+    let b = cell.broadcast();
+    let args = [&["--url", &url, "--broadcast", &b][..], pin, &["--tls-disable-verify", role]].concat();
     Proc::spawn_env(
         &ctx.opts.peers.join("moq-clock"),
-        &[
-            "--url",
-            &url,
-            "--broadcast",
-            &cell.broadcast(),
-            "--client-version",
-            &version,
-            "--tls-disable-verify",
-            role,
-        ],
+        &args,
         &[("MOQ_CLIENT_WEBSOCKET_ENABLED", "false")],
         &cell.dir(&ctx.opts),
         &format!("moq-clock-{role}"),
@@ -717,6 +744,47 @@ fn cell_g(ctx: &Ctx, cell: &Cell) -> Result<(String, String), String> {
     Ok((format!("pub={p} sub={s}"), clock.summary()))
 }
 
+/// h: nothing pinned: `moqt pub --clock` → moq-relay → their `clock subscribe`; records what each
+/// side negotiates when it offers everything it speaks.
+fn cell_h(ctx: &Ctx, cell: &Cell) -> Result<(String, String), String> {
+    let r = &ctx.theirs;
+    let url = cell.transport.url(&r.addr);
+    let b = cell.broadcast();
+    let publisher =
+        our_moqt(ctx, cell, "moqt-pub", &["pub", &url, &b, "--clock", "--tls-fingerprint", &r.fingerprint])?;
+    let ours = our_connected(&publisher, cell)?;
+    publisher.wait_err("\"publishing\"", READY, |l| l.starts_with("publishing"))?;
+    let sub = their_clock(ctx, cell, r, "subscribe", 0)?;
+    let theirs = their_connected(&sub, 0)?;
+    let mut clock = Clock::default();
+    follow(&sub, &mut clock, Clock::joined)?;
+    Ok((format!("pub={ours} sub={theirs}"), clock.summary()))
+}
+
+/// i: nothing pinned: their `clock publish` → `moqt relay` → `moq-clock subscribe` and our
+/// `moqt sub`.
+fn cell_i(ctx: &Ctx, cell: &Cell) -> Result<(String, String), String> {
+    let r = &ctx.ours;
+    let url = cell.transport.url(&r.addr);
+    let b = cell.broadcast();
+    let publisher = their_clock(ctx, cell, r, "publish", 0)?;
+    let p = their_connected(&publisher, 0)?;
+    let sub = moq_clock(ctx, cell, r, "subscribe", 0)?;
+    let s = their_connected(&sub, 0)?;
+    let mut clock = Clock::default();
+    follow(&sub, &mut clock, Clock::joined)?;
+    let ours = our_moqt(
+        ctx,
+        cell,
+        "moqt-sub",
+        &["sub", &url, &b, "--track", "seconds", "--tls-fingerprint", &r.fingerprint, "--count", "8"],
+    )?;
+    let o = our_connected(&ours, cell)?;
+    let mut mine = Clock::default();
+    follow(&ours, &mut mine, Clock::frame)?;
+    Ok((format!("pub={p} moq-clock-sub={s} moqt-sub={o}"), format!("{} / {}", clock.summary(), mine.summary())))
+}
+
 /// e: `moqt announced` on moq-relay sees their clock broadcast come and go.
 fn cell_e(ctx: &Ctx, cell: &Cell) -> Result<(String, String), String> {
     let r = &ctx.theirs;
@@ -744,7 +812,10 @@ fn cell_e(ctx: &Ctx, cell: &Cell) -> Result<(String, String), String> {
     if minus != format!("- {b}") {
         return Err(format!("moqt-announced: {minus:?}, wanted \"- {b}\""));
     }
-    Ok((format!("announced={ours} pub={theirs}"), format!("{plus:?} then {minus:?} {:.1}s after the publisher died", gone.elapsed().as_secs_f64())))
+    Ok((
+        format!("announced={ours} pub={theirs}"),
+        format!("{plus:?} then {minus:?} {:.1}s after the publisher died", gone.elapsed().as_secs_f64()),
+    ))
 }
 
 fn run_cell(ctx: &Ctx, cell: &Cell) -> Outcome {
@@ -757,6 +828,8 @@ fn run_cell(ctx: &Ctx, cell: &Cell) -> Outcome {
         "e" => cell_e(ctx, cell),
         "f" => cell_f(ctx, cell),
         "g" => cell_g(ctx, cell),
+        "h" => cell_h(ctx, cell),
+        "i" => cell_i(ctx, cell),
         _ => unreachable!(),
     };
     let secs = started.elapsed().as_secs_f64();
@@ -781,9 +854,12 @@ fn cells(ctx: &Ctx) -> Vec<Cell> {
         ("e", "moqt-announced@moq-relay+clock-pub"),
         ("f", "clock-pub(lite-06)>moqt-relay>moq-clock-sub"),
         ("g", "moq-clock-pub>moqt-relay>clock-sub(lite-06)"),
+        ("h", "moqt-pub>moq-relay>clock-sub(unpinned)"),
+        ("i", "clock-pub>moqt-relay>moq-clock-sub+moqt-sub(unpinned)"),
     ];
     for (id, title) in titles {
-        for version in VERSIONS {
+        let versions: &[u8] = if matches!(id, "h" | "i") { &[0] } else { &VERSIONS };
+        for &version in versions {
             for transport in [Transport::Quic, Transport::Wt] {
                 if matches!(id, "d" | "f" | "g") && !MOQ_CLOCK_VERSIONS.contains(&version) {
                     continue;
@@ -840,7 +916,13 @@ fn main() {
         eprintln!("moqt relay: {e}");
         std::process::exit(1)
     });
-    eprintln!("moq-relay at {} (sha256 {}), moqt relay at {}; logs in {}", theirs.addr, theirs.fingerprint, ours.addr, opts.logs.display());
+    eprintln!(
+        "moq-relay at {} (sha256 {}), moqt relay at {}; logs in {}",
+        theirs.addr,
+        theirs.fingerprint,
+        ours.addr,
+        opts.logs.display()
+    );
     let jobs = opts.jobs.max(1);
     let ctx = Arc::new(Ctx { opts, theirs, ours });
     let list = cells(&ctx);
@@ -859,10 +941,10 @@ fn main() {
     let mut outcomes = Vec::new();
     for o in rx.iter() {
         println!(
-            "{} {} lite-0{} {} [{}] {} ({:.1}s)",
+            "{} {} {} {} [{}] {} ({:.1}s)",
             if o.pass { "PASS" } else { "FAIL" },
             o.cell.title,
-            o.cell.version,
+            vname(o.cell.version),
             o.cell.transport.name(),
             o.negotiated,
             o.detail,
@@ -878,10 +960,10 @@ fn main() {
     println!("|---|---|---|---|---|");
     for o in &outcomes {
         println!(
-            "| {}: {} | lite-0{} | {} | {} | {} |",
+            "| {}: {} | {} | {} | {} | {} |",
             o.cell.id,
             o.cell.title,
-            o.cell.version,
+            vname(o.cell.version),
             o.cell.transport.name(),
             if o.pass { "PASS" } else { "FAIL" },
             if o.pass { o.negotiated.as_str() } else { "-" }
@@ -889,7 +971,13 @@ fn main() {
     }
     let failed = outcomes.iter().filter(|o| !o.pass).count();
     println!();
-    println!("{} cells, {} passed, {} failed, {:.0}s", outcomes.len(), outcomes.len() - failed, failed, started.elapsed().as_secs_f64());
+    println!(
+        "{} cells, {} passed, {} failed, {:.0}s",
+        outcomes.len(),
+        outcomes.len() - failed,
+        failed,
+        started.elapsed().as_secs_f64()
+    );
 
     // Cell processes died with their cells; `exit` runs no destructors, so stop the relays here.
     their_proc.kill();
