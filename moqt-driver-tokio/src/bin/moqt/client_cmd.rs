@@ -12,24 +12,28 @@ use moqt_proto::session::SubscribeParams;
 
 use crate::cli::{AnnouncedArgs, ConnectArgs, PubArgs, SubArgs};
 
-async fn connect(args: &ConnectArgs) -> Result<(Client, Session)> {
+async fn connect(args: &ConnectArgs) -> Result<(Arc<Client>, Session)> {
     let mut config = ClientConfig::new(args.verification()?);
     if let Some(v) = args.version {
         config.versions = vec![v];
     }
     config.runtime = Some(moqt_driver_tokio::runtime());
     config.resolver = Some(Arc::new(moqt_driver_tokio::TokioResolver));
-    let client = Client::new(config)?;
+    let client = Arc::new(Client::new(config)?);
     let session = client.connect(&args.url).await.with_context(|| format!("cannot connect to {}", args.url))?;
     eprintln!("connected to {} ({}, {:?})", args.url, session.version(), session.kind());
-    // Ctrl-C closes the session cleanly (so the peer learns at once), then exits.
+    // Ctrl-C or SIGTERM closes the session cleanly (so the peer learns at once), then exits.
     let on_signal = session.clone();
+    let on_signal_client = client.clone();
     tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            on_signal.close(0, "interrupted");
-            let _ = tokio::time::timeout(Duration::from_millis(500), on_signal.closed()).await;
-            std::process::exit(130);
-        }
+        let code = shutdown_signal().await;
+        on_signal.close(0, "interrupted");
+        let _ = tokio::time::timeout(Duration::from_millis(500), async {
+            on_signal.closed().await;
+            on_signal_client.wait_idle().await;
+        })
+        .await;
+        std::process::exit(code);
     });
     // Report GOAWAY when it comes.
     let watch = session.clone();
@@ -38,6 +42,26 @@ async fn connect(args: &ConnectArgs) -> Result<(Client, Session)> {
         eprintln!("goaway received: next uri {uri:?}");
     });
     Ok((client, session))
+}
+
+/// Waits for Ctrl-C or (on Unix) SIGTERM; returns the conventional exit code.
+async fn shutdown_signal() -> i32 {
+    #[cfg(unix)]
+    {
+        let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) else {
+            let _ = tokio::signal::ctrl_c().await;
+            return 130;
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => 130,
+            _ = term.recv() => 143,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+        130
+    }
 }
 
 /// Closes the session and waits (bounded) until the close has gone out on the wire, so the peer
