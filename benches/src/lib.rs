@@ -1,3 +1,4 @@
 //! Shared helpers for the moqt benchmarks.
 
 pub mod fanout;
+pub mod pair;

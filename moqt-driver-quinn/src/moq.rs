@@ -77,6 +77,14 @@ pub enum Error {
     Closed,
 }
 
+/// The next item of a handle's queue: `Ok(None)` when its source ended cleanly, `Err` otherwise.
+async fn next_from<T>(queue: &Queue<T>) -> Result<Option<T>, Error> {
+    match queue.pop().await {
+        Ok(item) => Ok(Some(item)),
+        Err(end) => end_error(end).map_or(Ok(None), Err),
+    }
+}
+
 fn end_error(end: End) -> Option<Error> {
     match end {
         End::Done => None,
@@ -591,10 +599,7 @@ impl TrackReader {
     /// The next group: `Ok(None)` when the publisher ended the track, `Err` when it was
     /// rejected, reset or the session closed.
     pub async fn next_group(&mut self) -> Result<Option<GroupReader>, Error> {
-        match self.queue.pop().await {
-            Ok(group) => Ok(Some(group)),
-            Err(end) => end_error(end).map_or(Ok(None), Err),
-        }
+        next_from(&self.queue).await
     }
 }
 
@@ -621,10 +626,7 @@ impl GroupReader {
 
     /// The next frame: `Ok(None)` at the end of the group, `Err` if it was cut short.
     pub async fn next_frame(&mut self) -> Result<Option<Bytes>, Error> {
-        match self.queue.pop().await {
-            Ok(frame) => Ok(Some(frame)),
-            Err(end) => end_error(end).map_or(Ok(None), Err),
-        }
+        next_from(&self.queue).await
     }
 
     /// Every remaining frame.
@@ -658,10 +660,7 @@ pub struct Announced {
 impl Announced {
     /// The next announcement; `Ok(None)` when the publisher closed the interest cleanly.
     pub async fn next(&mut self) -> Result<Option<Announcement>, Error> {
-        match self.queue.pop().await {
-            Ok(a) => Ok(Some(a)),
-            Err(end) => end_error(end).map_or(Ok(None), Err),
-        }
+        next_from(&self.queue).await
     }
 }
 
@@ -682,10 +681,7 @@ pub struct FetchReader {
 impl FetchReader {
     /// The next frame: `Ok(None)` at the end, `Err` if refused or cut short.
     pub async fn next_frame(&mut self) -> Result<Option<Bytes>, Error> {
-        match self.queue.pop().await {
-            Ok(frame) => Ok(Some(frame)),
-            Err(end) => end_error(end).map_or(Ok(None), Err),
-        }
+        next_from(&self.queue).await
     }
 
     /// Every frame of the group.
@@ -717,10 +713,7 @@ pub struct ProbeReader {
 impl ProbeReader {
     /// The next report (bitrate, RTT); `Ok(None)` when the peer ended the probe.
     pub async fn next_report(&mut self) -> Result<Option<Probe>, Error> {
-        match self.queue.pop().await {
-            Ok(p) => Ok(Some(p)),
-            Err(end) => end_error(end).map_or(Ok(None), Err),
-        }
+        next_from(&self.queue).await
     }
 }
 

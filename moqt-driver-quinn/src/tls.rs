@@ -325,11 +325,11 @@ impl Verification {
                 roots
             }
             Verification::Pinned(fingerprints) => {
-                return Ok(Arc::new(PinnedVerifier { provider, fingerprints: fingerprints.clone() }));
+                return Ok(Arc::new(PinnedVerifier { provider, fingerprints: Some(fingerprints.clone()) }));
             }
             Verification::InsecureNoVerification => {
                 tracing::warn!("TLS certificate verification is disabled (development only)");
-                return Ok(Arc::new(NoVerifier { provider }));
+                return Ok(Arc::new(PinnedVerifier { provider, fingerprints: None }));
             }
         };
         Ok(rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider).build()?)
@@ -352,13 +352,14 @@ impl Verification {
 #[derive(Debug)]
 pub struct PinnedVerifier {
     provider: Arc<CryptoProvider>,
-    fingerprints: Vec<Fingerprint>,
+    /// `None` accepts any certificate (the explicit development mode).
+    fingerprints: Option<Vec<Fingerprint>>,
 }
 
 impl PinnedVerifier {
     /// A verifier accepting only leaves with one of these fingerprints.
     pub fn new(fingerprints: Vec<Fingerprint>) -> PinnedVerifier {
-        PinnedVerifier { provider: provider(), fingerprints }
+        PinnedVerifier { provider: provider(), fingerprints: Some(fingerprints) }
     }
 }
 
@@ -378,6 +379,8 @@ impl fmt::Debug for FingerprintMismatch {
     }
 }
 
+/// Signatures are always checked against the presented key; only the certificate check differs
+/// between pinned and accept-any.
 impl ServerCertVerifier for PinnedVerifier {
     fn verify_server_cert(
         &self,
@@ -388,7 +391,7 @@ impl ServerCertVerifier for PinnedVerifier {
         _now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
         let got = Fingerprint::of(end_entity);
-        if self.fingerprints.contains(&got) {
+        if self.fingerprints.as_ref().is_none_or(|pins| pins.contains(&got)) {
             Ok(ServerCertVerified::assertion())
         } else {
             tracing::debug!(%got, "rejecting server certificate: fingerprint not pinned");
@@ -396,47 +399,6 @@ impl ServerCertVerifier for PinnedVerifier {
                 FingerprintMismatch { got },
             )))))
         }
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider.signature_verification_algorithms.supported_schemes()
-    }
-}
-
-/// Accepts any certificate (signatures are still checked against the presented key).
-#[derive(Debug)]
-struct NoVerifier {
-    provider: Arc<CryptoProvider>,
-}
-
-impl ServerCertVerifier for NoVerifier {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
     }
 
     fn verify_tls12_signature(
