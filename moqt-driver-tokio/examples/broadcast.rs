@@ -46,11 +46,11 @@ async fn main() -> anyhow::Result<()> {
             broadcast::serve(server).await
         }
         Mode::Client { url, connect, count } => {
-            let session = connect.connect(&url).await?;
+            let (client, session) = connect.connect(&url).await?;
             eprintln!("connected: {} over {:?}", session.version(), session.kind());
             broadcast::client(&session, count, |f| println!("{} group {}: {}", f.broadcast, f.group, f.payload))
                 .await?;
-            examples::close(&session).await;
+            examples::close(&client, &session).await;
             Ok(())
         }
     }

@@ -59,7 +59,7 @@ async fn main() -> anyhow::Result<()> {
             clock::serve(server, &broadcast).await
         }
         Mode::Publish(c) => {
-            let session = c.connect.connect(&c.url).await?;
+            let (client, session) = c.connect.connect(&c.url).await?;
             eprintln!(
                 "connected: {} over {:?}; publishing {}/{}",
                 session.version(),
@@ -68,14 +68,14 @@ async fn main() -> anyhow::Result<()> {
                 clock::TRACK
             );
             clock::publish(&session, &c.broadcast, c.count).await?;
-            examples::close(&session).await;
+            examples::close(&client, &session).await;
             Ok(())
         }
         Mode::Subscribe(c) => {
-            let session = c.connect.connect(&c.url).await?;
+            let (client, session) = c.connect.connect(&c.url).await?;
             eprintln!("connected: {} over {:?}", session.version(), session.kind());
             clock::subscribe(&session, &c.broadcast, c.count, |line| println!("{line}")).await?;
-            examples::close(&session).await;
+            examples::close(&client, &session).await;
             Ok(())
         }
     }

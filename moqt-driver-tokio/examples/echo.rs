@@ -46,11 +46,11 @@ async fn main() -> anyhow::Result<()> {
             echo::serve(server).await
         }
         Mode::Client { url, connect, count } => {
-            let session = connect.connect(&url).await?;
+            let (client, session) = connect.connect(&url).await?;
             eprintln!("connected: {} over {:?}", session.version(), session.kind());
             echo::client(&session, count, |f| println!("echoed {} group {}: {}", f.broadcast, f.group, f.payload))
                 .await?;
-            examples::close(&session).await;
+            examples::close(&client, &session).await;
             Ok(())
         }
     }

@@ -48,13 +48,13 @@ async fn broadcast_client_discovers_and_prints_frames() {
     for version in Version::ALL {
         for url in urls(addr, "/broadcast") {
             let what = format!("{url} {version}");
-            let session = within("connect", connect_args(&fp, version).connect(&url)).await.unwrap();
+            let (client, session) = within("connect", connect_args(&fp, version).connect(&url)).await.unwrap();
             assert_eq!(session.version(), version);
             let mut frames = Vec::new();
             let n = within("frames", broadcast::client(&session, Some(4), |f| frames.push(f.clone()))).await.unwrap();
             assert_eq!(n, 4, "{what}");
             check_frames(&frames, broadcast::BROADCAST, &what);
-            examples::close(&session).await;
+            examples::close(&client, &session).await;
         }
     }
     serving.abort();
@@ -68,12 +68,12 @@ async fn echo_server_republishes_what_the_client_announces() {
     for version in Version::ALL {
         for url in urls(addr, "/echo") {
             let what = format!("{url} {version}");
-            let session = within("connect", connect_args(&fp, version).connect(&url)).await.unwrap();
+            let (client, session) = within("connect", connect_args(&fp, version).connect(&url)).await.unwrap();
             let mut frames = Vec::new();
             let n = within("echoed frames", echo::client(&session, Some(3), |f| frames.push(f.clone()))).await.unwrap();
             assert_eq!(n, 3, "{what}");
             check_frames(&frames, echo::BROADCAST, &what);
-            examples::close(&session).await;
+            examples::close(&client, &session).await;
         }
     }
     serving.abort();
@@ -120,10 +120,10 @@ async fn clock_through_the_relay_example() {
     let (addr, fp) = within("relay ready", ready_rx).await.unwrap();
 
     // Publish over raw QUIC lite-04, subscribe over WebTransport lite-06 (the relay translates).
-    let publisher =
+    let (_pc, publisher) =
         within("connect", connect_args(&fp, Version::Lite04).connect(&format!("moqt://{addr}"))).await.unwrap();
     let publishing = tokio::spawn(async move { clock::publish(&publisher, "demo/clock", None).await });
-    let subscriber =
+    let (_sc, subscriber) =
         within("connect", connect_args(&fp, Version::Lite06).connect(&format!("https://{addr}/"))).await.unwrap();
     let mut lines = Vec::new();
     let n = within("clock lines", clock::subscribe(&subscriber, "demo/clock", Some(2), |l| lines.push(l.to_owned())))
@@ -142,13 +142,13 @@ async fn clock_served_directly() {
     let addr = server.local_addr();
     let serving = tokio::spawn(async move { clock::serve(server, clock::BROADCAST).await });
     for url in urls(addr, "/") {
-        let session = within("connect", connect_args(&fp, Version::Lite05).connect(&url)).await.unwrap();
+        let (client, session) = within("connect", connect_args(&fp, Version::Lite05).connect(&url)).await.unwrap();
         let mut lines = Vec::new();
         within("clock lines", clock::subscribe(&session, clock::BROADCAST, Some(1), |l| lines.push(l.to_owned())))
             .await
             .unwrap();
         check_clock_line(&lines[0]);
-        examples::close(&session).await;
+        examples::close(&client, &session).await;
     }
     serving.abort();
 }

@@ -97,8 +97,9 @@ impl ConnectArgs {
         })
     }
 
-    /// Connects to `url` (`moqt://host:port/path` raw QUIC, `https://host:port/path` WebTransport).
-    pub async fn connect(&self, url: &str) -> Result<Session> {
+    /// Connects to `url` (`moqt://host:port/path` raw QUIC, `https://host:port/path` WebTransport);
+    /// keep the client to [`close`] cleanly.
+    pub async fn connect(&self, url: &str) -> Result<(Client, Session)> {
         let mut config = ClientConfig::new(self.verification()?);
         if let Some(v) = self.version {
             config = config.with_version(v);
@@ -110,7 +111,9 @@ impl ConnectArgs {
         } else {
             ""
         };
-        Client::new(config)?.connect(url).await.with_context(|| format!("cannot connect to {url}{hint}"))
+        let client = Client::new(config)?;
+        let session = client.connect(url).await.with_context(|| format!("cannot connect to {url}{hint}"))?;
+        Ok((client, session))
     }
 }
 
@@ -209,8 +212,13 @@ pub async fn watch(
     Ok(received)
 }
 
-/// Closes `session` with code 0 and waits (up to a second) for the close to go out.
-pub async fn close(session: &Session) {
+/// Closes `session` with code 0 and waits (up to two seconds) until the close has gone out on the
+/// wire, so the peer learns at once rather than at its idle timeout.
+pub async fn close(client: &Client, session: &Session) {
     session.close(0, "done");
-    let _ = tokio::time::timeout(Duration::from_secs(1), session.closed()).await;
+    let _ = tokio::time::timeout(Duration::from_secs(2), async {
+        session.closed().await;
+        client.wait_idle().await;
+    })
+    .await;
 }

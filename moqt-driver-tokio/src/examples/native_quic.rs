@@ -74,10 +74,12 @@ pub async fn serve(
 /// Connects, then closes the session with code 0 and waits until the close is done; returns the
 /// negotiated version and the close as the client saw it.
 pub async fn client(url: &str, connect: &super::ConnectArgs) -> Result<(String, CloseInfo)> {
-    let session = connect.connect(url).await?;
+    let (client, session) = connect.connect(url).await?;
     let version = session.version().to_string();
     eprintln!("connected: {version} over {:?} to {}", session.kind(), session.transport().peer_addr());
     session.close(0, "done");
     let closed = tokio::time::timeout(CLOSE_TIMEOUT, session.closed()).await.context("close did not complete")?;
+    // Wait until the CONNECTION_CLOSE is out, so the server learns at once.
+    let _ = tokio::time::timeout(CLOSE_TIMEOUT, client.wait_idle()).await;
     Ok((version, closed))
 }

@@ -34,6 +34,11 @@ pub enum Command {
     Sub(SubArgs),
     /// List live broadcasts under a prefix, then their comings and goings.
     Announced(AnnouncedArgs),
+    /// gomoqt's interop scenario: `interop server` and `interop client URL`.
+    Interop {
+        #[command(subcommand)]
+        command: crate::interop::InteropCommand,
+    },
     /// Wire tools.
     Wire {
         #[command(subcommand)]

@@ -3,6 +3,7 @@
 mod cli;
 mod client_cmd;
 mod http;
+mod interop;
 mod relay_cmd;
 mod wire;
 
@@ -39,6 +40,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Pub(args) => client_cmd::publish(args).await,
         Command::Sub(args) => client_cmd::subscribe(args).await,
         Command::Announced(args) => client_cmd::announced(args).await,
+        Command::Interop { command: interop::InteropCommand::Server(args) } => interop::server(args).await,
+        Command::Interop { command: interop::InteropCommand::Client(args) } => interop::client(args).await,
         Command::Wire { command: WireCommand::Decode(args) } => {
             let hex = args.hex.join(" ");
             let hex = if hex.trim().is_empty() {
