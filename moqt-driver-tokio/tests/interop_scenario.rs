@@ -56,15 +56,18 @@ impl Proc {
         }
     }
 
-    /// Waits for the exit (bounded) and returns (success, stdout lines).
+    /// Reads stdout to its end (the exit; every line bounded by `WAIT`), then returns (success,
+    /// stdout lines).
     fn finish(mut self) -> (bool, Vec<String>) {
-        let (tx, rx) = mpsc::channel();
-        let mut child = std::mem::replace(&mut self.child, Command::new("true").spawn().unwrap());
-        thread::spawn(move || {
-            let _ = tx.send(child.wait().map(|s| s.success()).unwrap_or(false));
-        });
-        let ok = rx.recv_timeout(WAIT).expect("the process did not exit");
-        (ok, self.out.iter().collect())
+        let mut out = Vec::new();
+        loop {
+            match self.out.recv_timeout(WAIT) {
+                Ok(line) => out.push(line),
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                Err(mpsc::RecvTimeoutError::Timeout) => panic!("no output and no exit; so far: {out:#?}"),
+            }
+        }
+        (self.child.wait().unwrap().success(), out)
     }
 }
 

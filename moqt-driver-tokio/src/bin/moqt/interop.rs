@@ -423,8 +423,10 @@ pub async fn client(args: ClientArgs) -> Result<()> {
             for step in ["discover-client", "read-client", "probe-client"] {
                 let outcome = lines.iter().find_map(|l| l.strip_prefix(step).and_then(|r| r.strip_prefix(": ")));
                 let result = match outcome {
-                    Some(o) if o == "ok" => Ok(String::new()),
-                    Some(o) if o.starts_with("ok (") => Ok(o[4..o.len() - 1].to_owned()),
+                    Some("ok") => Ok(String::new()),
+                    Some(o) if o.starts_with("ok (") => {
+                        Ok(o.trim_start_matches("ok (").trim_end_matches(')').to_owned())
+                    }
                     Some(o) => Err(anyhow::anyhow!("{}", o.trim_start_matches("FAILED "))),
                     None => Err(anyhow::anyhow!("not reported (got {lines:?})")),
                 };
