@@ -2,83 +2,11 @@
 //! `moqt announced` as real processes. Readiness comes from the processes' own output lines
 //! (`listening on …`, `publishing …`, announcement lines), never from sleeps.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, ChildStderr, ChildStdout, Command, Stdio};
-use std::sync::mpsc;
+mod common;
+
 use std::thread;
-use std::time::Duration;
 
-const BIN: &str = env!("CARGO_BIN_EXE_moqt");
-const WAIT: Duration = Duration::from_secs(30);
-
-/// A child process whose stdout and stderr lines arrive on channels.
-struct Proc {
-    child: Child,
-    out: mpsc::Receiver<String>,
-    err: mpsc::Receiver<String>,
-}
-
-fn lines<R: std::io::Read + Send + 'static>(r: R) -> mpsc::Receiver<String> {
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        for line in BufReader::new(r).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    rx
-}
-
-impl Proc {
-    fn spawn(args: &[&str]) -> Proc {
-        let mut child = Command::new(BIN)
-            .args(args)
-            .env("MOQT_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn moqt");
-        let out = lines::<ChildStdout>(child.stdout.take().unwrap());
-        let err = lines::<ChildStderr>(child.stderr.take().unwrap());
-        Proc { child, out, err }
-    }
-
-    /// Waits for a stderr line containing `needle`; returns it.
-    fn wait_err(&self, needle: &str) -> String {
-        loop {
-            match self.err.recv_timeout(WAIT) {
-                Ok(line) if line.contains(needle) => return line,
-                Ok(_) => {}
-                Err(e) => panic!("no stderr line containing {needle:?}: {e}"),
-            }
-        }
-    }
-
-    fn next_out(&self) -> String {
-        self.out.recv_timeout(WAIT).expect("a stdout line")
-    }
-
-    fn interrupt(&self) {
-        let ok = Command::new("kill").args(["-INT", &self.child.id().to_string()]).status().unwrap().success();
-        assert!(ok);
-    }
-
-    fn finish(mut self) -> (bool, Vec<String>) {
-        let status = self.child.wait().unwrap();
-        // The reader thread ends at EOF, closing the channel: this collects every line.
-        let err: Vec<String> = self.err.iter().collect();
-        (status.success(), err)
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use common::Proc;
 
 /// A relay on a free loopback port: (process, address, fingerprint).
 fn relay(extra: &[&str]) -> (Proc, String, String) {

@@ -3,80 +3,11 @@
 //! exit 0; and a client whose steps fail exits non-zero. Readiness comes from the processes'
 //! output lines, never from sleeps.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::thread;
-use std::time::Duration;
+mod common;
 
-const BIN: &str = env!("CARGO_BIN_EXE_moqt");
-const WAIT: Duration = Duration::from_secs(60);
+use common::Proc;
+
 const NEXT_URI: &str = "moqt://127.0.0.1:1/next";
-
-struct Proc {
-    child: Child,
-    out: mpsc::Receiver<String>,
-    err: mpsc::Receiver<String>,
-}
-
-fn lines<R: std::io::Read + Send + 'static>(r: R) -> mpsc::Receiver<String> {
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        for line in BufReader::new(r).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    rx
-}
-
-impl Proc {
-    fn spawn(args: &[&str]) -> Proc {
-        let mut child = Command::new(BIN)
-            .args(args)
-            .env("MOQT_LOG", "error")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn moqt");
-        let out = lines(child.stdout.take().unwrap());
-        let err = lines(child.stderr.take().unwrap());
-        Proc { child, out, err }
-    }
-
-    fn wait_err(&self, needle: &str) -> String {
-        loop {
-            match self.err.recv_timeout(WAIT) {
-                Ok(line) if line.contains(needle) => return line,
-                Ok(_) => {}
-                Err(e) => panic!("no stderr line containing {needle:?}: {e}"),
-            }
-        }
-    }
-
-    /// Reads stdout to its end (the exit; every line bounded by `WAIT`), then returns (success,
-    /// stdout lines).
-    fn finish(mut self) -> (bool, Vec<String>) {
-        let mut out = Vec::new();
-        loop {
-            match self.out.recv_timeout(WAIT) {
-                Ok(line) => out.push(line),
-                Err(mpsc::RecvTimeoutError::Disconnected) => break,
-                Err(mpsc::RecvTimeoutError::Timeout) => panic!("no output and no exit; so far: {out:#?}"),
-            }
-        }
-        (self.child.wait().unwrap().success(), out)
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// `moqt interop server` on a free loopback port: (process, address, fingerprint).
 fn server(sessions: usize) -> (Proc, String, String) {
@@ -118,7 +49,7 @@ fn interop_scenario_over_raw_quic_and_webtransport_in_every_version() {
             args.extend(["--version", v]);
         }
         let what = format!("{url} {}", version.unwrap_or("default"));
-        let (ok, out) = Proc::spawn(&args).finish();
+        let (ok, out) = Proc::spawn(&args).finish_out();
         let steps: Vec<&str> = out.iter().map(|l| l.split(": ").next().unwrap()).collect();
         assert_eq!(steps, CLIENT_STEPS, "{what}: {out:#?}");
         let version = version.unwrap_or("lite-06");
@@ -139,7 +70,7 @@ fn interop_scenario_over_raw_quic_and_webtransport_in_every_version() {
         assert!(out.iter().any(|l| l == "server/read-client: ok (payload: HELLO)"), "{what}: {out:?}");
         assert!(ok, "{what}: client exit status");
     }
-    let (ok, out) = srv.finish();
+    let (ok, out) = srv.finish_out();
     assert_eq!(out.iter().filter(|l| l.contains("] close: ok")).count(), runs.len(), "{out:#?}");
     for line in &out {
         assert!(is_ok(line) || line.ends_with("goaway: skipped (lite-03 has no GOAWAY)"), "server: {line}");
@@ -154,7 +85,8 @@ fn failed_steps_make_the_client_exit_non_zero() {
     let fp = p.wait_err("certificate sha256").rsplit(' ').next().unwrap().to_string();
     let addr = p.wait_err("listening on").split_whitespace().nth(2).unwrap().to_string();
     let url = format!("moqt://{addr}");
-    let (ok, out) = Proc::spawn(&["interop", "client", &url, "--tls-fingerprint", &fp, "--timeout", "0.5"]).finish();
+    let (ok, out) =
+        Proc::spawn(&["interop", "client", &url, "--tls-fingerprint", &fp, "--timeout", "0.5"]).finish_out();
     assert!(!ok, "{out:?}");
     assert_eq!(out[0].split(": ").next(), Some("connect"));
     assert!(is_ok(&out[0]), "{out:?}");

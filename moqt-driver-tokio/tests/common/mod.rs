@@ -1,0 +1,115 @@
+//! The `moqt` binary as a child process for end-to-end tests: its stdout and stderr lines arrive
+//! on channels, so tests wait for readiness lines (bounded by a timeout) instead of sleeping.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::Duration;
+
+/// The binary under test.
+pub const BIN: &str = env!("CARGO_BIN_EXE_moqt");
+/// The longest any single wait may take.
+pub const WAIT: Duration = Duration::from_secs(60);
+
+/// A running `moqt` process.
+pub struct Proc {
+    child: Child,
+    out: mpsc::Receiver<String>,
+    err: mpsc::Receiver<String>,
+}
+
+fn lines<R: std::io::Read + Send + 'static>(r: R) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        for line in BufReader::new(r).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// Every remaining line of a channel until its writer closes (bounded per line by `WAIT`).
+fn drain(rx: &mpsc::Receiver<String>, what: &str) -> Vec<String> {
+    let mut all = Vec::new();
+    loop {
+        match rx.recv_timeout(WAIT) {
+            Ok(line) => all.push(line),
+            Err(mpsc::RecvTimeoutError::Disconnected) => return all,
+            Err(mpsc::RecvTimeoutError::Timeout) => panic!("{what}: no more output and no exit; so far: {all:#?}"),
+        }
+    }
+}
+
+impl Proc {
+    /// Starts `moqt ARGS` with logs at `warn`.
+    pub fn spawn(args: &[&str]) -> Proc {
+        Self::spawn_logging(args, "warn")
+    }
+
+    /// Starts `moqt ARGS` with the given log level.
+    pub fn spawn_logging(args: &[&str], log: &str) -> Proc {
+        let mut child = Command::new(BIN)
+            .args(args)
+            .env("MOQT_LOG", log)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn moqt");
+        let out = lines(child.stdout.take().unwrap());
+        let err = lines(child.stderr.take().unwrap());
+        Proc { child, out, err }
+    }
+
+    /// Waits for a stderr line containing `needle`; returns it.
+    pub fn wait_err(&self, needle: &str) -> String {
+        loop {
+            match self.err.recv_timeout(WAIT) {
+                Ok(line) if line.contains(needle) => return line,
+                Ok(_) => {}
+                Err(e) => panic!("no stderr line containing {needle:?}: {e}"),
+            }
+        }
+    }
+
+    /// The next stdout line.
+    pub fn next_out(&self) -> String {
+        self.out.recv_timeout(WAIT).expect("a stdout line")
+    }
+
+    /// Sends SIGINT.
+    pub fn interrupt(&self) {
+        let ok = Command::new("kill").args(["-INT", &self.child.id().to_string()]).status().unwrap().success();
+        assert!(ok);
+    }
+
+    /// Waits for the exit; returns (success, remaining stdout lines, remaining stderr lines).
+    pub fn finish_all(mut self) -> (bool, Vec<String>, Vec<String>) {
+        let out = drain(&self.out, "stdout");
+        let err = drain(&self.err, "stderr");
+        (self.child.wait().unwrap().success(), out, err)
+    }
+
+    /// Waits for the exit; returns (success, remaining stderr lines).
+    pub fn finish(self) -> (bool, Vec<String>) {
+        let (ok, _, err) = self.finish_all();
+        (ok, err)
+    }
+
+    /// Waits for the exit; returns (success, remaining stdout lines).
+    pub fn finish_out(self) -> (bool, Vec<String>) {
+        let (ok, out, _) = self.finish_all();
+        (ok, out)
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
