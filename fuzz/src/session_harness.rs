@@ -21,7 +21,7 @@ use moqt_proto::session::{
     Command, Config, Event, Perspective, PublishParams, Session, SessionLimits, StreamId, SubscribeParams,
     TransportEvent,
 };
-use moqt_proto::{Dialect, Limits, Path, StreamEncoder, StreamMessage, StreamType, Version};
+use moqt_proto::{Dialect, Path, StreamEncoder, StreamMessage, StreamType, Version};
 
 const VERSIONS: [Version; 4] = [Version::Lite03, Version::Lite04, Version::Lite05, Version::Lite06];
 
@@ -243,17 +243,7 @@ pub fn session(input: &[u8]) -> bool {
         config.dialect = Dialect::Gomoqt;
     }
     if cfg & 0x10 != 0 {
-        config.limits = Limits {
-            max_message_size: 256,
-            max_frame_size: 512,
-            max_string_len: 32,
-            max_path_len: 24,
-            max_path_depth: 3,
-            max_hops: 4,
-            max_setup_params: 4,
-            max_goaway_uri: 24,
-            strict_varints: true,
-        };
+        config.limits = crate::harness::tight_limits();
     }
     config.session_limits = SESSION_LIMITS;
     config.hop_id = u64::from(cfg >> 5);
