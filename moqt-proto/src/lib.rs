@@ -20,11 +20,17 @@ pub mod path;
 pub mod relay;
 pub mod session;
 pub mod stream;
+#[cfg(feature = "testing")]
+pub mod testing;
+pub mod timer;
 pub mod version;
 
 pub use coding::{DecodeError, Limits};
 pub use message::Codec;
 pub use path::Path;
-pub use session::{Command, Config, Event, Perspective, Session, StreamId, TransportEvent};
+pub use session::{
+    Command, Config, Event, FetchId, GroupId, InterestId, Perspective, ProbeId, PublicationId, Session, StreamId,
+    SubscriptionId, TrackRequestId, TransportEvent,
+};
 pub use stream::{Frame, Side, StreamDecoder, StreamEncoder, StreamMessage, StreamType};
 pub use version::{Dialect, Version};

@@ -98,6 +98,11 @@ impl Origin {
         self.paths.get(path).is_some_and(|rs| rs.iter().any(|r| r.source == Source::Local))
     }
 
+    /// Whether some session announced `path` (a route other than a local publisher).
+    pub fn has_remote(&self, path: &Path) -> bool {
+        self.paths.get(path).is_some_and(|rs| rs.iter().any(|r| r.source != Source::Local))
+    }
+
     /// Every known path, in order.
     pub fn paths(&self) -> impl Iterator<Item = &Path> {
         self.paths.keys()

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use rustc_hash::FxHashMap;
 
-use super::{stream_code, Error, Event, Role, Session, StreamId, CONTROL_PRIORITY};
+use super::{stream_code, Error, Event, InterestId, Role, Session, StreamId, CONTROL_PRIORITY};
 use crate::message::{
     Announce, AnnounceEnd, AnnounceOk, AnnounceRequest, AnnounceRestart, AnnounceStart, AnnounceStatus, Hops, Message,
     RouteCost,
@@ -84,21 +84,21 @@ impl Session {
     }
 
     /// Opens an announce interest for `prefix`; announcements arrive as events.
-    pub fn announce_interest(&mut self, prefix: Path) -> Result<StreamId, Error> {
+    pub fn announce_interest(&mut self, prefix: Path) -> Result<InterestId, Error> {
         self.ensure_can_request()?;
         let request = AnnounceRequest { prefix: prefix.clone(), exclude_hop: self.config.hop_id };
         let state = InterestOut { prefix, ..Default::default() };
         let id = self.open(StreamType::Announce, Role::InterestOut(Box::new(state)), CONTROL_PRIORITY);
         self.write_msg(id, |buf, codec| request.encode(codec, buf));
-        Ok(id)
+        Ok(InterestId(id))
     }
 
     /// Withdraws one of our announce interests. Its live paths end (with events).
-    pub fn cancel_announce_interest(&mut self, interest: StreamId) -> Result<(), Error> {
+    pub fn cancel_announce_interest(&mut self, interest: InterestId) -> Result<(), Error> {
         self.ensure_open()?;
-        match self.streams.get(&interest).map(|s| &s.role) {
+        match self.streams.get(&interest.0).map(|s| &s.role) {
             Some(Role::InterestOut(_)) => {
-                self.end_interest_out(interest, Some(stream_code::CANCEL));
+                self.end_interest_out(interest.0, Some(stream_code::CANCEL));
                 Ok(())
             }
             _ => Err(Error::UnknownHandle),
@@ -141,7 +141,7 @@ impl Session {
             i.prefix = req.prefix.clone();
             i.exclude = req.exclude_hop;
         }
-        self.events.push_back(Event::AnnounceInterest { stream: id, prefix: req.prefix });
+        self.events.push_back(Event::AnnounceInterest { interest: InterestId(id), prefix: req.prefix });
         if self.codec.version.has_typed_announce() && self.peer_setup.is_none() {
             // lite-06: split horizon needs the peer's hop id from its SETUP.
             self.interests_waiting_setup.push(id);
@@ -256,7 +256,7 @@ impl Session {
                 interest.publisher_hop = Some(ok.hop_id);
                 interest.initial_left = ok.active_count;
                 if ok.active_count == 0 {
-                    self.events.push_back(Event::AnnounceSynced { interest: id });
+                    self.events.push_back(Event::AnnounceSynced { interest: InterestId(id) });
                 }
                 return;
             }
@@ -270,7 +270,7 @@ impl Session {
                     AnnounceStatus::Ended => {
                         if interest.live.remove(&path) {
                             self.announced -= 1;
-                            self.events.push_back(Event::Unannounced { interest: id, path });
+                            self.events.push_back(Event::Unannounced { interest: InterestId(id), path });
                         }
                         // An ENDED for a path that is not live is ignored, as moq-net does:
                         // a publisher may end a path it had filtered out.
@@ -310,7 +310,7 @@ impl Session {
                 };
                 interest.live.remove(&path);
                 self.announced -= 1;
-                self.events.push_back(Event::Unannounced { interest: id, path });
+                self.events.push_back(Event::Unannounced { interest: InterestId(id), path });
                 return;
             }
             StreamMessage::AnnounceUnknown(_) => return,
@@ -328,9 +328,9 @@ impl Session {
                 return self.end_interest_out(id, Some(stream_code::LIMIT_EXCEEDED));
             }
         }
-        self.events.push_back(Event::Announced { interest: id, path, hops, cost });
+        self.events.push_back(Event::Announced { interest: InterestId(id), path, hops, cost });
         if initial_done {
-            self.events.push_back(Event::AnnounceSynced { interest: id });
+            self.events.push_back(Event::AnnounceSynced { interest: InterestId(id) });
         }
     }
 
@@ -340,9 +340,9 @@ impl Session {
         let live = std::mem::take(&mut interest.live);
         self.announced -= live.len();
         for path in live {
-            self.events.push_back(Event::Unannounced { interest: id, path });
+            self.events.push_back(Event::Unannounced { interest: InterestId(id), path });
         }
-        self.events.push_back(Event::AnnounceInterestEnded { interest: id, code });
+        self.events.push_back(Event::AnnounceInterestEnded { interest: InterestId(id), code });
         match code {
             None => {
                 self.finish(id);

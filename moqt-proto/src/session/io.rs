@@ -1,6 +1,28 @@
-//! The driver-facing vocabulary: stream handles, transport events in, commands out.
+//! The driver-facing vocabulary: stream handles, what the transport reports
+//! ([`TransportEvent`]) and what the core asks of it ([`Command`]).
+//!
+//! The contract is small enough to state in full:
+//!
+//! * **Streams.** The core opens streams with [`Command::Open`] under an id it picks; the driver
+//!   names streams the peer opens with [`StreamId::remote`] and reports them with
+//!   [`TransportEvent::StreamOpened`].
+//! * **Reading.** The driver reads a stream only when the core grants it: one
+//!   [`Command::Read`] allows one read of at most `max` bytes, answered by one
+//!   [`TransportEvent::StreamData`] (at least one byte, or FIN) or [`TransportEvent::StreamReset`].
+//!   Data the core has not asked for stays in the transport, so QUIC flow control pushes back on
+//!   the peer.
+//! * **Writing.** One [`Command::Write`] per stream is in flight at a time. The driver hands the
+//!   chunks to the transport, finishes the stream if `fin` is set and every byte was taken, and
+//!   answers with exactly one [`TransportEvent::Written`] once the transport took at least one
+//!   byte (or, for an empty write, the FIN), or took nothing because the stream can take no
+//!   more. The core keeps the bytes until then, so a blocked stream is a queue inside the core,
+//!   where the delivery policy can drop a stale group instead of buffering it.
+//! * **Everything else** ([`Command::Reset`], [`Command::StopSending`], …) is one transport call
+//!   each, with no answer. A reset cancels the stream's write in flight; a `Written` that races
+//!   with it is ignored.
 
 use bytes::Bytes;
+use smallvec::SmallVec;
 
 /// An opaque stream handle.
 ///
@@ -8,7 +30,7 @@ use bytes::Bytes;
 /// unidirectional, and the rest is a counter. The core picks the ids of streams it opens; the
 /// driver picks the ids of streams the peer opens (any unique counter, e.g. with
 /// [`StreamId::remote`]). They never collide, and they need not match QUIC stream ids.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct StreamId(pub u64);
 
 impl StreamId {
@@ -32,16 +54,22 @@ impl StreamId {
     }
 }
 
+/// At most this many chunks go into one [`Command::Write`] (so it never allocates).
+pub const MAX_WRITE_CHUNKS: usize = 8;
+
+/// The chunks of one write: clones of the core's queued `Bytes`, never copies.
+pub type Chunks = SmallVec<[Bytes; MAX_WRITE_CHUNKS]>;
+
 /// Something that happened on the transport, fed to [`crate::Session::handle`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TransportEvent {
     /// The peer opened a stream; its kind is in the id bits.
     StreamOpened(StreamId),
-    /// Bytes arrived on a stream, possibly with FIN.
+    /// The answer to a [`Command::Read`]: bytes (at least one unless `fin`), possibly with FIN.
     StreamData {
         /// The stream.
-        id: StreamId,
-        /// The bytes (may be empty when only `fin` is set).
+        stream: StreamId,
+        /// The bytes.
         data: Bytes,
         /// The peer finished its send side after these bytes.
         fin: bool,
@@ -49,19 +77,25 @@ pub enum TransportEvent {
     /// The peer reset its send side (RESET_STREAM).
     StreamReset {
         /// The stream.
-        id: StreamId,
+        stream: StreamId,
         /// The peer's code.
         code: u64,
     },
     /// The peer asked us to stop sending (STOP_SENDING).
     StopSending {
         /// The stream.
-        id: StreamId,
+        stream: StreamId,
         /// The peer's code.
         code: u64,
     },
-    /// The transport can take more data for this stream.
-    Writable(StreamId),
+    /// The answer to a [`Command::Write`]: the transport took the first `bytes` bytes of its
+    /// chunks (and the FIN, if it was asked for and every byte was taken).
+    Written {
+        /// The stream.
+        stream: StreamId,
+        /// How many bytes were taken.
+        bytes: usize,
+    },
     /// A datagram arrived.
     Datagram(Bytes),
     /// The connection is gone.
@@ -73,41 +107,56 @@ pub enum TransportEvent {
     },
 }
 
-/// Something the driver must do, in FIFO order.
+/// Something the driver must do, in FIFO order. One command is one transport call.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
-    /// Open a stream and map it to this id. Data may already be queued for it.
+    /// Open a stream (uni or bidi per the id bits) and map it to this id.
     Open {
-        /// The core-chosen handle (its bits say uni or bidi).
-        id: StreamId,
+        /// The core-chosen handle.
+        stream: StreamId,
         /// Initial send priority (higher first).
         priority: i32,
     },
-    /// The stream has data (or a FIN) queued: pull it with [`crate::Session::send_chunks`] and
-    /// [`crate::Session::advance_send`] until nothing is left or the transport is blocked.
-    Transmit(StreamId),
-    /// Reset our send side with this code.
+    /// Read at most `max` bytes from the stream once; answered by one
+    /// [`TransportEvent::StreamData`] or [`TransportEvent::StreamReset`].
+    Read {
+        /// The stream.
+        stream: StreamId,
+        /// The byte budget.
+        max: usize,
+    },
+    /// Write these chunks, then FIN if `fin` and all of them were taken; answered by one
+    /// [`TransportEvent::Written`].
+    Write {
+        /// The stream.
+        stream: StreamId,
+        /// The data.
+        chunks: Chunks,
+        /// FIN after the chunks.
+        fin: bool,
+    },
+    /// Reset our send side with this code (cancelling a write in flight).
     Reset {
         /// The stream.
-        id: StreamId,
+        stream: StreamId,
         /// The code.
         code: u64,
     },
     /// Ask the peer to stop sending on this stream, and discard what arrives.
     StopSending {
         /// The stream.
-        id: StreamId,
+        stream: StreamId,
         /// The code.
         code: u64,
     },
     /// Change the send priority (higher first).
     SetPriority {
         /// The stream.
-        id: StreamId,
+        stream: StreamId,
         /// The new priority.
         priority: i32,
     },
-    /// Send one datagram.
+    /// Send one datagram (the transport may drop it).
     SendDatagram(Bytes),
     /// Close the connection.
     Close {

@@ -3,15 +3,11 @@
 
 use bytes::Bytes;
 
-use super::{Error, Event, Role, Session, StreamId, CONTROL_PRIORITY};
+use super::delivery::fetch_priority;
+use super::{Error, Event, FetchId, ProbeId, Role, Session, TrackRequestId, CONTROL_PRIORITY};
 use crate::message::{Fetch, Goaway, Message, Probe, Setup, Track, TrackInfo};
 use crate::path::Path;
 use crate::stream::StreamType;
-
-/// Priority of fetch streams: below control, above live groups of equal subscriber priority.
-fn fetch_priority(priority: u8) -> i32 {
-    (i32::from(priority) << 23) | ((1 << 23) - 1)
-}
 
 impl Session {
     pub(super) fn on_setup(&mut self, setup: Setup) {
@@ -24,7 +20,7 @@ impl Session {
 
     /// Asks for one past group (frames `start_frame..=end_frame` on lite-06). Frames arrive as
     /// [`Event::FetchFrame`], then [`Event::FetchEnded`].
-    pub fn fetch(&mut self, path: Path, track: &str, priority: u8, group: u64) -> Result<StreamId, Error> {
+    pub fn fetch(&mut self, path: Path, track: &str, priority: u8, group: u64) -> Result<FetchId, Error> {
         self.fetch_frames(path, track, priority, group, 0, None)
     }
 
@@ -37,7 +33,7 @@ impl Session {
         group: u64,
         start_frame: u64,
         end_frame: Option<u64>,
-    ) -> Result<StreamId, Error> {
+    ) -> Result<FetchId, Error> {
         self.ensure_can_request()?;
         Self::check(&[group, start_frame])?;
         Self::check_opt(&[end_frame])?;
@@ -47,12 +43,13 @@ impl Session {
         let msg = Fetch { path, track: track.to_string(), priority, group, start_frame, end_frame };
         let id = self.open(StreamType::Fetch, Role::FetchOut, fetch_priority(priority));
         self.write_msg(id, |buf, codec| msg.encode(codec, buf));
-        Ok(id)
+        Ok(FetchId(id))
     }
 
     /// Cancels one of our fetches.
-    pub fn cancel_fetch(&mut self, fetch: StreamId) -> Result<(), Error> {
+    pub fn cancel_fetch(&mut self, fetch: FetchId) -> Result<(), Error> {
         self.ensure_open()?;
+        let fetch = fetch.0;
         match self.streams.get(&fetch).map(|s| &s.role) {
             Some(Role::FetchOut) => {
                 self.abort(fetch, super::stream_code::CANCEL);
@@ -63,8 +60,9 @@ impl Session {
     }
 
     /// Writes one frame of a fetch we serve.
-    pub fn fetch_frame(&mut self, fetch: StreamId, timestamp: u64, payload: Bytes) -> Result<(), Error> {
+    pub fn fetch_frame(&mut self, fetch: FetchId, timestamp: u64, payload: Bytes) -> Result<(), Error> {
         self.ensure_open()?;
+        let fetch = fetch.0;
         let Some(stream) = self.streams.get_mut(&fetch) else { return Err(Error::UnknownHandle) };
         let Role::FetchIn { last_timestamp, served } = &mut stream.role else { return Err(Error::UnknownHandle) };
         if stream.send.fin || stream.send.closed {
@@ -83,8 +81,9 @@ impl Session {
     }
 
     /// Ends a fetch we serve (FIN after its frames).
-    pub fn fetch_finish(&mut self, fetch: StreamId) -> Result<(), Error> {
+    pub fn fetch_finish(&mut self, fetch: FetchId) -> Result<(), Error> {
         self.ensure_open()?;
+        let fetch = fetch.0;
         match self.streams.get(&fetch).map(|s| &s.role) {
             Some(Role::FetchIn { .. }) => {
                 self.finish(fetch);
@@ -99,8 +98,9 @@ impl Session {
     }
 
     /// Refuses a fetch we were asked for (reset with `code`).
-    pub fn fetch_reject(&mut self, fetch: StreamId, code: u64) -> Result<(), Error> {
+    pub fn fetch_reject(&mut self, fetch: FetchId, code: u64) -> Result<(), Error> {
         self.ensure_open()?;
+        let fetch = fetch.0;
         Self::check(&[code])?;
         match self.streams.get(&fetch).map(|s| &s.role) {
             Some(Role::FetchIn { .. }) => {
@@ -114,7 +114,7 @@ impl Session {
     // ----- track -----
 
     /// Asks for a track's properties (lite-05+): [`Event::TrackInfo`] or [`Event::TrackFailed`].
-    pub fn track_info(&mut self, path: Path, track: &str) -> Result<StreamId, Error> {
+    pub fn track_info(&mut self, path: Path, track: &str) -> Result<TrackRequestId, Error> {
         self.ensure_can_request()?;
         if !self.codec.version.has_track() {
             return Err(Error::Unsupported);
@@ -122,12 +122,13 @@ impl Session {
         let msg = Track { path, track: track.to_string() };
         let id = self.open(StreamType::Track, Role::TrackOut { answered: false }, CONTROL_PRIORITY);
         self.write_msg(id, |buf, codec| msg.encode(codec, buf));
-        Ok(id)
+        Ok(TrackRequestId(id))
     }
 
     /// Answers a TRACK request.
-    pub fn track_reply(&mut self, stream: StreamId, info: TrackInfo) -> Result<(), Error> {
+    pub fn track_reply(&mut self, request: TrackRequestId, info: TrackInfo) -> Result<(), Error> {
         self.ensure_open()?;
+        let stream = request.0;
         Self::check(&[info.max_latency, info.timescale])?;
         if info.timescale == 0 {
             return Err(Error::InvalidArgument);
@@ -147,8 +148,9 @@ impl Session {
     }
 
     /// Refuses a TRACK request (reset with `code`).
-    pub fn track_reject(&mut self, stream: StreamId, code: u64) -> Result<(), Error> {
+    pub fn track_reject(&mut self, request: TrackRequestId, code: u64) -> Result<(), Error> {
         self.ensure_open()?;
+        let stream = request.0;
         Self::check(&[code])?;
         match self.streams.get(&stream).map(|s| &s.role) {
             Some(Role::TrackIn) => {
@@ -163,7 +165,7 @@ impl Session {
 
     /// Opens a probe stream, optionally sending a target bitrate (moq-net publishers reject any
     /// byte from the subscriber, so `None` sends nothing). Reports arrive as events.
-    pub fn probe(&mut self, target_bitrate: Option<u64>) -> Result<StreamId, Error> {
+    pub fn probe(&mut self, target_bitrate: Option<u64>) -> Result<ProbeId, Error> {
         self.ensure_can_request()?;
         Self::check(&[target_bitrate.unwrap_or(0)])?;
         let id = self.open(StreamType::Probe, Role::ProbeOut, CONTROL_PRIORITY);
@@ -171,21 +173,22 @@ impl Session {
             let msg = Probe { bitrate, rtt_ms: 0 };
             self.write_msg(id, |buf, codec| msg.encode(codec, buf));
         }
-        Ok(id)
+        Ok(ProbeId(id))
     }
 
     /// Sends a new target bitrate on one of our probe streams.
-    pub fn probe_target(&mut self, stream: StreamId, bitrate: u64) -> Result<(), Error> {
-        self.send_probe(stream, Probe { bitrate, rtt_ms: 0 }, |r| matches!(r, Role::ProbeOut))
+    pub fn probe_target(&mut self, probe: ProbeId, bitrate: u64) -> Result<(), Error> {
+        self.send_probe(probe, Probe { bitrate, rtt_ms: 0 }, |r| matches!(r, Role::ProbeOut))
     }
 
     /// Sends a bitrate/RTT report on a probe stream the peer opened.
-    pub fn probe_report(&mut self, stream: StreamId, probe: Probe) -> Result<(), Error> {
-        self.send_probe(stream, probe, |r| matches!(r, Role::ProbeIn))
+    pub fn probe_report(&mut self, probe: ProbeId, report: Probe) -> Result<(), Error> {
+        self.send_probe(probe, report, |r| matches!(r, Role::ProbeIn))
     }
 
-    fn send_probe(&mut self, stream: StreamId, probe: Probe, role: fn(&Role) -> bool) -> Result<(), Error> {
+    fn send_probe(&mut self, probe_id: ProbeId, probe: Probe, role: fn(&Role) -> bool) -> Result<(), Error> {
         self.ensure_open()?;
+        let stream = probe_id.0;
         Self::check(&[probe.bitrate, probe.rtt_ms])?;
         match self.streams.get(&stream).map(|s| &s.role) {
             Some(r) if role(r) => {
@@ -197,8 +200,9 @@ impl Session {
     }
 
     /// Ends a probe stream, ours or the peer's.
-    pub fn probe_close(&mut self, stream: StreamId) -> Result<(), Error> {
+    pub fn probe_close(&mut self, probe: ProbeId) -> Result<(), Error> {
         self.ensure_open()?;
+        let stream = probe.0;
         match self.streams.get(&stream).map(|s| &s.role) {
             Some(Role::ProbeIn | Role::ProbeOut) => {
                 self.abort(stream, super::stream_code::CANCEL);

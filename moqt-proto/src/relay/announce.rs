@@ -1,0 +1,156 @@
+//! Announcements through the node: routes learned from sessions go into the origin, the best
+//! route to each broadcast is advertised to every other session (split horizon), local
+//! broadcasts are announced everywhere, and local watches hear about the broadcasts under
+//! their prefix.
+
+use std::collections::BTreeSet;
+
+use super::node::Node;
+use super::{NodeEvent, Route, SessionId, Source, WatchId};
+use crate::coding::MAX_VARINT;
+use crate::message::{Hops, RouteCost};
+use crate::path::Path;
+use crate::session::InterestId;
+
+/// Routes longer than this are dropped.
+const MAX_ROUTE_HOPS: usize = 32;
+
+/// The local application watching a prefix.
+#[derive(Debug)]
+pub(super) struct Watch {
+    prefix: Path,
+    /// The interest opened for it on a session, if any.
+    via: Option<(SessionId, InterestId)>,
+    /// Paths reported live.
+    live: BTreeSet<Path>,
+}
+
+impl Node {
+    /// Publishes a broadcast from this node: every session hears of it.
+    pub fn publish_broadcast(&mut self, path: Path) {
+        let route = Route { source: Source::Local, hops: Hops::new(), cost: RouteCost::default() };
+        if self.origin.add(&path, route) {
+            self.propagate(&path);
+        }
+        self.pump();
+    }
+
+    /// Ends a local broadcast and its tracks; subscriptions waiting for its tracks are refused.
+    pub fn unpublish_broadcast(&mut self, path: &Path) {
+        self.end_local_tracks(path);
+        if self.origin.remove(path, Source::Local) {
+            self.propagate(path);
+        }
+        self.pump();
+    }
+
+    /// Watches the broadcasts under `prefix` (not those published here): each live one is
+    /// reported by [`NodeEvent::Announced`], each end by [`NodeEvent::Unannounced`]. With `via`,
+    /// the node also asks that session for its announcements under the prefix.
+    pub fn watch(&mut self, prefix: Path, via: Option<SessionId>) -> Result<WatchId, crate::session::Error> {
+        let id = WatchId(self.next_handle());
+        let via = match via {
+            Some(sid) => {
+                let peer = self.peer_mut(sid).ok_or(crate::session::Error::Closed)?;
+                let interest = peer.session.announce_interest(prefix.clone())?;
+                peer.interests.insert(interest, id);
+                Some((sid, interest))
+            }
+            None => None,
+        };
+        self.watches.insert(id, Watch { prefix: prefix.clone(), via, live: BTreeSet::new() });
+        let paths: Vec<Path> = self.origin.paths().filter(|p| p.has_prefix(&prefix)).cloned().collect();
+        for path in paths {
+            self.update_watch(id, &path);
+        }
+        self.pump();
+        Ok(id)
+    }
+
+    /// Stops a watch (and the interest it opened).
+    pub fn unwatch(&mut self, watch: WatchId) {
+        let Some(w) = self.watches.remove(&watch) else { return };
+        if let Some((sid, interest)) = w.via {
+            if let Some(peer) = self.peer_mut(sid) {
+                peer.interests.remove(&interest);
+                let _ = peer.session.cancel_announce_interest(interest);
+            }
+        }
+        self.pump();
+    }
+
+    /// A watch's interest closed: the watch ends.
+    pub(super) fn on_interest_ended(&mut self, sid: SessionId, interest: InterestId, code: Option<u64>) {
+        let Some(watch) = self.peer_mut(sid).and_then(|p| p.interests.remove(&interest)) else { return };
+        self.end_watch(watch, code);
+    }
+
+    pub(super) fn end_watch(&mut self, watch: WatchId, code: Option<u64>) {
+        if self.watches.remove(&watch).is_some() {
+            self.events.push_back(NodeEvent::WatchEnded { watch, code });
+        }
+    }
+
+    pub(super) fn on_announced(&mut self, sid: SessionId, path: Path, hops: Hops, cost: RouteCost) {
+        let hop = self.config.hop_id;
+        if (hop != 0 && hops.contains(&hop)) || hops.len() >= MAX_ROUTE_HOPS {
+            tracing::debug!(%path, "dropping a looped or too long route");
+            return self.on_unannounced(sid, &path);
+        }
+        // The link price (1 unless configured) is added to both halves of a lite-06 cost,
+        // saturating at the largest encodable value.
+        let bump = |c: u64| c.saturating_add(1).min(MAX_VARINT);
+        let cost = RouteCost { warm: bump(cost.warm), cold: bump(cost.cold) };
+        if self.origin.add(&path, Route { source: Source::Session(sid), hops, cost }) {
+            self.propagate(&path);
+        }
+    }
+
+    pub(super) fn on_unannounced(&mut self, sid: SessionId, path: &Path) {
+        if self.origin.remove(path, Source::Session(sid)) {
+            self.propagate(path);
+        }
+    }
+
+    /// Tells every session the current best route to `path` (never one through itself), and
+    /// every watch of it whether it is live.
+    pub(super) fn propagate(&mut self, path: &Path) {
+        for id in self.session_ids() {
+            self.advertise_to(id, path);
+        }
+        let watches: Vec<WatchId> =
+            self.watches.iter().filter(|(_, w)| path.has_prefix(&w.prefix)).map(|(id, _)| *id).collect();
+        for w in watches {
+            self.update_watch(w, path);
+        }
+    }
+
+    pub(super) fn advertise_to(&mut self, id: SessionId, path: &Path) {
+        let route = self.origin.best(path, Some(id)).cloned();
+        let Some(s) = self.session_mut(id) else { return };
+        let result = match route {
+            Some(r) => s.announce_route(path.clone(), r.hops, r.cost),
+            None => s.unannounce(path).or(Ok(())),
+        };
+        if let Err(err) = result {
+            tracing::debug!(%path, %err, "route not advertised");
+        }
+    }
+
+    fn update_watch(&mut self, watch: WatchId, path: &Path) {
+        let live = self.origin.has_remote(path);
+        let Some(w) = self.watches.get_mut(&watch) else { return };
+        let event = match (live, w.live.contains(path)) {
+            (true, false) => {
+                w.live.insert(path.clone());
+                NodeEvent::Announced { watch, path: path.clone() }
+            }
+            (false, true) => {
+                w.live.remove(path);
+                NodeEvent::Unannounced { watch, path: path.clone() }
+            }
+            _ => return,
+        };
+        self.events.push_back(event);
+    }
+}

@@ -1,0 +1,283 @@
+//! Fetches and TRACK requests through the node. A fetch is served from the track's cache when
+//! the group is there; otherwise it goes upstream (or, for a local track, to the application)
+//! once, however many ask, and the answer is cached. TRACK requests are answered from the
+//! local track's properties or forwarded to the route's session once per request.
+
+use bytes::Bytes;
+
+use super::cache::CachedFrame;
+use super::node::Node;
+use super::{FetchRequestId, LocalFetchId, NodeEvent, Route, SessionId, Source};
+use crate::message::{Fetch, TrackInfo};
+use crate::path::Path;
+use crate::session::{stream_code, Error, FetchId, TrackRequestId};
+
+/// What a fetch asks for: (broadcast, track, group).
+pub(super) type FetchKey = (Path, String, u64);
+
+/// Who asked for a fetch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Requester {
+    /// A session's fetch.
+    Session(SessionId, FetchId),
+    /// The local application's.
+    Local(LocalFetchId),
+}
+
+/// One waiter of a fetch, with the lite-06 frame bounds it asked for.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Waiter {
+    requester: Requester,
+    start_frame: u64,
+    end_frame: Option<u64>,
+}
+
+/// A fetch in progress: who waits, and the frames so far.
+#[derive(Debug, Default)]
+pub(super) struct PendingFetch {
+    waiters: Vec<Waiter>,
+    frames: Vec<CachedFrame>,
+}
+
+impl Node {
+    /// Fetches one past group for the local application: from the cache, the best route, or
+    /// else `via`. Frames arrive as [`NodeEvent::FetchFrame`], then [`NodeEvent::FetchEnded`].
+    pub fn fetch(&mut self, path: Path, track: &str, group: u64, via: Option<SessionId>) -> LocalFetchId {
+        let id = LocalFetchId(self.next_handle());
+        let request = Fetch { path, track: track.to_string(), priority: 0, group, start_frame: 0, end_frame: None };
+        self.start_fetch(Requester::Local(id), request, via);
+        self.pump();
+        id
+    }
+
+    /// Abandons a local fetch (no event follows).
+    pub fn cancel_fetch(&mut self, fetch: LocalFetchId) {
+        for pending in self.fetches.values_mut() {
+            pending.waiters.retain(|w| w.requester != Requester::Local(fetch));
+        }
+    }
+
+    /// Serves one frame of a fetch the application was asked for.
+    pub fn serve_fetch_frame(&mut self, request: FetchRequestId, timestamp: u64, payload: Bytes) {
+        let Some(key) = self.fetch_requests.get(&request) else { return };
+        if let Some(p) = self.fetches.get_mut(key) {
+            p.frames.push(CachedFrame { timestamp, payload });
+        }
+    }
+
+    /// Completes a fetch the application was asked for.
+    pub fn serve_fetch_finish(&mut self, request: FetchRequestId) {
+        if let Some(key) = self.fetch_requests.remove(&request) {
+            self.complete_fetch(key, None);
+        }
+        self.pump();
+    }
+
+    /// Refuses a fetch the application was asked for.
+    pub fn serve_fetch_reject(&mut self, request: FetchRequestId, code: u64) {
+        if let Some(key) = self.fetch_requests.remove(&request) {
+            self.complete_fetch(key, Some(code));
+        }
+        self.pump();
+    }
+
+    pub(super) fn on_fetch(&mut self, requester: Requester, request: Fetch) {
+        self.start_fetch(requester, request, None);
+    }
+
+    fn start_fetch(&mut self, requester: Requester, fetch: Fetch, via: Option<SessionId>) {
+        let waiter = Waiter { requester, start_frame: fetch.start_frame, end_frame: fetch.end_frame };
+        let key: FetchKey = (fetch.path.clone(), fetch.track.clone(), fetch.group);
+        let cached: Option<Vec<CachedFrame>> = self
+            .track_index
+            .get(&(fetch.path.clone(), fetch.track.clone()))
+            .and_then(|&i| self.tracks[i].as_ref())
+            .and_then(|t| t.cache.get(fetch.group))
+            .filter(|g| g.complete)
+            .map(|g| g.frames.clone());
+        if let Some(frames) = cached {
+            return self.serve(waiter, &frames);
+        }
+        if let Some(pending) = self.fetches.get_mut(&key) {
+            pending.waiters.push(waiter);
+            return;
+        }
+        let except = match requester {
+            Requester::Session(sid, _) => Some(sid),
+            Requester::Local(_) => None,
+        };
+        let up = match self.origin.best(&fetch.path, except).cloned() {
+            Some(Route { source: Source::Local, .. }) => {
+                let request = FetchRequestId(self.next_handle());
+                self.fetch_requests.insert(request, key.clone());
+                self.fetches.insert(key, PendingFetch { waiters: vec![waiter], frames: Vec::new() });
+                self.events.push_back(NodeEvent::FetchRequested {
+                    request,
+                    path: fetch.path,
+                    track: fetch.track,
+                    group: fetch.group,
+                });
+                return;
+            }
+            Some(Route { source: Source::Session(up), .. }) => up,
+            None => match via {
+                Some(up) => up,
+                None => return self.reject(waiter.requester, stream_code::NOT_FOUND),
+            },
+        };
+        let Some(upstream) = self.session_mut(up) else { return self.reject(requester, stream_code::UNROUTABLE) };
+        match upstream.fetch(fetch.path.clone(), &fetch.track, fetch.priority, fetch.group) {
+            Ok(ufetch) => {
+                self.stats.upstream_fetches += 1;
+                self.fetch_upstreams.insert((up, ufetch), key.clone());
+                self.fetches.insert(key, PendingFetch { waiters: vec![waiter], frames: Vec::new() });
+            }
+            Err(_) => self.reject(requester, stream_code::UNROUTABLE),
+        }
+    }
+
+    /// Sends a group's frames (within the waiter's bounds) to one waiter and ends its fetch.
+    fn serve(&mut self, waiter: Waiter, frames: &[CachedFrame]) {
+        let start = (waiter.start_frame as usize).min(frames.len());
+        let end = waiter.end_frame.map_or(frames.len(), |e| (e as usize).saturating_add(1).min(frames.len()));
+        let frames = &frames[start..end.max(start)];
+        match waiter.requester {
+            Requester::Session(sid, fetch) => {
+                let Some(s) = self.session_mut(sid) else { return };
+                for f in frames {
+                    if s.fetch_frame(fetch, f.timestamp, f.payload.clone()).is_err() {
+                        return;
+                    }
+                }
+                let _ = s.fetch_finish(fetch);
+            }
+            Requester::Local(fetch) => {
+                for f in frames {
+                    self.events.push_back(NodeEvent::FetchFrame {
+                        fetch,
+                        timestamp: f.timestamp,
+                        payload: f.payload.clone(),
+                    });
+                }
+                self.events.push_back(NodeEvent::FetchEnded { fetch, code: None });
+            }
+        }
+    }
+
+    fn reject(&mut self, requester: Requester, code: u64) {
+        match requester {
+            Requester::Session(sid, fetch) => {
+                if let Some(s) = self.session_mut(sid) {
+                    let _ = s.fetch_reject(fetch, code);
+                }
+            }
+            Requester::Local(fetch) => self.events.push_back(NodeEvent::FetchEnded { fetch, code: Some(code) }),
+        }
+    }
+
+    /// A fetch's source finished: serve (and cache) or refuse every waiter.
+    fn complete_fetch(&mut self, key: FetchKey, code: Option<u64>) {
+        let Some(pending) = self.fetches.remove(&key) else { return };
+        match code {
+            None => {
+                for w in &pending.waiters {
+                    self.serve(*w, &pending.frames);
+                }
+                let now = self.now;
+                if let Some(&idx) = self.track_index.get(&(key.0.clone(), key.1.clone())) {
+                    let bytes: usize = pending.frames.iter().map(|f| f.payload.len()).sum();
+                    let track = self.track_mut(idx);
+                    if track.cache.get(key.2).is_none() {
+                        track.cache.insert_complete(key.2, now, pending.frames);
+                        self.cache_bytes += bytes;
+                    }
+                }
+            }
+            Some(code) => {
+                for w in pending.waiters {
+                    self.reject(w.requester, code);
+                }
+            }
+        }
+    }
+
+    pub(super) fn on_fetch_cancelled(&mut self, sid: SessionId, fetch: FetchId) {
+        for pending in self.fetches.values_mut() {
+            pending.waiters.retain(|w| w.requester != Requester::Session(sid, fetch));
+        }
+    }
+
+    pub(super) fn on_upstream_fetch_frame(&mut self, sid: SessionId, fetch: FetchId, timestamp: Option<u64>, payload: Bytes) {
+        let Some(key) = self.fetch_upstreams.get(&(sid, fetch)) else { return };
+        if let Some(p) = self.fetches.get_mut(key) {
+            p.frames.push(CachedFrame { timestamp: timestamp.unwrap_or(0), payload });
+        }
+    }
+
+    pub(super) fn on_upstream_fetch_ended(&mut self, sid: SessionId, fetch: FetchId, code: Option<u64>) {
+        if let Some(key) = self.fetch_upstreams.remove(&(sid, fetch)) {
+            self.complete_fetch(key, code);
+        }
+    }
+
+    /// A session ended: fetches it fed fail, its waiters and TRACK requests go.
+    pub(super) fn fetch_session_gone(&mut self, sid: SessionId) {
+        let dead: Vec<FetchKey> =
+            self.fetch_upstreams.iter().filter(|((s, _), _)| *s == sid).map(|(_, k)| k.clone()).collect();
+        self.fetch_upstreams.retain(|(s, _), _| *s != sid);
+        for p in self.fetches.values_mut() {
+            p.waiters.retain(|w| !matches!(w.requester, Requester::Session(s, _) if s == sid));
+        }
+        for key in dead {
+            self.complete_fetch(key, Some(stream_code::UNROUTABLE));
+        }
+        self.track_infos.retain(|(s, _), _| *s != sid);
+        for waiters in self.track_infos.values_mut() {
+            waiters.retain(|(s, _)| *s != sid);
+        }
+    }
+
+    // ----- TRACK -----
+
+    pub(super) fn on_track_request(&mut self, sid: SessionId, request: TrackRequestId, path: Path, name: String) {
+        let known = self.track_index.get(&(path.clone(), name.clone())).and_then(|&i| self.tracks[i].as_ref()?.info);
+        if let Some(info) = known {
+            if let Some(s) = self.session_mut(sid) {
+                let _ = s.track_reply(request, info);
+            }
+            return;
+        }
+        let Some(Route { source: Source::Session(up), .. }) = self.origin.best(&path, Some(sid)).cloned() else {
+            if let Some(s) = self.session_mut(sid) {
+                let _ = s.track_reject(request, stream_code::NOT_FOUND);
+            }
+            return;
+        };
+        match self.session_mut(up).map(|s| s.track_info(path, &name)) {
+            Some(Ok(upstream)) => self.track_infos.entry((up, upstream)).or_default().push((sid, request)),
+            // A lite-03/04 upstream has no TRACK stream to ask: answer with the model defaults,
+            // as moq-net does (its publisher properties arrive later, in SUBSCRIBE_OK).
+            Some(Err(Error::Unsupported)) => {
+                if let Some(s) = self.session_mut(sid) {
+                    let _ = s.track_reply(request, TrackInfo::default());
+                }
+            }
+            _ => {
+                if let Some(s) = self.session_mut(sid) {
+                    let _ = s.track_reject(request, stream_code::UNROUTABLE);
+                }
+            }
+        }
+    }
+
+    pub(super) fn on_track_info(&mut self, sid: SessionId, request: TrackRequestId, result: Result<TrackInfo, u64>) {
+        let Some(waiters) = self.track_infos.remove(&(sid, request)) else { return };
+        for (ws, wreq) in waiters {
+            let Some(s) = self.session_mut(ws) else { continue };
+            let _ = match result {
+                Ok(info) => s.track_reply(wreq, info),
+                Err(code) => s.track_reject(wreq, if code == 0 { stream_code::NOT_FOUND } else { code }),
+            };
+        }
+    }
+}

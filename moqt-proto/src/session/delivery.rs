@@ -1,0 +1,161 @@
+//! The delivery policy for groups we publish: which group goes first, which is too old to send,
+//! and which is dropped when a queue budget is full. It never drops the session.
+//!
+//! * **Priority.** Subscriber priority first, then group order: newest first, or oldest first
+//!   when the subscriber asked for ordered delivery. Control streams rank above every group and
+//!   fetches above every group of the same subscriber priority.
+//! * **Expiry.** A group that is not the newest and is older than the subscriber's max latency is
+//!   reset with `EXPIRED`. Each publication has one timer at its earliest such deadline.
+//! * **Budgets.** Queued group bytes are bounded per subscription and per session; when a write
+//!   would exceed either, the oldest queued groups are dropped with `TOO_FAR_BEHIND`, the group
+//!   being written last.
+
+use std::time::{Duration, Instant};
+
+use super::subscriber::SubscribeParams;
+use super::{stream_code, Command, Error, Role, Session, StreamId};
+
+/// Bits of a stream priority below the subscriber priority.
+const ORDER_BITS: u32 = 23;
+/// The largest group order value: one below the fetch slot, so no group ties a fetch or a
+/// control stream.
+const ORDER_MAX: u64 = (1 << ORDER_BITS) - 3;
+/// A publication's priority base moves when its groups get this far from it.
+pub(super) const REBASE_AFTER: u64 = ORDER_MAX / 2;
+
+/// The priority of fetch streams: above live groups of the same subscriber priority, below
+/// control.
+pub(super) fn fetch_priority(priority: u8) -> i32 {
+    (i32::from(priority) << ORDER_BITS) | (ORDER_MAX as i32 + 1)
+}
+
+/// The send priority of a group: subscriber priority first, then its order relative to `base`
+/// (a recent sequence of the publication), so a long-running track never wraps around.
+pub fn group_priority(params: &SubscribeParams, base: u64, sequence: u64) -> i32 {
+    let rel = sequence.saturating_sub(base).min(ORDER_MAX);
+    let order = if params.ordered { ORDER_MAX - rel } else { rel };
+    (i32::from(params.priority) << ORDER_BITS) | order as i32
+}
+
+impl Session {
+    /// Re-sends the priority of every open group of a publication (after an update or a rebase).
+    pub(super) fn reprioritise(&mut self, publication: StreamId) {
+        let Some(p) = self.publication(publication) else { return };
+        let oldest = p.groups.iter().filter_map(|g| self.group_sequence(*g)).min();
+        let Some(p) = self.publication_mut(publication) else { return };
+        if let (Some(base), Some(oldest), Some(latest)) = (p.base, oldest, p.latest) {
+            if latest.saturating_sub(base) > REBASE_AFTER || oldest < base {
+                p.base = Some(oldest.max(latest.saturating_sub(REBASE_AFTER / 2)));
+            }
+        }
+        let (params, base) = (p.params, p.base.unwrap_or(0));
+        let groups: Vec<StreamId> = p.groups.iter().copied().collect();
+        for g in groups {
+            if let Some(sequence) = self.group_sequence(g) {
+                let priority = group_priority(&params, base, sequence);
+                self.push(Command::SetPriority { stream: g, priority });
+            }
+        }
+    }
+
+    fn group_sequence(&self, group: StreamId) -> Option<u64> {
+        match self.streams.get(&group).map(|s| &s.role) {
+            Some(Role::GroupOut(g)) => Some(g.sequence),
+            _ => None,
+        }
+    }
+
+    /// Drops groups until `size` more bytes fit both budgets; the group being written goes last.
+    pub(super) fn make_room(&mut self, publication: StreamId, writing: StreamId, size: usize) -> Result<(), Error> {
+        let limits = self.config.session_limits;
+        loop {
+            let Some(p) = self.publication_mut(publication) else { return Err(Error::UnknownHandle) };
+            let over_sub = p.queued + size > limits.max_queued_per_subscription;
+            let over_session = self.queued + size > limits.max_queued;
+            if !over_sub && !over_session {
+                return Ok(());
+            }
+            let victim = if over_sub { self.oldest_queued_group(Some(publication), writing) } else { None }
+                .or_else(|| self.oldest_queued_group(None, writing));
+            match victim {
+                Some(victim) => self.drop_group(victim, stream_code::TOO_FAR_BEHIND),
+                None => {
+                    self.drop_group(writing, stream_code::TOO_FAR_BEHIND);
+                    return Err(Error::GroupDropped);
+                }
+            }
+        }
+    }
+
+    /// The oldest group with queued bytes (in one publication, or anywhere), other than `except`.
+    fn oldest_queued_group(&self, publication: Option<StreamId>, except: StreamId) -> Option<StreamId> {
+        let candidates: Box<dyn Iterator<Item = StreamId> + '_> = match publication {
+            Some(p) => match self.publication(p) {
+                Some(p) => Box::new(p.groups.iter().copied()),
+                None => return None,
+            },
+            None => {
+                Box::new(self.streams.iter().filter(|(_, s)| matches!(s.role, Role::GroupOut(_))).map(|(id, _)| *id))
+            }
+        };
+        candidates
+            .filter(|id| *id != except)
+            .filter_map(|id| {
+                let s = self.streams.get(&id)?;
+                let Role::GroupOut(g) = &s.role else { return None };
+                (s.send.bytes > 0).then_some((g.started, id))
+            })
+            .min()
+            .map(|(_, id)| id)
+    }
+
+    /// Drops the non-latest groups of one publication that are older than its max latency.
+    pub(super) fn expire_publication(&mut self, publication: StreamId) {
+        let now = self.now;
+        let Some(p) = self.publication(publication) else { return };
+        let max = Duration::from_millis(p.params.max_latency);
+        let latest = p.latest;
+        let expired: Vec<StreamId> = p
+            .groups
+            .iter()
+            .filter(|g| match self.streams.get(g).map(|s| &s.role) {
+                Some(Role::GroupOut(g)) => {
+                    Some(g.sequence) != latest && now.saturating_duration_since(g.started) >= max
+                }
+                _ => false,
+            })
+            .copied()
+            .collect();
+        for g in expired {
+            self.drop_group(g, stream_code::EXPIRED);
+        }
+    }
+
+    /// The earliest moment a non-latest group of `publication` becomes too old.
+    fn expiry_deadline(&self, publication: StreamId) -> Option<Instant> {
+        let p = self.publication(publication)?;
+        let max = Duration::from_millis(p.params.max_latency);
+        p.groups
+            .iter()
+            .filter_map(|g| match self.streams.get(g).map(|s| &s.role) {
+                Some(Role::GroupOut(g)) if Some(g.sequence) != p.latest => g.started.checked_add(max),
+                _ => None,
+            })
+            .min()
+    }
+
+    /// Arms the expiry timer of `publication` at its earliest deadline, if it has one.
+    pub(super) fn arm_expiry(&mut self, publication: StreamId) {
+        if let Some(deadline) = self.expiry_deadline(publication) {
+            self.timers.arm(publication, deadline);
+        }
+    }
+
+    /// Runs every expiry timer due at the session's current time.
+    pub(super) fn run_timers(&mut self) {
+        while let Some(publication) = self.timers.pop_due(self.now) {
+            self.expire_publication(publication);
+            self.arm_expiry(publication);
+        }
+    }
+}

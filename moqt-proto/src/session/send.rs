@@ -1,0 +1,268 @@
+//! Per-stream plumbing: the send queue behind [`Command::Write`], the read grants behind
+//! [`Command::Read`], and opening, finishing, resetting and forgetting streams.
+//!
+//! Outgoing bytes stay queued here (as `Bytes`, never copied) until the transport reports them
+//! written, so the delivery policy sees what QUIC flow control holds back. Each stream has at
+//! most one write in flight; the write is built when the driver polls, so frames queued in one
+//! burst leave in one write.
+
+use std::collections::VecDeque;
+
+use bytes::{Bytes, BytesMut};
+
+use super::{Command, Role, Session, StreamId};
+use super::io::{Chunks, MAX_WRITE_CHUNKS};
+use crate::message::Codec;
+use crate::stream::{StreamDecoder, StreamType};
+
+/// Bytes waiting for the transport on one stream.
+#[derive(Debug, Default)]
+pub(super) struct SendQueue {
+    chunks: VecDeque<Bytes>,
+    /// Queued bytes, including those of the write in flight.
+    pub(super) bytes: usize,
+    /// FIN after the queued bytes.
+    pub(super) fin: bool,
+    /// FIN handed to the transport, or reset: nothing more will be sent.
+    pub(super) closed: bool,
+    /// The write in flight: its byte count and whether it carries FIN.
+    in_flight: Option<(usize, bool)>,
+    /// A write is due in the command queue.
+    due: bool,
+}
+
+/// One stream's state.
+#[derive(Debug)]
+pub(super) struct Stream {
+    pub(super) role: Role,
+    /// Decoder for the peer's direction; `None` on our uni streams or once reading stopped.
+    pub(super) recv: Option<StreamDecoder>,
+    /// A read grant is out.
+    pub(super) reading: bool,
+    pub(super) send: SendQueue,
+}
+
+impl Stream {
+    pub(super) fn new(role: Role, recv: Option<StreamDecoder>) -> Self {
+        Self { role, recv, reading: false, send: SendQueue::default() }
+    }
+
+    /// Whether this endpoint can send on stream `id`.
+    pub(super) fn has_send(id: StreamId) -> bool {
+        !id.is_remote() || !id.is_uni()
+    }
+}
+
+/// An entry of the command queue: a finished command, or a write to build when polled.
+#[derive(Debug)]
+pub(super) enum Pending {
+    Ready(Command),
+    Write(StreamId),
+}
+
+impl Session {
+    /// Builds the write for `id` from its queue, if one is due and none is in flight.
+    pub(super) fn build_write(&mut self, id: StreamId) -> Option<Command> {
+        let q = &mut self.streams.get_mut(&id)?.send;
+        q.due = false;
+        if q.closed || q.in_flight.is_some() {
+            return None;
+        }
+        let chunks: Chunks = q.chunks.iter().take(MAX_WRITE_CHUNKS).cloned().collect();
+        let fin = q.fin && chunks.len() == q.chunks.len();
+        if chunks.is_empty() && !fin {
+            return None;
+        }
+        let bytes = chunks.iter().map(Bytes::len).sum();
+        q.in_flight = Some((bytes, fin));
+        Some(Command::Write { stream: id, chunks, fin })
+    }
+
+    /// The transport took `bytes` of stream `id`'s write in flight.
+    pub(super) fn on_written(&mut self, id: StreamId, mut bytes: usize) {
+        let Some(stream) = self.streams.get_mut(&id) else { return };
+        let q = &mut stream.send;
+        let Some((sent, fin)) = q.in_flight.take() else { return };
+        if q.closed {
+            return;
+        }
+        bytes = bytes.min(sent);
+        let taken = bytes;
+        while bytes > 0 {
+            let Some(front) = q.chunks.front_mut() else { break };
+            if front.len() <= bytes {
+                bytes -= front.len();
+                q.chunks.pop_front();
+            } else {
+                let _ = front.split_to(bytes);
+                bytes = 0;
+            }
+        }
+        q.bytes -= taken;
+        let done = fin && taken == sent;
+        if done {
+            q.closed = true;
+        } else if (!q.chunks.is_empty() || q.fin) && !q.due {
+            q.due = true;
+            self.commands.push_back(Pending::Write(id));
+        }
+        if let Role::GroupOut(g) = &stream.role {
+            let publication = g.publication;
+            self.queued -= taken;
+            if let Some(p) = self.publication_mut(publication) {
+                p.queued -= taken;
+            }
+            if done {
+                self.group_done(id);
+            }
+        } else if done {
+            self.gc(id);
+        }
+    }
+
+    /// Grants the driver one read of stream `id`, if it is being read and none is out.
+    pub(super) fn grant_read(&mut self, id: StreamId) {
+        let limits = self.codec.limits;
+        let Some(stream) = self.streams.get_mut(&id) else { return };
+        let Some(decoder) = stream.recv.as_ref() else { return };
+        if stream.reading {
+            return;
+        }
+        let limit = if decoder.in_frames() { limits.max_frame_size } else { limits.max_message_size };
+        let max = (limit as usize + 32).saturating_sub(decoder.buffered());
+        if max == 0 {
+            return;
+        }
+        stream.reading = true;
+        self.commands.push_back(Pending::Ready(Command::Read { stream: id, max }));
+    }
+
+    /// Opens a local stream, queues its type, and returns its handle.
+    pub(super) fn open(&mut self, ty: StreamType, role: Role, priority: i32) -> StreamId {
+        let uni = ty.is_uni();
+        let counter = &mut self.next_local[usize::from(uni)];
+        let id = StreamId::local(*counter, uni);
+        *counter += 1;
+        self.commands.push_back(Pending::Ready(Command::Open { stream: id, priority }));
+        let recv = (!uni).then(|| StreamDecoder::responder(self.codec, ty));
+        self.streams.insert(id, Stream::new(role, recv));
+        self.write_msg(id, |buf, _| ty.encode(buf));
+        self.grant_read(id);
+        id
+    }
+
+    /// Encodes into the shared scratch buffer and queues the result on stream `id`.
+    pub(super) fn write_msg(&mut self, id: StreamId, encode: impl FnOnce(&mut BytesMut, &Codec)) -> usize {
+        self.refill_scratch();
+        encode(&mut self.scratch, &self.codec);
+        let bytes = self.scratch.split().freeze();
+        let n = bytes.len();
+        self.queue(id, bytes);
+        n
+    }
+
+    /// Makes room in the scratch buffer *before* encoding: by then the transport has usually
+    /// taken the headers split off earlier, so `reserve` reclaims the same allocation instead of
+    /// making a new one.
+    pub(super) fn refill_scratch(&mut self) {
+        if self.scratch.capacity() < 1024 {
+            self.scratch.reserve(16 * 1024);
+        }
+    }
+
+    fn schedule_write(commands: &mut VecDeque<Pending>, id: StreamId, q: &mut SendQueue) {
+        if !q.due && q.in_flight.is_none() {
+            q.due = true;
+            commands.push_back(Pending::Write(id));
+        }
+    }
+
+    /// Queues a chunk on stream `id` (no copy).
+    pub(super) fn queue(&mut self, id: StreamId, data: Bytes) {
+        let Some(stream) = self.streams.get_mut(&id) else { return };
+        let q = &mut stream.send;
+        if q.closed || q.fin || data.is_empty() {
+            return;
+        }
+        let n = data.len();
+        q.bytes += n;
+        q.chunks.push_back(data);
+        Self::schedule_write(&mut self.commands, id, q);
+        // Group bytes count against the subscription's and the session's budgets.
+        if let Role::GroupOut(g) = &stream.role {
+            let publication = g.publication;
+            self.queued += n;
+            if let Some(p) = self.publication_mut(publication) {
+                p.queued += n;
+            }
+        }
+    }
+
+    /// Queues FIN on stream `id`.
+    pub(super) fn finish(&mut self, id: StreamId) {
+        let Some(stream) = self.streams.get_mut(&id) else { return };
+        let q = &mut stream.send;
+        if q.closed || q.fin {
+            return;
+        }
+        q.fin = true;
+        Self::schedule_write(&mut self.commands, id, q);
+    }
+
+    /// Resets our send side of `id` (dropping what is queued).
+    pub(super) fn reset_send(&mut self, id: StreamId, code: u64) {
+        let Some(stream) = self.streams.get_mut(&id) else { return };
+        if !Stream::has_send(id) || stream.send.closed {
+            return;
+        }
+        let q = &mut stream.send;
+        let dropped = q.bytes;
+        q.chunks.clear();
+        q.bytes = 0;
+        q.closed = true;
+        q.in_flight = None;
+        self.commands.push_back(Pending::Ready(Command::Reset { stream: id, code }));
+        if let Role::GroupOut(g) = &stream.role {
+            let publication = g.publication;
+            self.queued -= dropped;
+            if let Some(p) = self.publication_mut(publication) {
+                p.queued -= dropped;
+            }
+        }
+    }
+
+    /// Stops reading `id` (STOP_SENDING) and discards what is buffered.
+    pub(super) fn stop_recv(&mut self, id: StreamId, code: u64) {
+        let Some(stream) = self.streams.get_mut(&id) else { return };
+        if stream.recv.take().is_some() {
+            stream.reading = false;
+            self.commands.push_back(Pending::Ready(Command::StopSending { stream: id, code }));
+        }
+    }
+
+    /// Abandons a stream in both directions and forgets it.
+    pub(super) fn abort(&mut self, id: StreamId, code: u64) {
+        self.reset_send(id, code);
+        self.stop_recv(id, code);
+        self.remove_stream(id);
+    }
+
+    /// Forgets `id` once both directions are done.
+    pub(super) fn gc(&mut self, id: StreamId) {
+        let Some(stream) = self.streams.get(&id) else { return };
+        let send_done = !Stream::has_send(id) || stream.send.closed;
+        if send_done && stream.recv.is_none() {
+            self.remove_stream(id);
+        }
+    }
+
+    pub(super) fn remove_stream(&mut self, id: StreamId) {
+        let Some(stream) = self.streams.remove(&id) else { return };
+        if id.is_remote() {
+            self.remote_streams -= 1;
+        }
+        if matches!(stream.role, Role::InterestIn(_)) {
+            self.peer_interests -= 1;
+        }
+    }
+}

@@ -1,0 +1,21 @@
+//! The one in-memory rig (feature `testing`): a [`Wire`] that behaves like a QUIC connection as
+//! the driver contract describes it, and a [`Net`] of sessions and nodes joined by wires and
+//! driven by the crate's run loop. Tests, benchmarks and the fuzz harness all use it, so there
+//! is exactly one in-memory driver loop in the project.
+//!
+//! ```
+//! use moqt_proto::testing::{Net, A, B};
+//! use moqt_proto::{Event, Version};
+//!
+//! let mut net = Net::pair(Version::Lite06);
+//! net.session(A).announce_interest("".into()).unwrap();
+//! net.session(B).announce("room/alice".into()).unwrap();
+//! net.run();
+//! assert!(net.events(A).iter().any(|e| matches!(e, Event::Announced { path, .. } if path.as_str() == "room/alice")));
+//! ```
+
+mod net;
+mod wire;
+
+pub use net::{Attachment, Endpoint, Net, A, B, MAX_ROUNDS};
+pub use wire::{Wire, WireOptions, WireStats};
