@@ -6,7 +6,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context, Result};
 use bytes::{BufMut, Bytes, BytesMut};
-use moqt_driver_quinn::moq::{Announcement, Client, Session};
+use moqt_driver_quinn::{Announcement, Client, Session};
 use moqt_driver_tokio::transport::ClientConfig;
 use moqt_proto::session::SubscribeParams;
 
@@ -145,7 +145,7 @@ pub async fn publish(args: PubArgs) -> Result<()> {
             let minute = now / 60;
             if sequence != Some(minute) {
                 if let Some(g) = group.take() {
-                    moqt_driver_quinn::moq::GroupPublisher::finish(g);
+                    moqt_driver_quinn::GroupPublisher::finish(g);
                 }
                 let g = track.open_group(minute);
                 g.write_frame(Bytes::from(format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:")))?;
@@ -179,7 +179,7 @@ pub async fn publish(args: PubArgs) -> Result<()> {
             ticker.tick().await;
             if frames % per_group == 0 {
                 if let Some(g) = group.take() {
-                    moqt_driver_quinn::moq::GroupPublisher::finish(g);
+                    moqt_driver_quinn::GroupPublisher::finish(g);
                 }
                 group = Some(track.open_group(frames / per_group));
             }
@@ -194,7 +194,7 @@ pub async fn publish(args: PubArgs) -> Result<()> {
             }
         }
         if let Some(g) = group.take() {
-            moqt_driver_quinn::moq::GroupPublisher::finish(g);
+            moqt_driver_quinn::GroupPublisher::finish(g);
         }
     } else {
         // Stdin: one group per line, or fixed-size frames (one group each).

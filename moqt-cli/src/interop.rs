@@ -32,9 +32,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use bytes::Bytes;
 use clap::{Args, Subcommand};
-use moqt_driver_quinn::moq::{
-    Announcement, BroadcastPublisher, BroadcastRequest, Client, Server, Session, TrackPublisher,
-};
+use moqt_driver_quinn::{Announcement, BroadcastPublisher, BroadcastRequest, Client, Server, Session, TrackPublisher};
 use moqt_driver_tokio::tls::Identity;
 use moqt_driver_tokio::transport::{ClientConfig, ServerConfig};
 use moqt_proto::session::{session_code, stream_code, SubscribeParams};
@@ -167,12 +165,17 @@ async fn serve_requests(broadcast: Arc<BroadcastPublisher>, fetched: Arc<AtomicB
                 fetched.store(true, Ordering::Relaxed);
             }
             BroadcastRequest::Fetch(fetch) => fetch.reject(stream_code::NOT_FOUND),
+            // Answered from the cache.
+            BroadcastRequest::FetchServed { track, group } if group == 0 && track != RESULT_TRACK => {
+                fetched.store(true, Ordering::Relaxed)
+            }
+            BroadcastRequest::FetchServed { .. } => {}
         }
     }
 }
 
 /// Waits for `path` to be announced on `announced`.
-async fn await_announced(announced: &mut moqt_driver_quinn::moq::Announced, path: &str) -> Result<()> {
+async fn await_announced(announced: &mut moqt_driver_quinn::Announced, path: &str) -> Result<()> {
     let want = Path::new(path);
     loop {
         match announced.next().await? {
@@ -251,7 +254,7 @@ pub async fn server(args: ServerArgs) -> Result<()> {
 /// The server side of the scenario on one session; true if every step passed.
 async fn server_session(session: Session, n: u64, next_uri: String, timeout: Duration) -> bool {
     let mut steps = Steps::new(format!("[{n}] "));
-    let peer = session.transport().peer_addr();
+    let peer = session.connection().peer_addr();
     steps.report("session", Ok(format!("{} from {peer}", describe(&session))));
 
     // S1: publish interop/server: `hello` (and any other name) carry HELLO; `result` comes later.

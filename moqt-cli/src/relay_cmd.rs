@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use moqt_driver_quinn::relay::{Relay, RelayConfig};
 use moqt_driver_tokio::tls::{Identity, Verification};
-use moqt_driver_tokio::transport::{Client, ClientConfig, Server, ServerConfig};
+use moqt_driver_tokio::transport::{ClientConfig, Connector, Listener, ServerConfig};
 use moqt_proto::relay::NodeConfig;
 use moqt_proto::session::{session_code, Config, Perspective};
 use moqt_proto::{Dialect, Version};
@@ -44,7 +44,7 @@ pub async fn run(args: RelayArgs) -> Result<()> {
         config.versions = args.versions.clone();
     }
     config.runtime = Some(runtime.clone());
-    let mut server = Server::bind(config)?;
+    let mut server = Listener::bind(config)?;
     let addr = server.local_addr();
 
     let hop_id = args.hop_id.filter(|h| *h != 0).unwrap_or_else(random_hop_id);
@@ -82,7 +82,7 @@ pub async fn run(args: RelayArgs) -> Result<()> {
         let mut cc = ClientConfig::new(verification);
         cc.runtime = Some(runtime.clone());
         cc.resolver = Some(Arc::new(moqt_driver_tokio::TokioResolver));
-        let client = Client::new(cc)?;
+        let client = Connector::new(cc)?;
         tokio::spawn(async move {
             loop {
                 match client.connect(&url).await {
@@ -105,7 +105,7 @@ pub async fn run(args: RelayArgs) -> Result<()> {
             tracing::info!(peer = %accepted.peer, version = %accepted.version, kind = ?accepted.kind, path = ?accepted.path, "session");
             let relay = accept_relay.clone();
             tokio::spawn(async move {
-                relay.serve(accepted.session, accepted.version, Perspective::Server, Dialect::Draft).await;
+                relay.serve(accepted.connection, accepted.version, Perspective::Server, Dialect::Draft).await;
             });
         }
     });

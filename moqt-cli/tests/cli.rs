@@ -139,16 +139,16 @@ fn a_garbage_sending_client_does_not_disturb_a_subscriber() {
     // A client that speaks nonsense on a control stream.
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let code = runtime.block_on(async {
-        use moqt_driver_tokio::transport::{Client, ClientConfig};
+        use moqt_driver_tokio::transport::{ClientConfig, Connector};
         use moqt_driver_tokio::{Fingerprint, Verification};
         let mut config = ClientConfig::new(Verification::pinned(fp.parse::<Fingerprint>().unwrap()));
         config.runtime = Some(moqt_driver_tokio::runtime());
-        let client = Client::new(config).unwrap();
+        let client = Connector::new(config).unwrap();
         let session = client.connect(&u).await.unwrap();
         let (mut send, _recv) = session.open_bi().await.unwrap();
         send.write(bytes::Bytes::from_static(&[0x02, 0x05, 0xff, 0xff, 0xff, 0xff, 0xff])).await.unwrap();
         match session.closed().await {
-            moqt_driver_tokio::SessionError::Closed { code, .. } => code,
+            moqt_driver_tokio::ConnectionError::Closed { code, .. } => code,
             other => panic!("closed how? {other:?}"),
         }
     });

@@ -1,39 +1,22 @@
-//! Per-connection I/O: a transport [`Session`] turned into a stream of [`TransportEvent`]s, and
-//! [`IoCommand`]s carrying owned chunks turned into stream operations. Plus [`Pump`], the
-//! mapping between a `moqt-proto` core and this vocabulary.
+//! Per-connection I/O: [`ConnectionIo`] executes the core's [`Command`]s on one transport
+//! [`Connection`] and reports what happens as [`TransportEvent`]s, following the driver contract
+//! in `moqt_proto::session::io` to the letter:
 //!
-//! # Design
-//!
-//! The protocol state (`moqt_proto::Session`) is owned by exactly one task and never locked.
-//! The I/O for one connection is split off into [`ConnectionIo`], which knows nothing about
-//! moq-lite:
-//!
-//! * it accepts uni/bidi streams and names them `StreamId::remote(counter, uni)`;
-//! * it reads a stream only when granted ([`IoCommand::Read`] with the core's `recv_credit`),
-//!   one read in flight per stream, so unread data stays in quinn and QUIC flow control pushes
-//!   back on the peer; chunks are handed over as the `Bytes` quinn produced (zero copy);
-//! * it writes owned chunks ([`IoCommand::Write`], clones of the core's queued `Bytes`) with one
-//!   `write_chunks` in flight per stream and reports how much the transport took
-//!   ([`IoEvent::Written`]); the core keeps the bytes until then, so a blocked stream shows up as
-//!   a queue inside the core, where stale groups are dropped instead of buffered;
-//! * it opens streams asynchronously for [`IoCommand::Open`], holding the first write, read
-//!   grant, reset or priority until the open completes;
+//! * peer streams are accepted and named `StreamId::remote(counter, uni)`;
+//! * a stream is read only under a `Read` grant, one read in flight per stream, so unread data
+//!   stays in quinn and QUIC flow control pushes back on the peer; chunks are the `Bytes` quinn
+//!   produced (zero copy);
+//! * each `Write` becomes one `write_chunks` (then `finish` if asked and everything was taken) and
+//!   is answered by exactly one `Written`;
+//! * streams open asynchronously; a write, grant, reset or priority for a stream still opening
+//!   waits for it;
 //! * a reset or stop for a stream with an operation in flight cancels that operation (quinn's
 //!   `write_chunks`/`read_chunk` are cancel safe) and then applies the code;
-//! * it moves datagrams both ways and reports the end of the connection once, as
+//! * datagrams move both ways and the end of the connection is reported once, as
 //!   `TransportEvent::Closed`.
 //!
-//! Every pending operation is one boxed future in a `FuturesUnordered`, woken individually, so
-//! a connection with thousands of streams costs nothing per idle stream.
-//!
-//! Two owners use the same pieces:
-//! * a *client* owner (one session per task, [`crate::moq`]) holds the core, a `ConnectionIo`
-//!   and a [`Pump`] in one task and calls [`ConnectionIo::poll_event`] /
-//!   [`ConnectionIo::command`] directly;
-//! * a future *relay* owner (one task owning many sessions) can run each `ConnectionIo` in its
-//!   own task, forwarding `IoEvent`s to the owner over a channel and executing the `IoCommand`s
-//!   it sends back (batched per wakeup), with one `Pump` per session inside the owner. Every
-//!   value crossing that boundary is owned (`Bytes`, ids, codes), so this needs no change here.
+//! Every pending operation is one boxed future in a `FuturesUnordered`, woken individually, so a
+//! connection with thousands of streams costs nothing per idle stream.
 //!
 //! Stream error codes: web-transport-quinn maps WebTransport codes to and from the HTTP/3 space;
 //! on raw QUIC codes travel as they are. Codes above `u32::MAX` are clamped when sent.
@@ -42,102 +25,16 @@
 
 use std::collections::VecDeque;
 use std::task::{Context, Poll};
-use std::time::Instant;
 
 use bytes::Bytes;
 use futures::channel::oneshot;
 use futures::future::{BoxFuture, Either};
 use futures::stream::FuturesUnordered;
 use futures::StreamExt;
-use moqt_proto::relay::{Node, SessionId};
-use moqt_proto::session::{session_code, Command, Session as Core, StreamId, TransportEvent};
-use rustc_hash::{FxHashMap, FxHashSet};
-use smallvec::SmallVec;
+use moqt_proto::session::{session_code, Chunks, Command, StreamId, TransportEvent};
+use rustc_hash::FxHashMap;
 
-use crate::session::{RecvStream, SendStream, Session, SessionError, StreamError, Written};
-
-/// Owned chunks of one write.
-pub type Chunks = SmallVec<[Bytes; 4]>;
-
-/// At most this many chunks go into one write.
-const MAX_CHUNKS_PER_WRITE: usize = 16;
-
-/// What the owner asks the I/O layer to do.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum IoCommand {
-    /// Open a stream (uni or bidi per the id bits) and map it to `id`.
-    Open {
-        /// The core's handle.
-        id: StreamId,
-        /// Initial send priority (higher first).
-        priority: i32,
-    },
-    /// Read at most `max` bytes from `id` once (0: stop reading and forget the receive side).
-    Read {
-        /// The stream.
-        id: StreamId,
-        /// The byte budget (the core's `recv_credit`).
-        max: usize,
-    },
-    /// Write these chunks (then FIN if `fin` and all of them were taken). Answered by exactly
-    /// one [`IoEvent::Written`].
-    Write {
-        /// The stream.
-        id: StreamId,
-        /// The data (clones of the core's queue).
-        chunks: Chunks,
-        /// FIN after the chunks.
-        fin: bool,
-    },
-    /// Reset our send side.
-    Reset {
-        /// The stream.
-        id: StreamId,
-        /// The code.
-        code: u64,
-    },
-    /// Ask the peer to stop sending.
-    StopSending {
-        /// The stream.
-        id: StreamId,
-        /// The code.
-        code: u64,
-    },
-    /// Change the send priority.
-    SetPriority {
-        /// The stream.
-        id: StreamId,
-        /// Higher first.
-        priority: i32,
-    },
-    /// Send a datagram (dropped if it does not fit now).
-    Datagram(Bytes),
-    /// Close the connection.
-    Close {
-        /// Session close code.
-        code: u64,
-        /// Reason.
-        reason: String,
-    },
-}
-
-/// What the I/O layer reports.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum IoEvent {
-    /// A transport event for the core.
-    Transport(TransportEvent),
-    /// A [`IoCommand::Write`] completed.
-    Written {
-        /// The stream.
-        id: StreamId,
-        /// Bytes the transport took (a prefix of the chunks).
-        bytes: usize,
-        /// FIN was handed over too.
-        fin: bool,
-        /// The stream cannot take more (stopped, reset, gone): do not write again.
-        closed: bool,
-    },
-}
+use crate::connection::{Connection, ConnectionError, RecvStream, SendStream, StreamError, Written};
 
 /// Operations not yet applicable because the stream is opening or busy.
 #[derive(Debug, Default)]
@@ -162,13 +59,13 @@ enum RecvSlot {
 }
 
 enum Done {
-    AcceptUni(Result<RecvStream, SessionError>),
-    AcceptBi(Result<(SendStream, RecvStream), SessionError>),
-    Opened { id: StreamId, result: Result<(SendStream, Option<RecvStream>), SessionError> },
+    AcceptUni(Result<RecvStream, ConnectionError>),
+    AcceptBi(Result<(SendStream, RecvStream), ConnectionError>),
+    Opened { id: StreamId, result: Result<(SendStream, Option<RecvStream>), ConnectionError> },
     Read { id: StreamId, stream: RecvStream, result: Option<Result<Option<Bytes>, StreamError>> },
     Wrote { id: StreamId, stream: SendStream, total: usize, fin: bool, result: Option<Result<Written, StreamError>> },
-    Datagram(Result<Bytes, SessionError>),
-    Closed(SessionError),
+    Datagram(Result<Bytes, ConnectionError>),
+    Closed(ConnectionError),
 }
 
 fn clamp(code: u64) -> u32 {
@@ -177,9 +74,9 @@ fn clamp(code: u64) -> u32 {
 
 /// The I/O of one connection. See the module docs.
 pub struct ConnectionIo {
-    session: Session,
+    connection: Connection,
     futures: FuturesUnordered<BoxFuture<'static, Done>>,
-    ready: VecDeque<IoEvent>,
+    ready: VecDeque<TransportEvent>,
     sends: FxHashMap<StreamId, SendSlot>,
     recvs: FxHashMap<StreamId, RecvSlot>,
     next_remote: u64,
@@ -190,7 +87,7 @@ pub struct ConnectionIo {
 impl std::fmt::Debug for ConnectionIo {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ConnectionIo")
-            .field("session", &self.session.id())
+            .field("connection", &self.connection.id())
             .field("sends", &self.sends.len())
             .field("recvs", &self.recvs.len())
             .field("closed", &self.closed)
@@ -199,10 +96,10 @@ impl std::fmt::Debug for ConnectionIo {
 }
 
 impl ConnectionIo {
-    /// Starts accepting streams and datagrams on `session`.
-    pub fn new(session: Session) -> ConnectionIo {
+    /// Starts accepting streams and datagrams on `connection`.
+    pub fn new(connection: Connection) -> ConnectionIo {
         let mut io = ConnectionIo {
-            session,
+            connection,
             futures: FuturesUnordered::new(),
             ready: VecDeque::new(),
             sends: FxHashMap::default(),
@@ -214,28 +111,28 @@ impl ConnectionIo {
         io.accept_uni();
         io.accept_bi();
         io.read_datagram();
-        let s = io.session.clone();
+        let s = io.connection.clone();
         io.futures.push(Box::pin(async move { Done::Closed(s.closed().await) }));
         io
     }
 
-    /// The transport session.
-    pub fn session(&self) -> &Session {
-        &self.session
+    /// The transport connection.
+    pub fn connection(&self) -> &Connection {
+        &self.connection
     }
 
     fn accept_uni(&mut self) {
-        let s = self.session.clone();
+        let s = self.connection.clone();
         self.futures.push(Box::pin(async move { Done::AcceptUni(s.accept_uni().await) }));
     }
 
     fn accept_bi(&mut self) {
-        let s = self.session.clone();
+        let s = self.connection.clone();
         self.futures.push(Box::pin(async move { Done::AcceptBi(s.accept_bi().await) }));
     }
 
     fn read_datagram(&mut self) {
-        let s = self.session.clone();
+        let s = self.connection.clone();
         self.futures.push(Box::pin(async move { Done::Datagram(s.read_datagram().await) }));
     }
 
@@ -246,7 +143,7 @@ impl ConnectionIo {
     }
 
     /// The next event; `None` once the connection has closed and `Closed` was reported.
-    pub fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<Option<IoEvent>> {
+    pub fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<Option<TransportEvent>> {
         loop {
             if let Some(ev) = self.ready.pop_front() {
                 return Poll::Ready(Some(ev));
@@ -262,7 +159,7 @@ impl ConnectionIo {
     }
 
     /// Waits for the next event.
-    pub async fn next_event(&mut self) -> Option<IoEvent> {
+    pub async fn next_event(&mut self) -> Option<TransportEvent> {
         std::future::poll_fn(|cx| self.poll_event(cx)).await
     }
 
@@ -275,14 +172,14 @@ impl ConnectionIo {
                 self.accept_uni();
                 let id = self.remote_id(true);
                 self.recvs.insert(id, RecvSlot::Idle(stream));
-                self.ready.push_back(IoEvent::Transport(TransportEvent::StreamOpened(id)));
+                self.ready.push_back(TransportEvent::StreamOpened(id));
             }
             Done::AcceptBi(Ok((send, recv))) => {
                 self.accept_bi();
                 let id = self.remote_id(false);
                 self.sends.insert(id, SendSlot::Idle(send));
                 self.recvs.insert(id, RecvSlot::Idle(recv));
-                self.ready.push_back(IoEvent::Transport(TransportEvent::StreamOpened(id)));
+                self.ready.push_back(TransportEvent::StreamOpened(id));
             }
             // The connection is going away; `Closed` reports it.
             Done::AcceptUni(Err(_)) | Done::AcceptBi(Err(_)) => {}
@@ -291,18 +188,18 @@ impl ConnectionIo {
             Done::Wrote { id, stream, total, fin, result } => self.on_wrote(id, stream, total, fin, result),
             Done::Datagram(Ok(data)) => {
                 self.read_datagram();
-                self.ready.push_back(IoEvent::Transport(TransportEvent::Datagram(data)));
+                self.ready.push_back(TransportEvent::Datagram(data));
             }
             Done::Datagram(Err(_)) => {}
             Done::Closed(err) => {
                 let (code, reason) = match err {
-                    SessionError::Closed { code, reason } => (code, reason),
-                    SessionError::LocallyClosed => self.local_close.clone().unwrap_or((0, String::new())),
-                    SessionError::TimedOut => (session_code::TIMEOUT, "idle timeout".to_owned()),
+                    ConnectionError::Closed { code, reason } => (code, reason),
+                    ConnectionError::LocallyClosed => self.local_close.clone().unwrap_or((0, String::new())),
+                    ConnectionError::TimedOut => (session_code::TIMEOUT, "idle timeout".to_owned()),
                     other => (session_code::INTERNAL, other.to_string()),
                 };
-                tracing::debug!(id = self.session.id(), code, reason, "connection closed");
-                self.ready.push_back(IoEvent::Transport(TransportEvent::Closed { code, reason }));
+                tracing::debug!(id = self.connection.id(), code, reason, "connection closed");
+                self.ready.push_back(TransportEvent::Closed { code, reason });
                 self.shut();
             }
         }
@@ -316,14 +213,14 @@ impl ConnectionIo {
         self.recvs.clear();
     }
 
-    fn on_opened(&mut self, id: StreamId, result: Result<(SendStream, Option<RecvStream>), SessionError>) {
+    fn on_opened(&mut self, id: StreamId, result: Result<(SendStream, Option<RecvStream>), ConnectionError>) {
         let send_slot = self.sends.remove(&id);
         let recv_slot = self.recvs.remove(&id);
         let Ok((send, recv)) = result else {
             // Only a dying connection fails to open; report the pending write as stuck.
             if let Some(SendSlot::Opening(p)) = send_slot {
                 if p.write.is_some() {
-                    self.ready.push_back(IoEvent::Written { id, bytes: 0, fin: false, closed: true });
+                    self.ready.push_back(TransportEvent::Written { stream: id, bytes: 0 });
                 }
             }
             return;
@@ -355,7 +252,7 @@ impl ConnectionIo {
         }
         if let Some(code) = pending.reset {
             if pending.write.is_some() {
-                self.ready.push_back(IoEvent::Written { id, bytes: 0, fin: false, closed: true });
+                self.ready.push_back(TransportEvent::Written { stream: id, bytes: 0 });
             }
             self.reset(id, code);
             return;
@@ -381,18 +278,16 @@ impl ConnectionIo {
                     return;
                 }
                 self.recvs.insert(id, RecvSlot::Idle(stream));
-                self.ready.push_back(IoEvent::Transport(TransportEvent::StreamData { id, data, fin: false }));
+                self.ready.push_back(TransportEvent::StreamData { stream: id, data, fin: false });
             }
-            Some(Ok(None)) => self.ready.push_back(IoEvent::Transport(TransportEvent::StreamData {
-                id,
-                data: Bytes::new(),
-                fin: true,
-            })),
+            Some(Ok(None)) => {
+                self.ready.push_back(TransportEvent::StreamData { stream: id, data: Bytes::new(), fin: true })
+            }
             Some(Err(StreamError::Reset(code))) => {
-                self.ready.push_back(IoEvent::Transport(TransportEvent::StreamReset { id, code: code.into() }))
+                self.ready.push_back(TransportEvent::StreamReset { stream: id, code: code.into() })
             }
             Some(Err(StreamError::InvalidCode(code))) => {
-                self.ready.push_back(IoEvent::Transport(TransportEvent::StreamReset { id, code }))
+                self.ready.push_back(TransportEvent::StreamReset { stream: id, code })
             }
             Some(Err(_)) => {}
         }
@@ -416,58 +311,58 @@ impl ConnectionIo {
                 if fin && written.bytes == total {
                     fin_sent = stream.finish().is_ok();
                 }
-                self.ready.push_back(IoEvent::Written { id, bytes: written.bytes, fin: fin_sent, closed: fin_sent });
+                self.ready.push_back(TransportEvent::Written { stream: id, bytes: written.bytes });
                 if !fin_sent {
                     self.sends.insert(id, SendSlot::Idle(stream));
                     self.apply_pending(id, pending);
                 }
             }
             Some(Err(err)) => {
-                self.ready.push_back(IoEvent::Written { id, bytes: 0, fin: false, closed: true });
+                self.ready.push_back(TransportEvent::Written { stream: id, bytes: 0 });
                 match err {
                     StreamError::Stopped(code) => {
-                        self.ready.push_back(IoEvent::Transport(TransportEvent::StopSending { id, code: code.into() }))
+                        self.ready.push_back(TransportEvent::StopSending { stream: id, code: code.into() })
                     }
                     StreamError::InvalidCode(code) => {
-                        self.ready.push_back(IoEvent::Transport(TransportEvent::StopSending { id, code }))
+                        self.ready.push_back(TransportEvent::StopSending { stream: id, code })
                     }
                     _ => {}
                 }
             }
             None => {
                 // Cancelled by a reset: nothing of this write was taken.
-                self.ready.push_back(IoEvent::Written { id, bytes: 0, fin: false, closed: true });
+                self.ready.push_back(TransportEvent::Written { stream: id, bytes: 0 });
                 let _ = stream.reset(clamp(pending.reset.unwrap_or(0)));
             }
         }
     }
 
-    /// Executes one command.
-    pub fn command(&mut self, cmd: IoCommand) {
+    /// Executes one command of the core.
+    pub fn command(&mut self, cmd: Command) {
         if self.closed {
             return;
         }
         match cmd {
-            IoCommand::Open { id, priority } => self.open(id, priority),
-            IoCommand::Read { id, max } => self.read(id, max),
-            IoCommand::Write { id, chunks, fin } => self.write(id, chunks, fin),
-            IoCommand::Reset { id, code } => self.reset(id, code),
-            IoCommand::StopSending { id, code } => self.stop(id, code),
-            IoCommand::SetPriority { id, priority } => self.set_priority(id, priority),
-            IoCommand::Datagram(data) => {
-                if let Err(err) = self.session.send_datagram(data) {
+            Command::Open { stream, priority } => self.open(stream, priority),
+            Command::Read { stream, max } => self.read(stream, max),
+            Command::Write { stream, chunks, fin } => self.write(stream, chunks, fin),
+            Command::Reset { stream, code } => self.reset(stream, code),
+            Command::StopSending { stream, code } => self.stop(stream, code),
+            Command::SetPriority { stream, priority } => self.set_priority(stream, priority),
+            Command::SendDatagram(data) => {
+                if let Err(err) = self.connection.send_datagram(data) {
                     tracing::trace!(%err, "datagram not sent");
                 }
             }
-            IoCommand::Close { code, reason } => {
+            Command::Close { code, reason } => {
                 self.local_close = Some((code, reason.clone()));
-                self.session.close(clamp(code), &reason);
+                self.connection.close(clamp(code), &reason);
             }
         }
     }
 
     fn open(&mut self, id: StreamId, priority: i32) {
-        let s = self.session.clone();
+        let s = self.connection.clone();
         let uni = id.is_uni();
         self.sends.insert(id, SendSlot::Opening(Pending { priority: Some(priority), ..Pending::default() }));
         if !uni {
@@ -517,7 +412,7 @@ impl ConnectionIo {
                 let total: usize = chunks.iter().map(Bytes::len).sum();
                 if total == 0 {
                     let fin_sent = fin && stream.finish().is_ok();
-                    self.ready.push_back(IoEvent::Written { id, bytes: 0, fin: fin_sent, closed: fin_sent });
+                    self.ready.push_back(TransportEvent::Written { stream: id, bytes: 0 });
                     if !fin_sent {
                         self.sends.insert(id, SendSlot::Idle(stream));
                     }
@@ -537,7 +432,7 @@ impl ConnectionIo {
                     Done::Wrote { id, stream, total, fin, result }
                 }));
             }
-            None => self.ready.push_back(IoEvent::Written { id, bytes: 0, fin: false, closed: true }),
+            None => self.ready.push_back(TransportEvent::Written { stream: id, bytes: 0 }),
         }
     }
 
@@ -545,7 +440,7 @@ impl ConnectionIo {
         match self.sends.get_mut(&id) {
             Some(SendSlot::Opening(p)) => {
                 if p.write.take().is_some() {
-                    self.ready.push_back(IoEvent::Written { id, bytes: 0, fin: false, closed: true });
+                    self.ready.push_back(TransportEvent::Written { stream: id, bytes: 0 });
                 }
                 // Opened streams without a slot are reset on arrival.
                 self.sends.remove(&id);
@@ -595,158 +490,9 @@ impl ConnectionIo {
 }
 
 impl futures::Stream for ConnectionIo {
-    type Item = IoEvent;
+    type Item = TransportEvent;
 
-    fn poll_next(self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<IoEvent>> {
+    fn poll_next(self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<TransportEvent>> {
         self.get_mut().poll_event(cx)
-    }
-}
-
-/// One session's view of a core, as [`Pump`] needs it: a plain `moqt_proto::Session`, or one
-/// session of a relay `Node` ([`NodeView`]).
-pub trait CoreIo {
-    /// Feeds a transport event.
-    fn handle(&mut self, now: Instant, event: TransportEvent);
-    /// How much may be read from `id` now.
-    fn recv_credit(&self, id: StreamId) -> usize;
-    /// The bytes queued for `id` and whether FIN follows them.
-    fn send_chunks(&self, id: StreamId) -> Option<(&[Bytes], bool)>;
-    /// Records what the transport took from `id`'s queue.
-    fn advance_send(&mut self, id: StreamId, bytes: usize, fin: bool);
-}
-
-impl CoreIo for Core {
-    fn handle(&mut self, now: Instant, event: TransportEvent) {
-        Core::handle(self, now, event)
-    }
-    fn recv_credit(&self, id: StreamId) -> usize {
-        Core::recv_credit(self, id)
-    }
-    fn send_chunks(&self, id: StreamId) -> Option<(&[Bytes], bool)> {
-        Core::send_chunks(self, id)
-    }
-    fn advance_send(&mut self, id: StreamId, bytes: usize, fin: bool) {
-        Core::advance_send(self, id, bytes, fin)
-    }
-}
-
-/// One session of a relay [`Node`], seen as a [`CoreIo`]. The node's commands for every session
-/// come out of `Node::poll_command`; feed each to [`Pump::command`] with this view.
-pub struct NodeView<'a> {
-    node: &'a mut Node,
-    session: SessionId,
-}
-
-impl<'a> NodeView<'a> {
-    /// The view of `session` in `node`.
-    pub fn new(node: &'a mut Node, session: SessionId) -> Self {
-        Self { node, session }
-    }
-}
-
-impl CoreIo for NodeView<'_> {
-    fn handle(&mut self, now: Instant, event: TransportEvent) {
-        self.node.handle(self.session, now, event)
-    }
-    fn recv_credit(&self, id: StreamId) -> usize {
-        self.node.recv_credit(self.session, id)
-    }
-    fn send_chunks(&self, id: StreamId) -> Option<(&[Bytes], bool)> {
-        self.node.send_chunks(self.session, id)
-    }
-    fn advance_send(&mut self, id: StreamId, bytes: usize, fin: bool) {
-        self.node.advance_send(self.session, id, bytes, fin)
-    }
-}
-
-/// The mapping between a `moqt-proto` core and [`IoCommand`] / [`IoEvent`], for any owner.
-///
-/// It tracks which streams have a write in flight so that each stream has at most one, and
-/// pulls the core's queue again when a write completes.
-#[derive(Debug, Default)]
-pub struct Pump {
-    writing: FxHashSet<StreamId>,
-}
-
-impl Pump {
-    /// A pump with no writes in flight.
-    pub fn new() -> Pump {
-        Pump::default()
-    }
-
-    /// Feeds one I/O event to a session and executes every command it queued.
-    pub fn handle(&mut self, core: &mut Core, now: Instant, event: IoEvent, out: &mut impl FnMut(IoCommand)) {
-        self.handle_io(core, now, event, out);
-        self.drain(core, out);
-    }
-
-    /// Feeds one I/O event to any core view, emitting the direct follow-ups (read grants, the
-    /// next write); the core's own commands are the caller's to route (see [`Pump::command`]).
-    pub fn handle_io<C: CoreIo>(
-        &mut self,
-        core: &mut C,
-        now: Instant,
-        event: IoEvent,
-        out: &mut impl FnMut(IoCommand),
-    ) {
-        match event {
-            IoEvent::Transport(ev) => {
-                let grant = match &ev {
-                    TransportEvent::StreamOpened(id) => Some(*id),
-                    TransportEvent::StreamData { id, fin: false, .. } => Some(*id),
-                    _ => None,
-                };
-                core.handle(now, ev);
-                if let Some(id) = grant {
-                    out(IoCommand::Read { id, max: core.recv_credit(id) });
-                }
-            }
-            IoEvent::Written { id, bytes, fin, closed } => {
-                self.writing.remove(&id);
-                core.advance_send(id, bytes, fin);
-                if !closed {
-                    self.pull(core, id, out);
-                }
-            }
-        }
-    }
-
-    /// Executes every command a session has queued.
-    pub fn drain(&mut self, core: &mut Core, out: &mut impl FnMut(IoCommand)) {
-        while let Some(cmd) = core.poll_command() {
-            self.command(core, cmd, out);
-        }
-    }
-
-    /// Executes one command of a core view.
-    pub fn command<C: CoreIo>(&mut self, core: &mut C, cmd: Command, out: &mut impl FnMut(IoCommand)) {
-        match cmd {
-            Command::Open { id, priority } => {
-                out(IoCommand::Open { id, priority });
-                if !id.is_uni() {
-                    out(IoCommand::Read { id, max: core.recv_credit(id) });
-                }
-            }
-            Command::Transmit(id) => self.pull(core, id, out),
-            Command::Reset { id, code } => out(IoCommand::Reset { id, code }),
-            Command::StopSending { id, code } => out(IoCommand::StopSending { id, code }),
-            Command::SetPriority { id, priority } => out(IoCommand::SetPriority { id, priority }),
-            Command::SendDatagram(data) => out(IoCommand::Datagram(data)),
-            Command::Close { code, reason } => out(IoCommand::Close { code, reason }),
-        }
-    }
-
-    fn pull<C: CoreIo>(&mut self, core: &mut C, id: StreamId, out: &mut impl FnMut(IoCommand)) {
-        if self.writing.contains(&id) {
-            return;
-        }
-        let Some((chunks, fin)) = core.send_chunks(id) else { return };
-        let take: Chunks = chunks.iter().take(MAX_CHUNKS_PER_WRITE).cloned().collect();
-        let fin = fin && take.len() == chunks.len();
-        if take.is_empty() && !fin {
-            return;
-        }
-        self.writing.insert(id);
-        out(IoCommand::Write { id, chunks: take, fin });
     }
 }

@@ -1,10 +1,10 @@
 //! The relay driver: one owner task holds the `moqt-proto` relay [`Node`] (origin, every
 //! session, every track) and one I/O task per connection moves bytes for it.
 //!
-//! Per connection, a [`ConnectionIo`] runs in its own task and forwards its [`IoEvent`]s to the
-//! owner over an unbounded channel of owned values; the owner feeds them to the node through a
-//! [`Pump`] per session, drains every ready message before looking at the node's commands, and
-//! then hands each connection all of its [`IoCommand`]s in one message. A frame fanned out to N
+//! Per connection, a [`ConnectionIo`] runs in its own task and forwards its transport events to
+//! the owner over an unbounded channel of owned values; the owner feeds them to the node, drains
+//! every ready message before looking at the node's commands, and then hands each connection all
+//! of its commands in one message. A frame fanned out to N
 //! subscribers therefore costs N `Bytes` clones inside the node and about N channel sends, and
 //! no lock is ever taken around protocol state. Runtime services (spawn, timers) come from the
 //! [`Runtime`] the driver passes in.
@@ -16,13 +16,13 @@ use std::time::{Duration, Instant};
 use futures::channel::{mpsc, oneshot};
 use futures::{FutureExt, StreamExt};
 use moqt_proto::relay::{Node, NodeConfig, NodeEvent, NodeStats, SessionId};
-use moqt_proto::session::{session_code, Config, Perspective};
-use moqt_proto::{Dialect, Version};
+use moqt_proto::session::{session_code, Command, Config, Perspective};
+use moqt_proto::{Dialect, TransportEvent, Version};
 use rustc_hash::FxHashMap;
 
-use crate::io::{ConnectionIo, IoCommand, IoEvent, NodeView, Pump};
+use crate::connection::Connection;
+use crate::io::ConnectionIo;
 use crate::rt::{Runtime, Sleep};
-use crate::session::Session;
 
 /// Live counters for `/metrics`, updated by the owner after each batch (no lock).
 #[derive(Debug, Default)]
@@ -106,7 +106,7 @@ impl Default for RelayConfig {
 
 enum OwnerMsg {
     Connect {
-        session: Session,
+        connection: Connection,
         version: Version,
         perspective: Perspective,
         dialect: Dialect,
@@ -114,7 +114,7 @@ enum OwnerMsg {
     },
     Io {
         sid: SessionId,
-        event: IoEvent,
+        event: TransportEvent,
     },
     Goaway {
         uri: String,
@@ -157,9 +157,9 @@ impl Relay {
 
     /// Hands a new connection (accepted, or dialled to a peer relay) to the relay; resolves when
     /// the connection has ended.
-    pub async fn serve(&self, session: Session, version: Version, perspective: Perspective, dialect: Dialect) {
+    pub async fn serve(&self, connection: Connection, version: Version, perspective: Perspective, dialect: Dialect) {
         let (done, ended) = oneshot::channel();
-        if self.tx.unbounded_send(OwnerMsg::Connect { session, version, perspective, dialect, done }).is_ok() {
+        if self.tx.unbounded_send(OwnerMsg::Connect { connection, version, perspective, dialect, done }).is_ok() {
             let _ = ended.await;
         }
     }
@@ -198,9 +198,8 @@ impl Relay {
 }
 
 struct Conn {
-    pump: Pump,
-    io: mpsc::UnboundedSender<Vec<IoCommand>>,
-    batch: Vec<IoCommand>,
+    io: mpsc::UnboundedSender<Vec<Command>>,
+    batch: Vec<Command>,
     done: Option<oneshot::Sender<()>>,
 }
 
@@ -217,6 +216,12 @@ impl Owner {
     async fn run(mut self, mut rx: mpsc::UnboundedReceiver<OwnerMsg>) {
         let mut timer = Sleep::until(&self.runtime, Instant::now() + Duration::from_secs(3600));
         loop {
+            // Timers run first whenever they are due, so steady traffic cannot starve them.
+            let now = Instant::now();
+            if self.node.poll_timeout().is_some_and(|t| t <= now) {
+                self.node.handle_timeout(now);
+                self.flush();
+            }
             let deadline = self.node.poll_timeout().unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
             timer.reset(deadline);
             futures::select_biased! {
@@ -237,7 +242,7 @@ impl Owner {
     fn on_msg(&mut self, msg: OwnerMsg) {
         let now = Instant::now();
         match msg {
-            OwnerMsg::Connect { session, version, perspective, dialect, done } => {
+            OwnerMsg::Connect { connection, version, perspective, dialect, done } => {
                 let mut config = self.template.clone();
                 config.version = version;
                 config.perspective = perspective;
@@ -245,16 +250,11 @@ impl Owner {
                 let sid = self.node.add_session(config, now);
                 self.metrics.sessions_total.fetch_add(1, Ordering::Relaxed);
                 let (io_tx, io_rx) = mpsc::unbounded();
-                self.conns.insert(sid, Conn { pump: Pump::new(), io: io_tx, batch: Vec::new(), done: Some(done) });
-                let io = ConnectionIo::new(session);
+                self.conns.insert(sid, Conn { io: io_tx, batch: Vec::new(), done: Some(done) });
+                let io = ConnectionIo::new(connection);
                 self.runtime.spawn(Box::pin(io_task(io, sid, self.tx.clone(), io_rx)));
             }
-            OwnerMsg::Io { sid, event } => {
-                if let Some(conn) = self.conns.get_mut(&sid) {
-                    let Conn { pump, batch, .. } = conn;
-                    pump.handle_io(&mut NodeView::new(&mut self.node, sid), now, event, &mut |c| batch.push(c));
-                }
-            }
+            OwnerMsg::Io { sid, event } => self.node.handle(sid, now, event),
             OwnerMsg::Goaway { uri } => self.node.goaway_all(&uri),
             OwnerMsg::CloseAll { code, reason } => {
                 for sid in self.node.session_ids() {
@@ -271,8 +271,7 @@ impl Owner {
     fn flush(&mut self) {
         while let Some((sid, cmd)) = self.node.poll_command() {
             if let Some(conn) = self.conns.get_mut(&sid) {
-                let Conn { pump, batch, .. } = conn;
-                pump.command(&mut NodeView::new(&mut self.node, sid), cmd, &mut |c| batch.push(c));
+                conn.batch.push(cmd);
             }
         }
         while let Some(event) = self.node.poll_event() {
@@ -289,6 +288,8 @@ impl Owner {
                     }
                 }
                 NodeEvent::Goaway { session, uri } => tracing::info!(?session, uri, "peer sent GOAWAY"),
+                // The relay runs no local application.
+                _ => {}
             }
         }
         for conn in self.conns.values_mut() {
@@ -305,7 +306,7 @@ async fn io_task(
     mut io: ConnectionIo,
     sid: SessionId,
     owner: mpsc::UnboundedSender<OwnerMsg>,
-    mut commands: mpsc::UnboundedReceiver<Vec<IoCommand>>,
+    mut commands: mpsc::UnboundedReceiver<Vec<Command>>,
 ) {
     loop {
         futures::select_biased! {
@@ -316,7 +317,7 @@ async fn io_task(
                     }
                 }
                 None => {
-                    io.command(IoCommand::Close { code: session_code::NO_ERROR, reason: String::new() });
+                    io.command(Command::Close { code: session_code::NO_ERROR, reason: String::new() });
                     break;
                 }
             },

@@ -195,9 +195,9 @@ impl Counter {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    pub(crate) fn add(&self, delta: isize) {
+    pub(crate) fn set(&self, n: usize) {
         let mut inner = self.lock();
-        inner.0 = inner.0.saturating_add_signed(delta);
+        inner.0 = n;
         for w in inner.1.drain(..) {
             w.wake();
         }
@@ -268,10 +268,10 @@ mod tests {
         let counter = std::sync::Arc::new(Counter::default());
         let c2 = counter.clone();
         let t = std::thread::spawn(move || block_on(c2.at_least(2)));
-        counter.add(1);
-        counter.add(1);
+        counter.set(1);
+        counter.set(2);
         t.join().unwrap();
-        counter.add(-5);
+        counter.set(0);
         assert_eq!(counter.get(), 0);
     }
 }

@@ -10,7 +10,7 @@
 //!
 //! The server runs one accept task that drives every connection's handshake concurrently (each
 //! bounded by a timeout), so a slow peer never blocks others; finished sessions arrive on a channel
-//! read by [`Server::accept`]. The client resolves `moqt://` / `https://` URLs with the configured
+//! read by [`Listener::accept`]. The client resolves `moqt://` / `https://` URLs with the configured
 //! [`Resolver`] and binds an ephemeral socket of the target's address family.
 //!
 //! Runtime-agnostic: sockets are wrapped, tasks spawned and timeouts run through the
@@ -37,8 +37,8 @@ use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
 use url::Url;
 use web_transport_quinn as wtq;
 
+use crate::connection::{Connection, TransportKind};
 use crate::rt::{self, Resolver, Runtime, ThreadResolver};
-use crate::session::{Session, TransportKind};
 use crate::tls::{Identity, TlsError, Verification};
 
 /// The TLS ALPN of HTTP/3, which carries WebTransport.
@@ -171,7 +171,7 @@ fn negotiated_alpn(conn: &quinn::Connection) -> Option<Vec<u8>> {
     conn.handshake_data()?.downcast::<quinn::crypto::rustls::HandshakeData>().ok()?.protocol
 }
 
-/// Server settings.
+/// Listener settings.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
     /// The UDP address to bind (e.g. `127.0.0.1:0`, `[::]:4443`).
@@ -211,7 +211,7 @@ impl ServerConfig {
 /// A session the server accepted.
 #[derive(Debug)]
 pub struct Accepted {
-    /// The negotiated version (also [`Session::version`]).
+    /// The negotiated version (also [`Connection::version`]).
     pub version: Version,
     /// Raw QUIC or WebTransport.
     pub kind: TransportKind,
@@ -223,7 +223,7 @@ pub struct Accepted {
     /// The client's address.
     pub peer: SocketAddr,
     /// The session.
-    pub session: Session,
+    pub connection: Connection,
 }
 
 /// A server listening on one UDP socket for raw QUIC and WebTransport.
@@ -231,7 +231,7 @@ pub struct Accepted {
 /// Dropping it stops accepting (pending handshakes are abandoned); established sessions live on
 /// until closed.
 #[derive(Debug)]
-pub struct Server {
+pub struct Listener {
     endpoint: quinn::Endpoint,
     local_addr: SocketAddr,
     accepted: mpsc::Receiver<Accepted>,
@@ -248,9 +248,9 @@ struct ServerShared {
     runtime: Runtime,
 }
 
-impl Server {
+impl Listener {
     /// Binds the socket and starts accepting on the config's runtime (or the detected one).
-    pub fn bind(config: ServerConfig) -> Result<Server, TransportError> {
+    pub fn bind(config: ServerConfig) -> Result<Listener, TransportError> {
         let runtime = pick_runtime(&config.runtime)?;
         let versions = dedup_versions(&config.versions);
         if versions.is_empty() || !(config.raw_quic || config.webtransport) {
@@ -285,7 +285,7 @@ impl Server {
         rt::spawn(&runtime, async move {
             let _ = accept.await;
         });
-        Ok(Server { endpoint, local_addr, accepted, task, runtime })
+        Ok(Listener { endpoint, local_addr, accepted, task, runtime })
     }
 
     /// The runtime this server runs on.
@@ -309,13 +309,13 @@ impl Server {
         self.endpoint.close(code.into(), reason.as_bytes());
     }
 
-    /// Waits until every connection has been closed and acknowledged (call after [`Server::close`]).
+    /// Waits until every connection has been closed and acknowledged (call after [`Listener::close`]).
     pub async fn wait_idle(&self) {
         self.endpoint.wait_idle().await;
     }
 }
 
-impl Drop for Server {
+impl Drop for Listener {
     fn drop(&mut self) {
         self.task.abort();
     }
@@ -342,9 +342,9 @@ async fn accept_loop(endpoint: quinn::Endpoint, shared: ServerShared, tx: mpsc::
                 Ok(Ok(accepted)) => {
                     tracing::debug!(%peer, version = %accepted.version, kind = ?accepted.kind,
                         path = ?accepted.path, "session accepted");
-                    let session = accepted.session.clone();
+                    let connection = accepted.connection.clone();
                     if tx.send(accepted).await.is_err() {
-                        session.close(0, "server shutting down");
+                        connection.close(0, "server shutting down");
                     }
                 }
                 Ok(Err(err)) => tracing::debug!(%peer, %err, "handshake failed"),
@@ -399,7 +399,7 @@ async fn handshake(incoming: quinn::Incoming, shared: &ServerShared) -> Result<A
             path: Some(path),
             url: Some(url),
             peer,
-            session: Session::new(inner, version, TransportKind::WebTransport),
+            connection: Connection::new(inner, version, TransportKind::WebTransport),
         });
     }
 
@@ -415,11 +415,11 @@ async fn handshake(incoming: quinn::Incoming, shared: &ServerShared) -> Result<A
         path: None,
         url: None,
         peer,
-        session: Session::new(wtq::Session::raw(conn), version, TransportKind::RawQuic),
+        connection: Connection::new(wtq::Session::raw(conn), version, TransportKind::RawQuic),
     })
 }
 
-/// Client settings.
+/// Connector settings.
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
     /// How the server certificate is checked.
@@ -463,7 +463,7 @@ impl ClientConfig {
 /// Dials moq-lite servers over raw QUIC (`moqt://host:port[/path]`) or WebTransport
 /// (`https://host:port/path`). Reuses one UDP socket per local bind address.
 #[derive(Debug)]
-pub struct Client {
+pub struct Connector {
     versions: Vec<Version>,
     raw: quinn::ClientConfig,
     wt: quinn::ClientConfig,
@@ -474,9 +474,9 @@ pub struct Client {
     resolver: Arc<dyn Resolver>,
 }
 
-impl Client {
+impl Connector {
     /// Builds the TLS configs (loading roots now, so file errors surface here).
-    pub fn new(config: ClientConfig) -> Result<Client, TransportError> {
+    pub fn new(config: ClientConfig) -> Result<Connector, TransportError> {
         let runtime = pick_runtime(&config.runtime)?;
         let resolver = config.resolver.clone().unwrap_or_else(|| Arc::new(ThreadResolver));
         let versions = dedup_versions(&config.versions);
@@ -494,7 +494,7 @@ impl Client {
         let alpns: Vec<&[u8]> = versions.iter().map(|v| v.alpn().as_bytes()).collect();
         let raw = build(&alpns)?;
         let wt = build(&[ALPN_H3.as_bytes()])?;
-        Ok(Client {
+        Ok(Connector {
             versions,
             raw,
             wt,
@@ -528,21 +528,21 @@ impl Client {
 
     /// Connects to `url` (`moqt://`/`moql://` for raw QUIC, `https://` for WebTransport) and returns
     /// the session with its negotiated version.
-    pub async fn connect(&self, url: &str) -> Result<Session, TransportError> {
+    pub async fn connect(&self, url: &str) -> Result<Connection, TransportError> {
         let parsed =
             Url::parse(url).map_err(|e| TransportError::InvalidUrl { url: url.to_owned(), reason: e.to_string() })?;
         self.connect_url(&parsed).await
     }
 
-    /// [`Client::connect`] with an already parsed URL.
-    pub async fn connect_url(&self, url: &Url) -> Result<Session, TransportError> {
+    /// [`Connector::connect`] with an already parsed URL.
+    pub async fn connect_url(&self, url: &Url) -> Result<Connection, TransportError> {
         let timeout = self.handshake_timeout;
         rt::timeout(&self.runtime, timeout, self.connect_inner(url))
             .await
             .map_err(|_| TransportError::Timeout(timeout))?
     }
 
-    async fn connect_inner(&self, url: &Url) -> Result<Session, TransportError> {
+    async fn connect_inner(&self, url: &Url) -> Result<Connection, TransportError> {
         let kind = match url.scheme() {
             "moqt" | "moql" => TransportKind::RawQuic,
             "https" => TransportKind::WebTransport,
@@ -577,7 +577,7 @@ impl Client {
                     conn.close(0u32.into(), b"unsupported ALPN");
                     return Err(TransportError::NoVersion(alpn.map(|a| String::from_utf8_lossy(&a).into_owned())));
                 };
-                Session::new(wtq::Session::raw(conn), version, TransportKind::RawQuic)
+                Connection::new(wtq::Session::raw(conn), version, TransportKind::RawQuic)
             }
             TransportKind::WebTransport => {
                 let request = wtq::proto::ConnectRequest::new(url.clone())
@@ -595,7 +595,7 @@ impl Client {
                     inner.close(0, b"no moq-lite version selected");
                     return Err(TransportError::NoVersion(selected));
                 };
-                Session::new(inner, version, TransportKind::WebTransport)
+                Connection::new(inner, version, TransportKind::WebTransport)
             }
         };
         tracing::debug!(%addr, version = %session.version(), ?kind, "connected");

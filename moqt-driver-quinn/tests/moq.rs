@@ -9,9 +9,9 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::Bytes;
-use moqt_driver_quinn::moq::{Announcement, BroadcastRequest, Client, CloseInfo, Server, Session, SubscribeParams};
+use moqt_driver_quinn::{Announcement, BroadcastRequest, Client, CloseInfo, Error, Server, Session, SubscribeParams};
 use moqt_driver_quinn::{ClientConfig, Fingerprint, Identity, ServerConfig, TransportKind, Verification};
-use moqt_proto::session::{session_code, APPLICATION_BASE};
+use moqt_proto::session::{session_code, stream_code, APPLICATION_BASE};
 use moqt_proto::{Path, Version};
 
 const STEP: Duration = Duration::from_secs(10);
@@ -87,13 +87,24 @@ async fn scenario(scheme: &str, version: Version) {
         assert_eq!(frames, want, "{scheme} {version} group {g}");
     }
 
-    // A fetch of a past group, served by the application.
+    // A fetch of a recent group is served from the publisher's cache: the application only
+    // hears that it was.
+    let mut fetch = within("fetch cached", c.fetch("live/cam", "video", 3)).await.unwrap();
+    let fetched = within("fetch cached frames", fetch.read_all()).await.unwrap();
+    assert_eq!(fetched, (0..FRAMES).map(|f| frame(3, f)).collect::<Vec<_>>(), "{scheme} {version}");
+    match within("fetch served", broadcast.next_request()).await {
+        Some(BroadcastRequest::FetchServed { track, group }) => assert_eq!((track.as_str(), group), ("video", 3)),
+        other => panic!("expected a served fetch, got {other:?}"),
+    }
+
+    // A fetch of a group no cache holds is served by the application.
+    const OLD: u64 = 1000;
     let serve = async {
         match within("fetch request", broadcast.next_request()).await {
             Some(BroadcastRequest::Fetch(req)) => {
-                assert_eq!((req.track(), req.group()), ("video", 3));
+                assert_eq!((req.track(), req.group()), ("video", OLD));
                 for f in 0..FRAMES {
-                    req.write_frame(frame(3, f));
+                    req.write_frame(frame(OLD, f));
                 }
                 req.finish();
             }
@@ -101,18 +112,20 @@ async fn scenario(scheme: &str, version: Version) {
         }
     };
     let fetch = async {
-        let mut fetch = within("fetch", c.fetch("live/cam", "video", 3)).await.unwrap();
+        let mut fetch = within("fetch", c.fetch("live/cam", "video", OLD)).await.unwrap();
         within("fetch frames", fetch.read_all()).await.unwrap()
     };
     let ((), fetched) = tokio::join!(serve, fetch);
-    assert_eq!(fetched, (0..FRAMES).map(|f| frame(3, f)).collect::<Vec<_>>(), "{scheme} {version}");
+    assert_eq!(fetched, (0..FRAMES).map(|f| frame(OLD, f)).collect::<Vec<_>>(), "{scheme} {version}");
 
     // GOAWAY from the server reaches the client (lite-04+).
     if version.has_goaway() {
         within("goaway", s.goaway("moqt://elsewhere.invalid/")).await.unwrap();
         assert_eq!(within("goaway received", c.goaway_received()).await, "moqt://elsewhere.invalid/");
         // New requests are refused after GOAWAY; existing ones keep working.
-        assert!(c.subscribe("live/cam", "video", params()).await.is_err());
+        let mut refused = within("subscribe after goaway", c.subscribe("live/cam", "audio", params())).await.unwrap();
+        let err = within("refusal", refused.next_group()).await.err();
+        assert_eq!(err, Some(Error::Code(stream_code::GOING_AWAY)), "{scheme} {version}");
     } else {
         assert!(s.goaway("").await.is_err());
     }
@@ -124,7 +137,8 @@ async fn scenario(scheme: &str, version: Version) {
     assert_eq!(within("server closed", s.closed()).await, want);
     assert_eq!(within("client closed", c.closed()).await, want, "{scheme} {version}");
     // The subscription ends with the session.
-    assert!(within("track end", reader.next_group()).await.is_err());
+    let end = within("track end", reader.next_group()).await.map(|g| g.map(|g| g.sequence()));
+    assert!(end.is_err(), "{scheme} {version}: {end:?}");
 }
 
 #[tokio::test]
@@ -202,7 +216,8 @@ async fn garbage_closes_only_the_offender() {
         // The bad client: a plain transport session that opens a SUBSCRIBE stream and sends a
         // message whose body does not decode.
         let transport =
-            moqt_driver_quinn::Client::new(ClientConfig::new(Verification::pinned(fp)).with_version(version)).unwrap();
+            moqt_driver_quinn::Connector::new(ClientConfig::new(Verification::pinned(fp)).with_version(version))
+                .unwrap();
         let url = format!("{scheme}://{}/bad", server.local_addr());
         let (bad, bad_s) =
             within("connect bad", async { tokio::join!(transport.connect(&url), server.accept()) }).await;
@@ -216,7 +231,7 @@ async fn garbage_closes_only_the_offender() {
         assert_eq!(info.code, session_code::PROTOCOL_VIOLATION, "{scheme}: {info:?}");
         let seen = within("bad transport closed", bad.closed()).await;
         assert!(
-            matches!(seen, moqt_driver_quinn::SessionError::Closed { code, .. } if code == session_code::PROTOCOL_VIOLATION),
+            matches!(seen, moqt_driver_quinn::ConnectionError::Closed { code, .. } if code == session_code::PROTOCOL_VIOLATION),
             "{scheme}: {seen:?}"
         );
 

@@ -9,8 +9,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use moqt_driver_quinn::transport::ALPN_H3;
 use moqt_driver_quinn::{
-    Accepted, Client, ClientConfig, Fingerprint, Identity, Server, ServerConfig, Session, SessionError, StreamError,
-    TransportError, TransportKind, Verification,
+    Accepted, ClientConfig, Connection, ConnectionError, Connector, Fingerprint, Identity, Listener, ServerConfig,
+    StreamError, TransportError, TransportKind, Verification,
 };
 use moqt_proto::Version;
 
@@ -25,33 +25,33 @@ fn loopback() -> SocketAddr {
     "127.0.0.1:0".parse().unwrap()
 }
 
-fn server_with(versions: &[Version]) -> (Server, Fingerprint) {
+fn server_with(versions: &[Version]) -> (Listener, Fingerprint) {
     let identity = Identity::self_signed(&["localhost", "127.0.0.1", "::1"]).unwrap();
     let fingerprint = identity.fingerprint();
     let mut config = ServerConfig::new(loopback(), identity);
     config.versions = versions.to_vec();
-    (Server::bind(config).unwrap(), fingerprint)
+    (Listener::bind(config).unwrap(), fingerprint)
 }
 
-fn client(fingerprint: Fingerprint, version: Option<Version>) -> Client {
+fn client(fingerprint: Fingerprint, version: Option<Version>) -> Connector {
     let mut config = ClientConfig::new(Verification::pinned(fingerprint));
     if let Some(v) = version {
         config = config.with_version(v);
     }
-    Client::new(config).unwrap()
+    Connector::new(config).unwrap()
 }
 
-fn raw_url(server: &Server, path: &str) -> String {
+fn raw_url(server: &Listener, path: &str) -> String {
     format!("moqt://{}{path}", server.local_addr())
 }
 
-fn wt_url(server: &Server, path: &str) -> String {
+fn wt_url(server: &Listener, path: &str) -> String {
     format!("https://{}{path}", server.local_addr())
 }
 
 /// Connects and accepts concurrently; returns (client session, server's accepted).
 /// `scheme` is `moqt` (raw QUIC) or `https` (WebTransport).
-async fn connect(server: &mut Server, client: &Client, scheme: &str, path: &str) -> (Session, Accepted) {
+async fn connect(server: &mut Listener, client: &Connector, scheme: &str, path: &str) -> (Connection, Accepted) {
     let url = format!("{scheme}://{}{path}", server.local_addr());
     let (c, s) = within("connect", async { tokio::join!(client.connect(&url), server.accept()) }).await;
     (c.unwrap(), s.expect("server stopped"))
@@ -59,7 +59,7 @@ async fn connect(server: &mut Server, client: &Client, scheme: &str, path: &str)
 
 /// Moves bytes both ways on uni and bidi streams, then exercises reset, stop-sending, a datagram
 /// and a close with code and reason.
-async fn exchange(client: &Session, server: &Session) {
+async fn exchange(client: &Connection, server: &Connection) {
     // Uni, client -> server.
     let mut send = within("open uni", client.open_uni()).await.unwrap();
     send.set_priority(5).unwrap();
@@ -126,7 +126,7 @@ async fn exchange(client: &Session, server: &Session) {
 
     // Close with code and reason: the peer sees both.
     client.close(42, "bye");
-    assert_eq!(within("closed", server.closed()).await, SessionError::Closed { code: 42, reason: "bye".into() });
+    assert_eq!(within("closed", server.closed()).await, ConnectionError::Closed { code: 42, reason: "bye".into() });
 }
 
 #[tokio::test]
@@ -136,13 +136,13 @@ async fn raw_quic_default_negotiates_lite06_and_moves_bytes() {
     let (c, s) = connect(&mut server, &client, "moqt", "/ignored").await;
     assert_eq!(c.version(), Version::Lite06);
     assert_eq!(s.version, Version::Lite06);
-    assert_eq!(s.session.version(), Version::Lite06);
+    assert_eq!(s.connection.version(), Version::Lite06);
     assert_eq!((c.kind(), s.kind), (TransportKind::RawQuic, TransportKind::RawQuic));
     assert_eq!(s.path, None);
     assert_eq!(s.peer.ip(), std::net::Ipv4Addr::LOCALHOST);
     assert_eq!(c.peer_addr(), server.local_addr());
     assert_eq!(c.wt_protocol(), None);
-    exchange(&c, &s.session).await;
+    exchange(&c, &s.connection).await;
 }
 
 #[tokio::test]
@@ -152,7 +152,7 @@ async fn raw_quic_pinned_versions() {
         let client = client(fp, Some(v));
         let (c, s) = connect(&mut server, &client, "moqt", "").await;
         assert_eq!((c.version(), s.version), (v, v), "pinned {v}");
-        exchange(&c, &s.session).await;
+        exchange(&c, &s.connection).await;
     }
 }
 
@@ -168,7 +168,7 @@ async fn webtransport_default_negotiates_lite06_with_path() {
     assert_eq!(s.url.as_ref().map(|u| u.path()), Some("/room/alice"));
     assert_eq!(c.wt_protocol(), Some("moq-lite-06"));
     assert_eq!(s.peer.ip(), std::net::Ipv4Addr::LOCALHOST);
-    exchange(&c, &s.session).await;
+    exchange(&c, &s.connection).await;
 }
 
 #[tokio::test]
@@ -180,7 +180,7 @@ async fn webtransport_pinned_versions() {
         assert_eq!((c.version(), s.version), (v, v), "pinned {v}");
         assert_eq!(c.wt_protocol(), Some(v.wt_protocol()));
         assert_eq!(s.path.as_deref(), Some("/moq"));
-        exchange(&c, &s.session).await;
+        exchange(&c, &s.connection).await;
     }
 }
 
@@ -262,23 +262,23 @@ async fn raw_quic_restricted_server() {
 async fn root_verification_checks_the_name() {
     let identity = Identity::self_signed(&["localhost", "127.0.0.1"]).unwrap();
     let root = identity.leaf().clone();
-    let mut server = Server::bind(ServerConfig::new(loopback(), identity)).unwrap();
-    let client = Client::new(ClientConfig::new(Verification::Roots(vec![root]))).unwrap();
+    let mut server = Listener::bind(ServerConfig::new(loopback(), identity)).unwrap();
+    let client = Connector::new(ClientConfig::new(Verification::Roots(vec![root]))).unwrap();
     let (c, _s) = connect(&mut server, &client, "moqt", "").await;
     assert_eq!(c.version(), Version::Lite06);
 
     // A certificate for another name is refused.
     let other = Identity::self_signed(&["example.invalid"]).unwrap();
     let other_root = other.leaf().clone();
-    let server2 = Server::bind(ServerConfig::new(loopback(), other)).unwrap();
-    let client2 = Client::new(ClientConfig::new(Verification::Roots(vec![other_root]))).unwrap();
+    let server2 = Listener::bind(ServerConfig::new(loopback(), other)).unwrap();
+    let client2 = Connector::new(ClientConfig::new(Verification::Roots(vec![other_root]))).unwrap();
     let err = within("name mismatch", client2.connect(&raw_url(&server2, ""))).await.unwrap_err();
     assert!(matches!(err, TransportError::Handshake { .. }), "{err:?}");
 }
 
 #[tokio::test]
 async fn bad_urls_are_clear_errors() {
-    let client = Client::new(ClientConfig::new(Verification::InsecureNoVerification)).unwrap();
+    let client = Connector::new(ClientConfig::new(Verification::InsecureNoVerification)).unwrap();
     let err = client.connect("http://127.0.0.1:1/").await.unwrap_err();
     assert!(matches!(err, TransportError::UnsupportedScheme(ref s) if s == "http"), "{err:?}");
     let err = client.connect("not a url").await.unwrap_err();

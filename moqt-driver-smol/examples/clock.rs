@@ -13,8 +13,8 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use moqt_driver_smol::moq::{Announcement, Client, Session, SubscribeParams};
 use moqt_driver_smol::Verification;
+use moqt_driver_smol::{Announcement, Client, Session, SubscribeParams};
 use moqt_proto::Version;
 
 /// The track name moq-dev's clock uses.
@@ -91,7 +91,7 @@ pub async fn publish(session: &Session, broadcast: &str, count: Option<u64>) -> 
         // A new minute: finish the old group and start one whose first frame is the date.
         if group.as_ref().is_none_or(|(m, _)| *m != minute) {
             if let Some((_, old)) = group.take() {
-                moqt_driver_smol::moq::GroupPublisher::finish(old);
+                moqt_driver_smol::GroupPublisher::finish(old);
             }
             let g = track.open_group(minute);
             g.write_frame(Bytes::from(base))?;

@@ -11,7 +11,7 @@
 use std::net::SocketAddr;
 
 use moqt_driver_smol::relay::{Relay, RelayConfig};
-use moqt_driver_smol::{Fingerprint, Identity, Server};
+use moqt_driver_smol::{Fingerprint, Identity, Listener};
 use moqt_proto::relay::NodeConfig;
 use moqt_proto::session::Perspective;
 use moqt_proto::Dialect;
@@ -21,7 +21,7 @@ use moqt_proto::Dialect;
 pub async fn run(listen: SocketAddr, ready: impl FnOnce(SocketAddr, Fingerprint)) -> anyhow::Result<()> {
     let identity = Identity::self_signed(&["localhost", "127.0.0.1", "::1"])?;
     let fingerprint = identity.fingerprint();
-    let mut server = Server::bind(moqt_driver_smol::server_config(listen, identity))?;
+    let mut server = Listener::bind(moqt_driver_smol::server_config(listen, identity))?;
 
     // The hop id only has to differ between relays that may link to each other: take it from
     // this relay's own (random) certificate.
@@ -35,7 +35,7 @@ pub async fn run(listen: SocketAddr, ready: impl FnOnce(SocketAddr, Fingerprint)
     while let Some(accepted) = server.accept().await {
         let relay = relay.clone();
         smol::spawn(async move {
-            relay.serve(accepted.session, accepted.version, Perspective::Server, Dialect::Draft).await;
+            relay.serve(accepted.connection, accepted.version, Perspective::Server, Dialect::Draft).await;
         })
         .detach();
     }

@@ -1,23 +1,22 @@
 //! moq-lite driver for smol.
 //!
 //! The same library as `moqt-driver-tokio`, on smol: the transport/TLS layer and all the glue to
-//! the sans-IO core (stream handle map, read pump within the core's receive credit, write pump,
-//! timers, the relay driver) live in the runtime-agnostic `moqt-driver-quinn` crate and are
-//! re-exported here. This crate supplies only what is specific to smol: [`runtime`] (quinn's
+//! the sans-IO core (per-connection I/O executing the core's commands, the owner task of the
+//! async API, timers, the relay driver) live in the runtime-agnostic `moqt-driver-quinn` crate
+//! and are re-exported here. This crate supplies only what is specific to smol: [`runtime`] (quinn's
 //! [`quinn::SmolRuntime`]: tasks on smol's global executor, `async-io` timers and UDP sockets)
 //! and [`SmolResolver`] (host names through `smol::net::resolve`). No tokio runtime is started.
 //!
-//! * [`moq`]: the async moq-lite API (`moq::Client::connect(url)` for `moqt://` and `https://`,
-//!   `moq::Server::accept()`, the `moq::Session` handle to publish, subscribe, watch
-//!   announcements, fetch, probe, send GOAWAY and close). Build the configs with
-//!   [`client_config`] and [`server_config`], which set the smol runtime and resolver.
+//! * The async moq-lite API at the crate root ([`Client::connect`] for `moqt://` and `https://`,
+//!   [`Server::accept`], the [`Session`] handle to publish, subscribe, watch announcements,
+//!   fetch, probe, send GOAWAY and close). Build the configs with [`client_config`] and
+//!   [`server_config`], which set the smol runtime and resolver.
 //! * [`relay`]: the relay driver (`relay::Relay::start(config, runtime())`).
-//! * [`transport`], [`tls`], [`session`], [`io`], [`rt`]: the layers underneath, shared with
+//! * [`transport`], [`tls`], [`connection`], [`io`], [`rt`]: the layers underneath, shared with
 //!   `moqt-driver-tokio`.
 //!
 //! ```no_run
-//! use moqt_driver_smol::moq::Client;
-//! use moqt_driver_smol::Verification;
+//! use moqt_driver_smol::{Client, Verification};
 //!
 //! smol::block_on(async {
 //!     let client = Client::new(moqt_driver_smol::client_config(Verification::SystemRoots)).unwrap();
@@ -28,8 +27,8 @@
 //! });
 //! ```
 
-// Everything runtime-agnostic, under the same paths as in `moqt-driver-tokio` (`moq`, `relay`,
-// `transport`, `tls`, `session`, `io`, `rt`, and the root-level types).
+// Everything runtime-agnostic, under the same paths as in `moqt-driver-tokio` (`session`, `relay`,
+// `transport`, `tls`, `connection`, `io`, `rt`, and the root-level types).
 pub use moqt_driver_quinn::*;
 
 use std::net::SocketAddr;

@@ -39,14 +39,14 @@ impl TokioRelay {
                 let fp = identity.fingerprint();
                 let mut config = moqt_driver_tokio::ServerConfig::new("127.0.0.1:0".parse().unwrap(), identity);
                 config.runtime = Some(moqt_driver_tokio::runtime());
-                let mut server = moqt_driver_tokio::Server::bind(config).unwrap();
+                let mut server = moqt_driver_tokio::Listener::bind(config).unwrap();
                 let relay = Relay::start(RelayConfig::default(), moqt_driver_tokio::runtime());
                 ready_tx.send((server.local_addr(), fp)).unwrap();
                 let accept = async {
                     while let Some(a) = server.accept().await {
                         let relay = relay.clone();
                         tokio::spawn(async move {
-                            relay.serve(a.session, a.version, Perspective::Server, Dialect::Draft).await;
+                            relay.serve(a.connection, a.version, Perspective::Server, Dialect::Draft).await;
                         });
                     }
                 };

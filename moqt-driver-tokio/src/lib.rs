@@ -4,23 +4,19 @@
 //! `moqt-driver-quinn` crate, shared with `moqt-driver-smol`; this crate re-exports them and
 //! supplies the tokio specifics ([`TokioResolver`], [`runtime`]).
 //!
-//! * [`moq`]: the async moq-lite API (`moq::Client::connect(url)`, `moq::Server::accept()`, the
-//!   `moq::Session` handle). Under a tokio runtime, quinn's runtime detection picks tokio, so the
-//!   configs need no runtime; set `ClientConfig::resolver` to [`TokioResolver`] to resolve names
-//!   with tokio instead of a helper thread.
+//! * The async moq-lite API at the crate root ([`Client::connect`], [`Server::accept`], the
+//!   [`Session`] handle and its publisher/subscriber handles). Under a tokio runtime, quinn's
+//!   runtime detection picks tokio, so the configs need no runtime; set `ClientConfig::resolver`
+//!   to [`TokioResolver`] to resolve names with tokio instead of a helper thread.
 //! * [`relay`]: the relay driver (`relay::Relay::start(config, runtime())`).
-//! * [`transport`], [`tls`], [`session`], [`io`], [`rt`]: the layers underneath, shared with
+//! * [`transport`], [`tls`], [`connection`], [`io`], [`rt`]: the layers underneath, shared with
 //!   `moqt-driver-smol`.
 //! * [`examples`]: the logic of the `cargo run --example …` programs (broadcast, echo,
 //!   native_quic, relay, clock), callable in-process.
 
-pub use moqt_driver_quinn::{io, moq, relay, rt, session, tls, transport};
+pub use moqt_driver_quinn::*;
 
 pub mod examples;
-pub use moqt_driver_quinn::{
-    Accepted, Client, ClientConfig, Fingerprint, Identity, RecvStream, Resolver, SendStream, Server, ServerConfig,
-    Session, SessionError, StreamError, TlsError, TransportError, TransportKind, Verification, Written,
-};
 
 use std::net::SocketAddr;
 use std::sync::Arc;

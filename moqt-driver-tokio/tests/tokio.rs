@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use moqt_driver_tokio::moq::{Announcement, Client, Server, SubscribeParams};
+use moqt_driver_tokio::{Announcement, Client, Server, SubscribeParams};
 use moqt_driver_tokio::{ClientConfig, Identity, Resolver, ServerConfig, TokioResolver, Verification};
 use moqt_proto::{Path, Version};
 

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::channel::oneshot;
-use moqt_driver_smol::moq::{Announcement, Client, Session, SubscribeParams};
+use moqt_driver_smol::{Announcement, Client, Session, SubscribeParams};
 use moqt_driver_smol::{ClientConfig, Fingerprint, Verification};
 use moqt_proto::Version;
 

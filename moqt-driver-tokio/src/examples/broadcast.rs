@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::Result;
 use tokio::task::JoinSet;
 
-use crate::moq::{BroadcastRequest, Server, Session};
+use crate::{BroadcastRequest, Server, Session};
 
 /// The port both sides use by default.
 pub const DEFAULT_PORT: u16 = 4469;
@@ -55,8 +55,9 @@ pub async fn serve_session(session: Session) {
                 Some(BroadcastRequest::Track(name)) => {
                     generators.spawn(super::generate(broadcast.create_track(&name), INTERVAL, None));
                 }
-                // No history is kept: dropping the request refuses it (NOT_FOUND).
-                Some(BroadcastRequest::Fetch(_)) => {}
+                // No history is kept beyond the session's cache: dropping the request refuses it
+                // (NOT_FOUND).
+                Some(BroadcastRequest::Fetch(_) | BroadcastRequest::FetchServed { .. }) => {}
                 None => break,
             },
             _ = session.closed() => break,

@@ -13,7 +13,7 @@ use anyhow::{Context, Result};
 use bytes::Bytes;
 use tokio::task::JoinSet;
 
-use crate::moq::{Announcement, GroupPublisher, Server, Session, SubscribeParams};
+use crate::{Announcement, GroupPublisher, Server, Session, SubscribeParams};
 
 /// The port both sides use by default (the `relay` example's port).
 pub const DEFAULT_PORT: u16 = 4443;

@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use tokio::task::{AbortHandle, JoinSet};
 
-use crate::moq::{Announcement, Server, Session};
+use crate::{Announcement, Server, Session};
 
 /// The port both sides use by default.
 pub const DEFAULT_PORT: u16 = 4444;

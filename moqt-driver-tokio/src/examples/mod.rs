@@ -28,9 +28,9 @@ use bytes::Bytes;
 use moqt_proto::Version;
 use tokio::task::JoinSet;
 
-use crate::moq::{Announcement, Client, Server, Session, SubscribeParams, TrackPublisher};
 use crate::tls::{Fingerprint, Identity, Verification};
 use crate::transport::{ClientConfig, ServerConfig};
+use crate::{Announcement, Client, Server, Session, SubscribeParams, TrackPublisher};
 
 /// The names the generated certificates are valid for.
 pub const CERT_NAMES: [&str; 3] = ["localhost", "127.0.0.1", "::1"];

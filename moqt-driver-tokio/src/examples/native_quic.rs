@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 
-use crate::moq::{CloseInfo, Server};
 use crate::tls::Fingerprint;
+use crate::{CloseInfo, Server};
 
 /// The port both sides use by default.
 pub const DEFAULT_PORT: u16 = 4445;
@@ -55,7 +55,7 @@ pub async fn serve(
     let mut reports = Vec::new();
     while count.is_none_or(|c| (reports.len() as u64) < c) {
         let Some(session) = server.accept().await else { break };
-        let (version, peer) = (session.version().to_string(), session.transport().peer_addr());
+        let (version, peer) = (session.version().to_string(), session.connection().peer_addr());
         eprintln!("session from {peer}: {version} over {:?}", session.kind());
         let closed = match tokio::time::timeout(CLOSE_TIMEOUT, session.closed()).await {
             Ok(info) => info,
@@ -76,7 +76,7 @@ pub async fn serve(
 pub async fn client(url: &str, connect: &super::ConnectArgs) -> Result<(String, CloseInfo)> {
     let (client, session) = connect.connect(url).await?;
     let version = session.version().to_string();
-    eprintln!("connected: {version} over {:?} to {}", session.kind(), session.transport().peer_addr());
+    eprintln!("connected: {version} over {:?} to {}", session.kind(), session.connection().peer_addr());
     session.close(0, "done");
     let closed = tokio::time::timeout(CLOSE_TIMEOUT, session.closed()).await.context("close did not complete")?;
     // Wait until the CONNECTION_CLOSE is out, so the server learns at once.

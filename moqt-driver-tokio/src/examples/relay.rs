@@ -11,7 +11,7 @@ use moqt_proto::Dialect;
 
 use crate::relay::{Relay, RelayConfig};
 use crate::tls::Fingerprint;
-use crate::transport::Server;
+use crate::transport::Listener;
 
 /// The port the relay listens on by default (also the `clock` example's default).
 pub const DEFAULT_PORT: u16 = 4443;
@@ -25,7 +25,7 @@ pub fn default_listen() -> SocketAddr {
 /// session until the server stops.
 pub async fn run(listen: SocketAddr, ready: impl FnOnce(SocketAddr, Fingerprint)) -> Result<()> {
     let (config, fingerprint) = super::server_config(listen)?;
-    let mut server = Server::bind(config).with_context(|| format!("cannot listen on {listen}"))?;
+    let mut server = Listener::bind(config).with_context(|| format!("cannot listen on {listen}"))?;
     // A relay's hop id only needs to differ from the relays it may link with.
     let hop_id = u64::from_be_bytes(fingerprint.as_bytes()[..8].try_into().expect("8 bytes")) >> 11;
     let node = NodeConfig { hop_id: hop_id.max(1), ..NodeConfig::default() };
@@ -35,7 +35,7 @@ pub async fn run(listen: SocketAddr, ready: impl FnOnce(SocketAddr, Fingerprint)
         eprintln!("session from {}: {} over {:?}", accepted.peer, accepted.version, accepted.kind);
         let relay = relay.clone();
         tokio::spawn(async move {
-            relay.serve(accepted.session, accepted.version, Perspective::Server, Dialect::Draft).await;
+            relay.serve(accepted.connection, accepted.version, Perspective::Server, Dialect::Draft).await;
         });
     }
     Ok(())

@@ -88,14 +88,25 @@ impl Node {
     fn start_fetch(&mut self, requester: Requester, fetch: Fetch, via: Option<SessionId>) {
         let waiter = Waiter { requester, start_frame: fetch.start_frame, end_frame: fetch.end_frame };
         let key: FetchKey = (fetch.path.clone(), fetch.track.clone(), fetch.group);
+        // A relay answers from its cache; the local application's own fetch of a remote track
+        // goes to the network (the application asked for the publisher's answer).
+        let local_broadcast = self.origin.is_local(&fetch.path);
         let cached: Option<Vec<CachedFrame>> = self
             .track_index
             .get(&(fetch.path.clone(), fetch.track.clone()))
             .and_then(|&i| self.tracks[i].as_ref())
+            .filter(|_| matches!(requester, Requester::Session(..)) || local_broadcast)
             .and_then(|t| t.cache.get(fetch.group))
             .filter(|g| g.complete)
             .map(|g| g.frames.clone());
         if let Some(frames) = cached {
+            if local_broadcast {
+                self.events.push_back(NodeEvent::FetchServed {
+                    path: fetch.path,
+                    track: fetch.track,
+                    group: fetch.group,
+                });
+            }
             return self.serve(waiter, &frames);
         }
         if let Some(pending) = self.fetches.get_mut(&key) {
@@ -207,7 +218,13 @@ impl Node {
         }
     }
 
-    pub(super) fn on_upstream_fetch_frame(&mut self, sid: SessionId, fetch: FetchId, timestamp: Option<u64>, payload: Bytes) {
+    pub(super) fn on_upstream_fetch_frame(
+        &mut self,
+        sid: SessionId,
+        fetch: FetchId,
+        timestamp: Option<u64>,
+        payload: Bytes,
+    ) {
         let Some(key) = self.fetch_upstreams.get(&(sid, fetch)) else { return };
         if let Some(p) = self.fetches.get_mut(key) {
             p.frames.push(CachedFrame { timestamp: timestamp.unwrap_or(0), payload });

@@ -217,6 +217,15 @@ pub enum NodeEvent {
         /// The group.
         group: u64,
     },
+    /// A fetch of a local track was answered from the cache (the application was not asked).
+    FetchServed {
+        /// The local broadcast.
+        path: Path,
+        /// The track.
+        track: String,
+        /// The group.
+        group: u64,
+    },
 
     /// A broadcast under a watched prefix is live.
     Announced {

@@ -379,9 +379,13 @@ impl Node {
                 }
             }
             Event::GroupDropped { group, .. } => self.on_group_dropped(sid, group),
-            Event::FetchRequest { fetch, request } => self.on_fetch(super::fetch::Requester::Session(sid, fetch), request),
+            Event::FetchRequest { fetch, request } => {
+                self.on_fetch(super::fetch::Requester::Session(sid, fetch), request)
+            }
             Event::FetchCancelled { fetch, .. } => self.on_fetch_cancelled(sid, fetch),
-            Event::FetchFrame { fetch, timestamp, payload } => self.on_upstream_fetch_frame(sid, fetch, timestamp, payload),
+            Event::FetchFrame { fetch, timestamp, payload } => {
+                self.on_upstream_fetch_frame(sid, fetch, timestamp, payload)
+            }
             Event::FetchEnded { fetch, code } => self.on_upstream_fetch_ended(sid, fetch, code),
             Event::TrackRequest { request, track } => self.on_track_request(sid, request, track.path, track.track),
             Event::TrackInfo { request, info } => self.on_track_info(sid, request, Ok(info)),

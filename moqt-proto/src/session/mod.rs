@@ -263,8 +263,10 @@ impl Session {
             return;
         }
         let code = code.min(crate::coding::MAX_VARINT);
-        self.push(Command::Close { code, reason: reason.to_string() });
+        // Streams are reset first (on WebTransport the connection outlives the session), then
+        // the session is closed.
         self.shutdown(code, reason.to_string());
+        self.push(Command::Close { code, reason: reason.to_string() });
     }
 
     // ----- plumbing -----

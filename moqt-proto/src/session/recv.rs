@@ -288,7 +288,6 @@ impl Session {
         self.streams.clear();
         self.subscriptions.clear();
         self.publications.clear();
-        self.commands.retain(|c| matches!(c, super::send::Pending::Ready(Command::Close { .. })));
         self.timers = crate::timer::Timers::new();
         self.queued = 0;
         self.events.push_back(Event::Closed { code, reason });

@@ -115,7 +115,8 @@ impl Net {
     /// endpoint can be connected once; a node gets a new session per wire.
     pub fn connect(&mut self, client: usize, server: usize, opts: WireOptions) -> usize {
         let wire = self.wires.len();
-        let ends = [self.attach(client, Perspective::Client, wire, 0), self.attach(server, Perspective::Server, wire, 1)];
+        let ends =
+            [self.attach(client, Perspective::Client, wire, 0), self.attach(server, Perspective::Server, wire, 1)];
         self.wires.push((Wire::new(opts), ends));
         self.run();
         wire

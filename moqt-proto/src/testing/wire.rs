@@ -310,7 +310,8 @@ impl Wire {
             while budget > 0 && r.unread_bytes < self.opts.recv_window {
                 let Some(front) = s.queued.front_mut() else { break };
                 let room = (self.opts.recv_window - r.unread_bytes).min(budget);
-                let chunk = if front.len() <= room { s.queued.pop_front().expect("front") } else { front.split_to(room) };
+                let chunk =
+                    if front.len() <= room { s.queued.pop_front().expect("front") } else { front.split_to(room) };
                 let n = chunk.len();
                 s.queued_bytes -= n;
                 from.queued_bytes -= n;

@@ -1,9 +1,9 @@
 //! The uniform session and stream handles the driver moves bytes through.
 //!
-//! This module owns [`Session`], [`SendStream`] and [`RecvStream`]: thin wrappers over
+//! This module owns [`Connection`], [`SendStream`] and [`RecvStream`]: thin wrappers over
 //! `web_transport_quinn`'s types that look the same whether the connection is raw QUIC (a moq-lite
 //! ALPN) or a WebTransport session over HTTP/3, carry the negotiated [`Version`], and report errors
-//! as this crate's [`SessionError`] / [`StreamError`] instead of the library's.
+//! as this crate's [`ConnectionError`] / [`StreamError`] instead of the library's.
 //!
 //! Data is `bytes::Bytes` end to end: reads hand out the chunks quinn received, writes take owned
 //! `Bytes` without copying. Application error codes are `u32` on both transports (WebTransport maps
@@ -33,7 +33,7 @@ pub enum TransportKind {
 
 /// Why a session ended, or why a session-level operation failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum SessionError {
+pub enum ConnectionError {
     /// The peer closed the session with an application code and reason.
     #[error("session closed by peer: code {code}, reason {reason:?}")]
     Closed {
@@ -51,7 +51,7 @@ pub enum SessionError {
     /// The peer did not negotiate datagram support.
     #[error("peer does not accept datagrams")]
     DatagramsUnsupported,
-    /// The datagram exceeds [`Session::max_datagram_size`].
+    /// The datagram exceeds [`Connection::max_datagram_size`].
     #[error("datagram too large")]
     DatagramTooLarge,
     /// Any other transport failure (protocol violation, stateless reset, ...).
@@ -59,33 +59,33 @@ pub enum SessionError {
     Transport(String),
 }
 
-impl From<quinn::ConnectionError> for SessionError {
+impl From<quinn::ConnectionError> for ConnectionError {
     fn from(e: quinn::ConnectionError) -> Self {
         match e {
-            quinn::ConnectionError::ApplicationClosed(close) => SessionError::Closed {
+            quinn::ConnectionError::ApplicationClosed(close) => ConnectionError::Closed {
                 code: close.error_code.into_inner(),
                 reason: String::from_utf8_lossy(&close.reason).into_owned(),
             },
-            quinn::ConnectionError::LocallyClosed => SessionError::LocallyClosed,
-            quinn::ConnectionError::TimedOut => SessionError::TimedOut,
-            other => SessionError::Transport(other.to_string()),
+            quinn::ConnectionError::LocallyClosed => ConnectionError::LocallyClosed,
+            quinn::ConnectionError::TimedOut => ConnectionError::TimedOut,
+            other => ConnectionError::Transport(other.to_string()),
         }
     }
 }
 
-impl From<wtq::SessionError> for SessionError {
+impl From<wtq::SessionError> for ConnectionError {
     fn from(e: wtq::SessionError) -> Self {
         match e {
             wtq::SessionError::ConnectionError(e) => e.into(),
             wtq::SessionError::WebTransportError(wtq::WebTransportError::Closed(code, reason)) => {
-                SessionError::Closed { code: code.into(), reason }
+                ConnectionError::Closed { code: code.into(), reason }
             }
-            wtq::SessionError::WebTransportError(other) => SessionError::Transport(other.to_string()),
+            wtq::SessionError::WebTransportError(other) => ConnectionError::Transport(other.to_string()),
             wtq::SessionError::SendDatagramError(e) => match e {
                 quinn::SendDatagramError::UnsupportedByPeer | quinn::SendDatagramError::Disabled => {
-                    SessionError::DatagramsUnsupported
+                    ConnectionError::DatagramsUnsupported
                 }
-                quinn::SendDatagramError::TooLarge => SessionError::DatagramTooLarge,
+                quinn::SendDatagramError::TooLarge => ConnectionError::DatagramTooLarge,
                 quinn::SendDatagramError::ConnectionLost(e) => e.into(),
             },
         }
@@ -112,7 +112,7 @@ pub enum StreamError {
     TooLong(usize),
     /// The whole session failed.
     #[error(transparent)]
-    Session(#[from] SessionError),
+    Connection(#[from] ConnectionError),
 }
 
 impl From<wtq::WriteError> for StreamError {
@@ -120,7 +120,7 @@ impl From<wtq::WriteError> for StreamError {
         match e {
             wtq::WriteError::Stopped(code) => StreamError::Stopped(code),
             wtq::WriteError::InvalidStopped(code) => StreamError::InvalidCode(code.into_inner()),
-            wtq::WriteError::SessionError(e) => StreamError::Session(e.into()),
+            wtq::WriteError::SessionError(e) => StreamError::Connection(e.into()),
             wtq::WriteError::ClosedStream => StreamError::ClosedStream,
         }
     }
@@ -131,7 +131,7 @@ impl From<wtq::ReadError> for StreamError {
         match e {
             wtq::ReadError::Reset(code) => StreamError::Reset(code),
             wtq::ReadError::InvalidReset(code) => StreamError::InvalidCode(code.into_inner()),
-            wtq::ReadError::SessionError(e) => StreamError::Session(e.into()),
+            wtq::ReadError::SessionError(e) => StreamError::Connection(e.into()),
             // IllegalOrderedRead cannot happen: every read here is ordered.
             wtq::ReadError::ClosedStream | wtq::ReadError::IllegalOrderedRead => StreamError::ClosedStream,
         }
@@ -162,16 +162,16 @@ pub struct Written {
 /// An established moq-lite session over raw QUIC or WebTransport. Cheap to clone; clones share the
 /// connection.
 #[derive(Clone, Debug)]
-pub struct Session {
+pub struct Connection {
     inner: wtq::Session,
     version: Version,
     kind: TransportKind,
 }
 
-impl Session {
+impl Connection {
     /// Wraps an established `web_transport_quinn` session whose version is already known.
-    pub fn new(inner: wtq::Session, version: Version, kind: TransportKind) -> Session {
-        Session { inner, version, kind }
+    pub fn new(inner: wtq::Session, version: Version, kind: TransportKind) -> Connection {
+        Connection { inner, version, kind }
     }
 
     /// The negotiated moq-lite version.
@@ -205,38 +205,38 @@ impl Session {
     }
 
     /// Opens a unidirectional stream (waits for stream credit).
-    pub async fn open_uni(&self) -> Result<SendStream, SessionError> {
+    pub async fn open_uni(&self) -> Result<SendStream, ConnectionError> {
         Ok(SendStream { inner: self.inner.open_uni().await? })
     }
 
     /// Opens a bidirectional stream (waits for stream credit).
-    pub async fn open_bi(&self) -> Result<(SendStream, RecvStream), SessionError> {
+    pub async fn open_bi(&self) -> Result<(SendStream, RecvStream), ConnectionError> {
         let (send, recv) = self.inner.open_bi().await?;
         Ok((SendStream { inner: send }, RecvStream { inner: recv }))
     }
 
     /// Waits for the peer to open a unidirectional stream.
-    pub async fn accept_uni(&self) -> Result<RecvStream, SessionError> {
+    pub async fn accept_uni(&self) -> Result<RecvStream, ConnectionError> {
         Ok(RecvStream { inner: self.inner.accept_uni().await? })
     }
 
     /// Waits for the peer to open a bidirectional stream.
-    pub async fn accept_bi(&self) -> Result<(SendStream, RecvStream), SessionError> {
+    pub async fn accept_bi(&self) -> Result<(SendStream, RecvStream), ConnectionError> {
         let (send, recv) = self.inner.accept_bi().await?;
         Ok((SendStream { inner: send }, RecvStream { inner: recv }))
     }
 
     /// Sends an unreliable datagram; fails instead of waiting when the send buffer is full.
-    pub fn send_datagram(&self, data: Bytes) -> Result<(), SessionError> {
+    pub fn send_datagram(&self, data: Bytes) -> Result<(), ConnectionError> {
         Ok(self.inner.send_datagram(data)?)
     }
 
     /// Waits for the next datagram from the peer.
-    pub async fn read_datagram(&self) -> Result<Bytes, SessionError> {
+    pub async fn read_datagram(&self) -> Result<Bytes, ConnectionError> {
         Ok(self.inner.read_datagram().await?)
     }
 
-    /// The largest datagram payload [`Session::send_datagram`] accepts now (0 if unsupported).
+    /// The largest datagram payload [`Connection::send_datagram`] accepts now (0 if unsupported).
     pub fn max_datagram_size(&self) -> usize {
         self.inner.max_datagram_size()
     }
@@ -249,12 +249,12 @@ impl Session {
     }
 
     /// Waits until the session is closed (for any reason) and says why.
-    pub async fn closed(&self) -> SessionError {
+    pub async fn closed(&self) -> ConnectionError {
         self.inner.closed().await.into()
     }
 
     /// Why the session closed, or `None` while it is open.
-    pub fn close_reason(&self) -> Option<SessionError> {
+    pub fn close_reason(&self) -> Option<ConnectionError> {
         self.inner.close_reason().map(Into::into)
     }
 
@@ -306,7 +306,7 @@ impl SendStream {
 
     /// Waits until the peer sends STOP_SENDING (`Some(code)`) or has acknowledged all data after
     /// [`SendStream::finish`] (`None`).
-    pub async fn stopped(&self) -> Result<Option<u32>, SessionError> {
+    pub async fn stopped(&self) -> Result<Option<u32>, ConnectionError> {
         Ok(self.inner.stopped().await?)
     }
 
@@ -358,7 +358,7 @@ impl RecvStream {
     }
 
     /// Waits until the peer resets the stream (`Some(code)`) or it ends cleanly (`None`).
-    pub async fn received_reset(&mut self) -> Result<Option<u32>, SessionError> {
+    pub async fn received_reset(&mut self) -> Result<Option<u32>, ConnectionError> {
         Ok(self.inner.received_reset().await?)
     }
 
