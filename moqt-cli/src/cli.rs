@@ -170,6 +170,9 @@ pub struct PubArgs {
     /// Stop after this many frames (test pattern and clock).
     #[arg(long)]
     pub count: Option<u64>,
+    /// Start publishing only once a subscriber is there.
+    #[arg(long)]
+    pub wait_subscriber: bool,
 }
 
 #[derive(Debug, Args)]

@@ -13,8 +13,8 @@ use super::{FetchRequestId, NodeConfig, NodeEvent, NodeStats, SessionId, TrackId
 use crate::message::Probe;
 use crate::path::Path;
 use crate::session::{
-    Command, Config, Error, Event, FetchId, InterestId, ProbeId, Session, SubscriptionId, TrackRequestId,
-    TransportEvent,
+    session_code, stream_code, Command, Config, Error, Event, FetchId, InterestId, ProbeId, Session, SubscriptionId,
+    TrackRequestId, TransportEvent,
 };
 use crate::timer::Timers;
 
@@ -375,6 +375,15 @@ impl Node {
             }
             Event::SubscriptionEnded { subscription, code } => {
                 if let Some(idx) = self.upstreams.remove(&(sid, subscription)) {
+                    // On a closing session the code is the session's: a clean close ends the
+                    // track cleanly (its open groups were already reset), any other loses the
+                    // route.
+                    let closing = self.session(sid).is_some_and(Session::is_closed);
+                    let code = match code {
+                        Some(c) if closing && c == session_code::NO_ERROR => None,
+                        Some(_) if closing => Some(stream_code::UNROUTABLE),
+                        code => code,
+                    };
                     self.end_track(idx, code);
                 }
             }
@@ -426,7 +435,7 @@ impl Node {
         }
         let fed: Vec<usize> = self.upstreams.iter().filter(|((s, _), _)| *s == sid).map(|(_, &i)| i).collect();
         for idx in fed {
-            self.end_track(idx, Some(code));
+            self.end_track(idx, Some(stream_code::UNROUTABLE));
         }
         let subs: Vec<Subscriber> =
             self.downstreams.keys().filter(|d| matches!(d, Subscriber::Session(s, _) if *s == sid)).copied().collect();
