@@ -63,7 +63,7 @@ fn shell_quote(word: &str) -> String {
 
 /// The lines printed after `listening on …`: the page URL and a ready-to-paste pub/sub pair.
 /// `page_built` says whether the demo page was found (otherwise the URL serves a page saying how
-/// to build it).
+/// to build it, and so does an extra line here).
 pub fn next_steps(
     program: &str,
     bound: SocketAddr,
@@ -73,18 +73,17 @@ pub fn next_steps(
 ) -> Vec<String> {
     let host = client_authority(bound, dual_stack);
     let (b, t) = (DEMO_BROADCAST, DEMO_TRACK);
-    vec![
-        if page_built {
-            "next: open the demo page in Chromium (or another Chromium-based browser):".to_string()
-        } else {
-            "next: build the demo page ((cd web && npm ci && npm run build), then restart the relay) and open:"
-                .to_string()
-        },
+    let mut lines = vec![
+        "next: open the demo page in Chromium (or another Chromium-based browser):".to_string(),
         format!("  http://{host}/"),
-        "next: publish a test pattern, then measure it from another terminal:".to_string(),
-        format!("  {program} pub moqt://{host} {b} --track {t} --fps 30 --tls-fingerprint {fingerprint}"),
-        format!("  {program} sub https://{host}/ {b} --track {t} --stats --tls-fingerprint {fingerprint}"),
-    ]
+    ];
+    if !page_built {
+        lines.push("  (not built yet: run (cd web && npm ci && npm run build), then restart the relay)".to_string());
+    }
+    lines.push("next: publish a test pattern, then measure it from another terminal:".to_string());
+    lines.push(format!("  {program} pub moqt://{host} {b} --track {t} --fps 30 --tls-fingerprint {fingerprint}"));
+    lines.push(format!("  {program} sub https://{host}/ {b} --track {t} --stats --tls-fingerprint {fingerprint}"));
+    lines
 }
 
 #[cfg(test)]
@@ -114,9 +113,17 @@ mod tests {
     #[test]
     fn the_pair_carries_the_fingerprint_and_the_same_host() {
         let lines = next_steps("moqt", "127.0.0.1:5000".parse().unwrap(), false, "ab12", true);
+        assert_eq!(lines.len(), 5);
         assert_eq!(lines[1], "  http://127.0.0.1:5000/");
         assert_eq!(lines[3], "  moqt pub moqt://127.0.0.1:5000 demo --track pattern --fps 30 --tls-fingerprint ab12");
         assert_eq!(lines[4], "  moqt sub https://127.0.0.1:5000/ demo --track pattern --stats --tls-fingerprint ab12");
+    }
+
+    #[test]
+    fn an_unbuilt_page_gets_a_build_line() {
+        let lines = next_steps("moqt", "127.0.0.1:5000".parse().unwrap(), false, "ab12", false);
+        assert_eq!(lines.len(), 6);
+        assert!(lines[2].contains("npm run build"), "{lines:?}");
     }
 
     #[test]

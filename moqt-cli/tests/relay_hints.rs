@@ -16,6 +16,8 @@ struct Hints {
     fingerprint: String,
     /// Everything it printed about next steps, for "never localhost" checks.
     text: String,
+    /// The line between the URL and the pair ("next: publish …", or the build hint first).
+    built_hint: String,
     url: String,
     publish: Vec<String>,
     subscribe: Vec<String>,
@@ -25,14 +27,17 @@ fn start(args: &[&str]) -> (Proc, Hints) {
     let relay = Proc::spawn(args);
     let fingerprint = relay.wait_err("certificate sha256").rsplit(' ').next().unwrap().to_string();
     relay.wait_err("listening on");
-    let open = relay.wait_err("next: ");
+    let open = relay.wait_err("next: open");
     let url = relay.wait_err("  http://").trim().to_string();
-    let what = relay.wait_err("next: ");
+    let built_hint = relay.wait_err(""); // the line right after the URL
+    let what =
+        if built_hint.starts_with("next: publish") { built_hint.clone() } else { relay.wait_err("next: publish") };
     let publish = relay.wait_err(" pub moqt://");
     let subscribe = relay.wait_err(" sub https://");
     let text = [&open, &url, &what, &publish, &subscribe].map(|s| s.as_str()).join("\n");
     let words = |l: &str| l.split_whitespace().map(str::to_string).collect::<Vec<_>>();
-    (relay, Hints { fingerprint, text, url, publish: words(&publish), subscribe: words(&subscribe) })
+    let text = format!("{text}\n{built_hint}");
+    (relay, Hints { fingerprint, text, built_hint, url, publish: words(&publish), subscribe: words(&subscribe) })
 }
 
 /// `GET /` on the printed URL, over plain TCP: the status line and the body.
@@ -83,7 +88,7 @@ fn a_relay_on_ipv4_loopback_prints_an_ipv4_url_and_a_pair_that_works() {
     let (_relay, h) = start(&["relay", "--listen", "127.0.0.1:0", "--web-root", dir.to_str().unwrap()]);
     assert!(h.url.starts_with("http://127.0.0.1:") && h.url.ends_with('/'), "{}", h.text);
     assert!(!h.text.contains("localhost"), "bound to 127.0.0.1 only:\n{}", h.text);
-    assert!(h.text.contains("open the demo page"), "{}", h.text);
+    assert!(h.built_hint.starts_with("next: publish"), "the page is built: no build hint\n{}", h.text);
     let (status, body) = get(&h.url);
     assert!(status.contains("200"), "{status}");
     assert_eq!(body, "<title>the demo page</title>");
@@ -107,7 +112,7 @@ fn a_relay_on_the_ipv4_wildcard_points_at_ipv4_loopback() {
     assert!(h.url.starts_with("http://127.0.0.1:"), "{}", h.text);
     assert!(!h.text.contains("localhost"), "{}", h.text);
     // No page built where the test runs: the hint says how to build it, and the URL still answers.
-    assert!(h.text.contains("npm run build"), "{}", h.text);
+    assert!(h.built_hint.contains("npm run build"), "{}", h.text);
     let (status, body) = get(&h.url);
     assert!(status.contains("200") && body.contains("npm ci"), "{status}: {body}");
     run_pair(&h);
