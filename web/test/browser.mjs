@@ -23,7 +23,7 @@
 // processes' logs. Exits non-zero on any failure.
 
 import { existsSync } from "node:fs";
-import { mkdir, readFile, rm } from "node:fs/promises";
+import { mkdir, readdir, readFile, rm } from "node:fs/promises";
 import { createServer } from "node:http";
 import path from "node:path";
 import {
@@ -393,8 +393,11 @@ async function pageToPageScenarios(env, context) {
 
 async function main() {
 	if (!existsSync(path.join(DIST, "index.html"))) fail(`${DIST}/index.html missing: run npm run build in web/`);
-	await rm(ARTIFACTS, { recursive: true, force: true });
+	// A fresh artifacts directory (the README runner's readme/ in it stays).
 	await mkdir(ARTIFACTS, { recursive: true });
+	for (const entry of await readdir(ARTIFACTS)) {
+		if (entry !== "readme") await rm(path.join(ARTIFACTS, entry), { recursive: true, force: true });
+	}
 
 	const env = RELAY === "moq-relay" ? await startMoqRelay() : await startMoqt();
 	console.log(`relay: ${env.name} at ${env.relayUrl}, page at ${env.pageBase}, certificate sha-256 ${env.fingerprint}`);

@@ -17,7 +17,12 @@ import { fileURLToPath } from "node:url";
 export const WEB = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 export const ROOT = path.resolve(WEB, "..");
 export const DIST = path.join(WEB, "dist");
-export const ARTIFACTS = process.env.ARTIFACTS ? path.resolve(process.env.ARTIFACTS) : path.join(WEB, "test-artifacts");
+/** Where screenshots and logs go (a live binding: see useArtifacts). */
+export let ARTIFACTS = path.join(WEB, "test-artifacts");
+/** Sends artifacts to web/test-artifacts/<sub> instead. */
+export function useArtifacts(sub) {
+	ARTIFACTS = path.join(WEB, "test-artifacts", sub);
+}
 export const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
 export const CHROMIUM_FLAGS = [
 	"--headless=new",
