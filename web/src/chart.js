@@ -115,5 +115,5 @@ function niceCeil(v) {
 }
 
 function label(v) {
-	return Number.isInteger(v) ? String(v) : v.toFixed(v < 1 ? 2 : 1);
+	return String(Number(v.toFixed(2)));
 }
