@@ -2,6 +2,7 @@
 
 mod cli;
 mod client_cmd;
+mod hints;
 mod http;
 mod interop;
 mod relay_cmd;
