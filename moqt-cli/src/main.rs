@@ -1,5 +1,6 @@
 //! The `moqt` command-line tool: relay, publish, subscribe, list announcements, decode wire bytes.
 
+mod bench;
 mod cli;
 mod client_cmd;
 mod hints;
@@ -44,6 +45,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Pub(args) => client_cmd::publish(args).await,
         Command::Sub(args) => client_cmd::subscribe(args).await,
         Command::Announced(args) => client_cmd::announced(args).await,
+        Command::Bench(args) => bench::run(args).await,
         Command::Interop { command: interop::InteropCommand::Server(args) } => interop::server(args).await,
         Command::Interop { command: interop::InteropCommand::Client(args) } => interop::client(args).await,
         Command::Wire { command: WireCommand::Decode(args) } => {
