@@ -496,3 +496,24 @@ fn transport_closed() {
     assert_eq!(pair.server.closed(), Some(ConnectionError::TransportClosed));
     assert!(pair.server.conn.is_drained());
 }
+
+/// A connection closed before it sent anything still sends its parameters first, so a strict
+/// qmux-02 peer sees a clean close; once the transport is gone nothing is sent at all.
+#[test]
+fn close_before_parameters() {
+    for version in [Version::Qmux00, Version::Qmux01, Version::Qmux02] {
+        let mut pair = Pair::default(version);
+        pair.server.conn.close(3, b"bye");
+        pair.settle();
+        assert_eq!(
+            pair.client.closed(),
+            Some(ConnectionError::PeerClose { code: 3, reason: Bytes::from_static(b"bye") }),
+            "{version}"
+        );
+    }
+    let mut pair = Pair::default(Version::Qmux02);
+    pair.server.conn.close(3, b"bye");
+    pair.server.conn.handle_transport_closed();
+    assert!(pair.server.conn.is_drained());
+    assert_eq!(pair.server.conn.poll_transmit(pair.now), None);
+}

@@ -335,8 +335,10 @@ impl Connection {
         self.terminate(ConnectionError::LocalClose { code, reason });
     }
 
-    /// The WebSocket or byte stream ended (or failed) without a close frame.
+    /// The WebSocket or byte stream ended (or failed). Nothing more is sent, not even a
+    /// pending close frame.
     pub fn handle_transport_closed(&mut self) {
+        self.close_frame = None;
         if !self.closed {
             self.terminate(ConnectionError::TransportClosed);
         }

@@ -91,7 +91,15 @@ impl Connection {
     pub fn poll_transmit(&mut self, now: Instant) -> Option<Bytes> {
         if let Some(close) = self.close_frame.take() {
             let mut b = self.builder();
-            if !b.push(&close) {
+            // The parameters are always the first frame, even of a connection closed at once.
+            if !self.params_sent {
+                self.params_sent = b.push(&Frame::TransportParameters(self.local_params.clone()));
+            }
+            if !b.push(&close) && !b.buf.is_empty() {
+                // qmux-00: one frame per message; the close goes next time.
+                self.close_frame = Some(close);
+            }
+            if b.buf.is_empty() {
                 return None;
             }
             return Some(self.finish_record(now, b.buf));
