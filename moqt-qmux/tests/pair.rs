@@ -186,13 +186,22 @@ fn many_streams_legacy_prompt_reader() {
     many_uni_streams(Version::WebTransport, Framing::WebSocket, usize::MAX, 30, usize::MAX);
 }
 
-/// The legacy format's local limits: a peer sending more than a window of unread data is a
-/// flow-control error.
+/// The legacy format cannot announce limits: past `max_data` unread the connection asks the
+/// driver to stop reading (`receive_paused`); a peer only gets to twice that if the driver
+/// ignores it, and is then closed with FLOW_CONTROL_ERROR.
 #[test]
-fn legacy_slow_reader_is_closed() {
+fn legacy_receive_backpressure() {
     let mut pair = Pair::connected(Version::WebTransport, Config::default(), tight_server());
     let id = pair.client.conn.open(Dir::Uni).unwrap();
-    assert_eq!(pair.client.conn.write(id, Bytes::from(vec![1u8; 40 << 10])).unwrap(), 40 << 10);
+    assert_eq!(pair.client.conn.write(id, Bytes::from(vec![1u8; 70 << 10])).unwrap(), 70 << 10);
+    pair.settle();
+    assert!(pair.server.conn.receive_paused() && !pair.server.conn.is_closed());
+    let mut out = Vec::new();
+    pair.server.read_all(id, &mut out);
+    assert_eq!(out.len(), 70 << 10);
+    assert!(!pair.server.conn.receive_paused());
+    // A driver that keeps reading regardless lets the peer go past twice max_data.
+    assert_eq!(pair.client.conn.write(id, Bytes::from(vec![1u8; 130 << 10])).unwrap(), 130 << 10);
     pair.settle();
     let err = pair.server.closed().unwrap();
     assert_eq!(err.code(), 0x3, "{err}");

@@ -157,6 +157,7 @@ impl Connection {
         if self.version.has_records() && p.max_record_size < DEFAULT_MAX_RECORD_SIZE {
             return Err(err(Code::TRANSPORT_PARAMETER_ERROR, "max_record_size below 16382", t));
         }
+        self.events.push_back(Event::Connected);
         self.conn_send_max = self.conn_send_max.max(p.initial_max_data);
         for (dir, max) in [(Dir::Bi, p.initial_max_streams_bidi), (Dir::Uni, p.initial_max_streams_uni)] {
             self.on_max_streams(dir, max);
@@ -180,7 +181,6 @@ impl Connection {
             }
             self.update_ready(id);
         }
-        self.events.push_back(Event::Connected);
         Ok(())
     }
 
@@ -214,7 +214,7 @@ impl Connection {
 
     /// Counts bytes the application will never see against connection credit, and frees them.
     fn discard(&mut self, n: u64, t: u64) -> Result<(), TransportError> {
-        if self.conn_received + n > self.conn_recv_max {
+        if self.version.is_qmux() && self.conn_received + n > self.conn_recv_max {
             return Err(err(Code::FLOW_CONTROL_ERROR, "connection flow control exceeded", t));
         }
         self.conn_received += n;
@@ -230,7 +230,10 @@ impl Connection {
         let n = data.len() as u64;
         self.stats.stream_bytes_received += n;
         let target = self.target(id, t)?;
-        let conn_room = self.conn_recv_max - self.conn_received;
+        let conn_room = self.conn_recv_max.saturating_sub(self.conn_received);
+        let unread = self.conn_received - self.conn_consumed;
+        let qmux = self.version.is_qmux();
+        let legacy_cap = 2 * self.config.max_data;
         let recv = match target {
             Target::Live => self.streams.get_mut(&id).and_then(|s| s.recv.as_mut()),
             Target::Gone => None,
@@ -239,13 +242,16 @@ impl Connection {
         if recv.fin && n > 0 {
             return Err(err(Code::FINAL_SIZE_ERROR, "STREAM data after FIN", t));
         }
-        if recv.received + n > recv.max {
+        if qmux && recv.received + n > recv.max {
             return Err(err(Code::FLOW_CONTROL_ERROR, "stream flow control exceeded", t));
         }
-        if n > conn_room {
+        if qmux && n > conn_room {
             return Err(err(Code::FLOW_CONTROL_ERROR, "connection flow control exceeded", t));
         }
-        if offset != recv.received && self.version.is_qmux() {
+        if !qmux && unread + n > legacy_cap {
+            return Err(err(Code::FLOW_CONTROL_ERROR, "legacy peer sent twice max_data unread", t));
+        }
+        if offset != recv.received && qmux {
             // Releases of moq-dev's peers before mid-2026 wrote no offsets; data is taken in
             // arrival order, which the ordered transport makes the stream order.
             tracing::trace!(?id, offset, expected = recv.received, "STREAM offset not contiguous");
@@ -274,7 +280,8 @@ impl Connection {
         // Releases of moq-dev's peers up to qmux-02 sent 0 here: never let the final size undo
         // bytes already counted.
         let gap = final_size.saturating_sub(recv.received);
-        if recv.received + gap > recv.max || gap > self.conn_recv_max - self.conn_received {
+        let qmux = self.version.is_qmux();
+        if qmux && (recv.received + gap > recv.max || gap > self.conn_recv_max.saturating_sub(self.conn_received)) {
             return Err(err(Code::FLOW_CONTROL_ERROR, "RESET_STREAM final size beyond flow control", t));
         }
         self.conn_received += gap;

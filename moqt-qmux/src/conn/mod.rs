@@ -30,6 +30,17 @@ use crate::Version;
 
 use streams::Stream;
 
+/// How far past its limits a legacy peer may go before it is an error: the legacy format
+/// cannot announce limits, so they are only a signal to pause reading
+/// ([`Connection::receive_paused`]), enforced at twice their value.
+fn legacy_headroom(version: Version) -> u64 {
+    if version.is_qmux() {
+        1
+    } else {
+        2
+    }
+}
+
 /// Something the application should react to. Pulled with [`Connection::poll_event`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
@@ -201,7 +212,8 @@ impl Connection {
         // enforced locally.
         let unlimited = if legacy { MAX_STREAM_COUNT } else { 0 };
         let local = LocalStreams { next: 0, max: unlimited, blocked: false };
-        let remote = |limit: u64| RemoteStreams { opened: 0, closed: 0, max: limit, limit, dirty: false };
+        let cap = |limit: u64| (limit * legacy_headroom(version)).min(MAX_STREAM_COUNT);
+        let remote = |limit: u64| RemoteStreams { opened: 0, closed: 0, max: cap(limit), limit, dirty: false };
         let reader = (config.framing == Framing::ByteStream).then(|| RecordReader::new(config.max_record_size));
         let mut conn = Self {
             role,
@@ -316,6 +328,21 @@ impl Connection {
     /// Streams currently tracked (open in at least one direction, or with frames pending).
     pub fn open_streams(&self) -> usize {
         self.streams.len()
+    }
+
+    /// Whether the driver should stop reading the WebSocket for now (legacy format only).
+    ///
+    /// The legacy format has no flow control, so the peer cannot be told to slow down: while
+    /// more than `max_data` bytes are unread, or `max_streams_*` peer streams are open, the
+    /// driver should leave the socket alone (TCP backpressure) until the application has read
+    /// or finished some. A peer that gets twice that far anyway (only possible when the driver
+    /// ignores this) is closed with FLOW_CONTROL_ERROR / STREAM_LIMIT_ERROR. Always false for
+    /// QMux versions, whose peers respect the credit we give.
+    pub fn receive_paused(&self) -> bool {
+        !self.version.is_qmux()
+            && !self.closed
+            && (self.conn_received - self.conn_consumed >= self.config.max_data
+                || self.remote.iter().any(|r| r.opened - r.closed >= r.limit))
     }
 
     /// The next event, if any.

@@ -377,7 +377,7 @@ impl Connection {
         let qmux = self.version.is_qmux();
         let r = &mut self.remote[id.dir().idx()];
         r.closed += 1;
-        let new_max = (r.closed + r.limit).min(MAX_STREAM_COUNT);
+        let new_max = (r.closed + r.limit * super::legacy_headroom(self.version)).min(MAX_STREAM_COUNT);
         // Batch updates (an eighth of the limit), but never leave the peer nearly out of credit.
         let step = (r.limit / 8).max(1);
         if new_max > r.max && (!qmux || new_max - r.max >= step || r.max - r.opened < step) {
