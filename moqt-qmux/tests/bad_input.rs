@@ -244,7 +244,7 @@ fn transport_parameter_rules() {
     assert!(!lenient.is_closed(), "qmux-01 takes other frames before the parameters");
     // max_record_size below 16382.
     let small = Frame::TransportParameters(TransportParams { max_record_size: 16_381, ..TransportParams::default() });
-    expect_close(fresh(Version::Qmux01), record(&[small.clone()]), Code::TRANSPORT_PARAMETER_ERROR);
+    expect_close(fresh(Version::Qmux01), record(std::slice::from_ref(&small)), Code::TRANSPORT_PARAMETER_ERROR);
     let mut q00 = fresh(Version::Qmux00);
     q00.handle_record(now, record(&[small]));
     assert!(!q00.is_closed(), "qmux-00 has no max_record_size rule");
