@@ -15,8 +15,10 @@
 //! ## Driving a connection
 //!
 //! A driver owns the WebSocket. It passes every binary message to
-//! [`Connection::handle_record`], sends every record [`Connection::poll_transmit`] returns as
-//! one binary message, runs the application on [`Connection::poll_event`], and wakes up at
+//! [`Connection::handle_record`] (one at a time, letting the application read in between, and
+//! none while [`Connection::receive_paused`]), sends every record
+//! [`Connection::poll_transmit`] returns as one binary message (while the socket takes more),
+//! runs the application on [`Connection::poll_event`], and wakes up at
 //! [`Connection::poll_timeout`]. Here two connections stand in for the two ends, with queues
 //! for the socket:
 //!
