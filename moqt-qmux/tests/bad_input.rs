@@ -316,3 +316,19 @@ fn peer_close_frames() {
     conn.handle_record(Instant::now(), Bytes::from(hex::decode("1d0500026869").unwrap()));
     assert!(matches!(conn.poll_event(), Some(Event::Closed(ConnectionError::PeerClose { code: 5, .. }))));
 }
+
+/// qmux-00/01 peers may (leniently) open a stream before their parameters: our send side of
+/// it has no credit until they arrive, then becomes writable.
+#[test]
+fn stream_before_parameters_on_lenient_drafts() {
+    let now = Instant::now();
+    let mut conn = Connection::new(Role::Server, Version::Qmux01, Config::default(), now).unwrap();
+    let bidi = StreamId::new(Role::Client, Dir::Bi, 0);
+    conn.handle_record(now, record(&[data(bidi, 0, 3, false)]));
+    assert_eq!(conn.write(bidi, Bytes::from_static(b"x")), Err(moqt_qmux::WriteError::Blocked));
+    while conn.poll_event().is_some() {}
+    conn.handle_record(now, record(&[client_params()]));
+    let events: Vec<Event> = std::iter::from_fn(|| conn.poll_event()).collect();
+    assert_eq!(events, [Event::Connected, Event::Writable(bidi)]);
+    assert_eq!(conn.write(bidi, Bytes::from_static(b"x")), Ok(1));
+}

@@ -177,7 +177,13 @@ impl Connection {
         for id in ids {
             let window = self.peer_stream_window(id);
             if let Some(send) = self.streams.get_mut(&id).and_then(|s| s.send.as_mut()) {
-                send.max = send.max.max(window);
+                if window > send.max {
+                    send.max = window;
+                    if send.want_writable && send.state == SendState::Open && !send.in_buffer_waiters {
+                        send.want_writable = false;
+                        self.events.push_back(Event::Writable(id));
+                    }
+                }
             }
             self.update_ready(id);
         }
