@@ -109,7 +109,8 @@ impl Claims {
     /// The grant these claims carry. `leeway` seconds are added to the expiry, so a session ends
     /// when the verifier would start refusing the token.
     pub fn grant(&self, leeway: u64) -> Grant {
-        let expires = self.expires.map(|exp| (i128::from(exp) + i128::from(leeway)).clamp(0, i128::from(u64::MAX)) as u64);
+        let expires =
+            self.expires.map(|exp| (i128::from(exp) + i128::from(leeway)).clamp(0, i128::from(u64::MAX)) as u64);
         Grant {
             root: Path::new(&self.root),
             publish: self.publish.clone(),
@@ -206,11 +207,12 @@ impl Scope {
     /// Whether every pattern `claims` grants (placed below its root) is contained by one this
     /// scope allows (placed below the scope's root), role by role.
     pub fn allows(&self, claims: &Claims) -> bool {
-        let covers = |granted: &Patterns, requested: &Patterns| {
-            match (granted.rooted(&Path::new(&self.root)), requested.rooted(&Path::new(&claims.root))) {
-                (Ok(g), Ok(r)) => g.covers(&r),
-                _ => false,
-            }
+        let covers = |granted: &Patterns, requested: &Patterns| match (
+            granted.rooted(&Path::new(&self.root)),
+            requested.rooted(&Path::new(&claims.root)),
+        ) {
+            (Ok(g), Ok(r)) => g.covers(&r),
+            _ => false,
         };
         covers(&self.publish, &claims.publish) && covers(&self.subscribe, &claims.subscribe)
     }

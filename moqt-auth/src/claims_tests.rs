@@ -34,7 +34,8 @@ fn pattern_form_reads_patterns_exactly() {
 
 #[test]
 fn times_and_registered_claims() {
-    let c = read(r#"{"put":"a","exp":4102444800,"iat":1700000000,"nbf":1600000000,"iss":"me","sub":"x","jti":1}"#).unwrap();
+    let c =
+        read(r#"{"put":"a","exp":4102444800,"iat":1700000000,"nbf":1600000000,"iss":"me","sub":"x","jti":1}"#).unwrap();
     assert_eq!((c.expires, c.issued, c.not_before), (Some(4102444800), Some(1700000000), Some(1600000000)));
     let c = read(r#"{"put":"a","exp":null,"nbf":null,"iat":null}"#).unwrap();
     assert_eq!((c.expires, c.issued, c.not_before), (None, None, None));

@@ -272,7 +272,10 @@ impl Key {
         let bytes = |name: &str| -> Result<Option<Vec<u8>>, KeyError> {
             text(name)?
                 .map(|s| {
-                    URL_SAFE_NO_PAD.decode(s).or_else(|_| URL_SAFE.decode(s)).map_err(|e| KeyError::Invalid(format!("{name}: {e}")))
+                    URL_SAFE_NO_PAD
+                        .decode(s)
+                        .or_else(|_| URL_SAFE.decode(s))
+                        .map_err(|e| KeyError::Invalid(format!("{name}: {e}")))
                 })
                 .transpose()
         };
@@ -488,7 +491,8 @@ impl Key {
             }
             Material::Okp { d, .. } => {
                 use ed25519_dalek::pkcs8::EncodePrivateKey;
-                let seed: [u8; 32] = d.as_deref().ok_or(KeyError::NotPrivate)?.try_into().map_err(|_| crypto(&"seed length"))?;
+                let seed: [u8; 32] =
+                    d.as_deref().ok_or(KeyError::NotPrivate)?.try_into().map_err(|_| crypto(&"seed length"))?;
                 let der = ed25519_dalek::SigningKey::from_bytes(&seed).to_pkcs8_der().map_err(|e| crypto(&e))?;
                 Ok(EncodingKey::from_ed_der(der.as_bytes()))
             }
@@ -539,7 +543,8 @@ struct WireJwk {
 
 /// Checks a key ID: 1 to 128 of `A-Za-z0-9-_` (safe as a file name and in a URL).
 pub fn check_kid(kid: &str) -> Result<(), KeyError> {
-    let ok = !kid.is_empty() && kid.len() <= 128 && kid.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    let ok =
+        !kid.is_empty() && kid.len() <= 128 && kid.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
     if ok {
         Ok(())
     } else {
@@ -591,11 +596,13 @@ fn validate(alg: Algorithm, material: &Material) -> Result<DecodingKey, KeyError
             point.extend_from_slice(y);
             let derived = match curve {
                 Curve::P256 => {
-                    p256::PublicKey::from_sec1_bytes(&point).map_err(|_| KeyError::Invalid("the EC point is not on P-256".into()))?;
+                    p256::PublicKey::from_sec1_bytes(&point)
+                        .map_err(|_| KeyError::Invalid("the EC point is not on P-256".into()))?;
                     d.as_ref().map(|d| p256::SecretKey::from_slice(d).map(|s| s.public_key().to_sec1_bytes().to_vec()))
                 }
                 Curve::P384 => {
-                    p384::PublicKey::from_sec1_bytes(&point).map_err(|_| KeyError::Invalid("the EC point is not on P-384".into()))?;
+                    p384::PublicKey::from_sec1_bytes(&point)
+                        .map_err(|_| KeyError::Invalid("the EC point is not on P-384".into()))?;
                     d.as_ref().map(|d| p384::SecretKey::from_slice(d).map(|s| s.public_key().to_sec1_bytes().to_vec()))
                 }
             };
@@ -610,10 +617,13 @@ fn validate(alg: Algorithm, material: &Material) -> Result<DecodingKey, KeyError
             if alg != Algorithm::EdDSA {
                 return invalid(format!("an Ed25519 key is for EdDSA, not {alg}"));
             }
-            let x32: [u8; 32] = x.as_slice().try_into().map_err(|_| KeyError::Invalid("Ed25519 x is 32 bytes".into()))?;
-            ed25519_dalek::VerifyingKey::from_bytes(&x32).map_err(|_| KeyError::Invalid("Ed25519 x is not a valid point".into()))?;
+            let x32: [u8; 32] =
+                x.as_slice().try_into().map_err(|_| KeyError::Invalid("Ed25519 x is 32 bytes".into()))?;
+            ed25519_dalek::VerifyingKey::from_bytes(&x32)
+                .map_err(|_| KeyError::Invalid("Ed25519 x is not a valid point".into()))?;
             if let Some(d) = d {
-                let seed: [u8; 32] = d.as_slice().try_into().map_err(|_| KeyError::Invalid("Ed25519 d is 32 bytes".into()))?;
+                let seed: [u8; 32] =
+                    d.as_slice().try_into().map_err(|_| KeyError::Invalid("Ed25519 d is 32 bytes".into()))?;
                 if ed25519_dalek::SigningKey::from_bytes(&seed).verifying_key().to_bytes() != x32 {
                     return invalid("the Ed25519 private key does not match x".into());
                 }
@@ -623,7 +633,12 @@ fn validate(alg: Algorithm, material: &Material) -> Result<DecodingKey, KeyError
         Material::Rsa { n, e, private } => {
             if !matches!(
                 alg,
-                Algorithm::RS256 | Algorithm::RS384 | Algorithm::RS512 | Algorithm::PS256 | Algorithm::PS384 | Algorithm::PS512
+                Algorithm::RS256
+                    | Algorithm::RS384
+                    | Algorithm::RS512
+                    | Algorithm::PS256
+                    | Algorithm::PS384
+                    | Algorithm::PS512
             ) {
                 return invalid(format!("an RSA key is for RS*/PS*, not {alg}"));
             }

@@ -147,7 +147,8 @@ fn bad_keys_are_refused() {
 
 #[test]
 fn unknown_jwk_fields_are_ignored() {
-    let key = jwk(serde_json::json!({"alg":"HS256","k":URL_SAFE_NO_PAD.encode([7u8; 32]),"use":"sig","x5c":[]})).unwrap();
+    let key =
+        jwk(serde_json::json!({"alg":"HS256","k":URL_SAFE_NO_PAD.encode([7u8; 32]),"use":"sig","x5c":[]})).unwrap();
     assert_eq!(key.algorithm(), Algorithm::HS256);
 }
 

@@ -133,8 +133,14 @@ fn rechecks() {
     assert_eq!(re(403, ""), Recheck::End("refused".into()));
     assert_eq!(re(200, "{}"), Recheck::End("refused".into()));
     assert_eq!(re(200, r#"{"publish":["**"],"expires":50}"#), Recheck::End("invalid".into()));
-    assert_eq!(re(200, r#"{"publish":["alice/**"],"subscribe":["**"],"root":"other"}"#), Recheck::End("root changed".into()));
-    assert_eq!(re(200, r#"{"publish":["alice/**"],"subscribe":["**"],"peer":true}"#), Recheck::End("peer changed".into()));
+    assert_eq!(
+        re(200, r#"{"publish":["alice/**"],"subscribe":["**"],"root":"other"}"#),
+        Recheck::End("root changed".into())
+    );
+    assert_eq!(
+        re(200, r#"{"publish":["alice/**"],"subscribe":["**"],"peer":true}"#),
+        Recheck::End("peer changed".into())
+    );
     assert_eq!(re(200, r#"{"publish":["alice"],"subscribe":["**"]}"#), Recheck::End("grant narrowed".into()));
     assert_eq!(re(200, r#"{"publish":["alice/**"]}"#), Recheck::End("grant narrowed".into()));
     assert_eq!(re(503, ""), Recheck::Retry);

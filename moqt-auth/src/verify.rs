@@ -94,10 +94,9 @@ pub fn verify(key: &Key, token: &str, now: u64, options: &Options) -> Result<Cla
         use jsonwebtoken::errors::ErrorKind;
         match e.kind() {
             ErrorKind::InvalidSignature => Refusal::BadSignature,
-            ErrorKind::InvalidAlgorithm => Refusal::AlgorithmMismatch {
-                token: head.alg.to_string(),
-                key: key.algorithm().to_string(),
-            },
+            ErrorKind::InvalidAlgorithm => {
+                Refusal::AlgorithmMismatch { token: head.alg.to_string(), key: key.algorithm().to_string() }
+            }
             _ => Refusal::Malformed(e.to_string()),
         }
     })?;
