@@ -98,7 +98,7 @@ impl KeyDir {
 pub enum KeySet {
     /// One key. A token naming another `kid` than the key's is refused; a token without `kid`,
     /// or a key without one, is checked with it.
-    Single(Key),
+    Single(Box<Key>),
     /// A key directory: the token must name its key.
     Dir(KeyDir),
 }
