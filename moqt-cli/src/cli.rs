@@ -39,6 +39,11 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::interop::InteropCommand,
     },
+    /// Keys and tokens compatible with moq-token: generate, sign, verify.
+    Token {
+        #[command(subcommand)]
+        command: crate::token::TokenCommand,
+    },
     /// Wire tools.
     Wire {
         #[command(subcommand)]

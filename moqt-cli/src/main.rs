@@ -5,6 +5,7 @@ mod client_cmd;
 mod http;
 mod interop;
 mod relay_cmd;
+mod token;
 mod wire;
 
 use std::process::ExitCode;
@@ -42,6 +43,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Announced(args) => client_cmd::announced(args).await,
         Command::Interop { command: interop::InteropCommand::Server(args) } => interop::server(args).await,
         Command::Interop { command: interop::InteropCommand::Client(args) } => interop::client(args).await,
+        Command::Token { command } => token::run(command),
         Command::Wire { command: WireCommand::Decode(args) } => {
             let hex = args.hex.join(" ");
             let hex = if hex.trim().is_empty() {
