@@ -12,8 +12,7 @@ use moqt_proto::access::Access;
 use moqt_proto::Path;
 
 const HS256: &str = r#"{"alg":"HS256","kty":"oct","k":"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8","kid":"fz"}"#;
-const ED25519: &str =
-    r#"{"alg":"EdDSA","key_ops":["verify"],"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}"#;
+const ED25519: &str = r#"{"alg":"EdDSA","key_ops":["verify"],"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}"#;
 
 /// Runs one input.
 pub fn token(data: &[u8]) {
