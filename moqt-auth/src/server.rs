@@ -262,7 +262,7 @@ impl Answer {
         let root = Path::new(self.root.as_deref().unwrap_or(dialed));
         let expires = self.expires.map(|e| e.max(0) as u64);
         let grant = Grant { root: root.clone(), publish, subscribe, cluster: self.peer, expires };
-        grant.authorize(&root).map_err(|e| ServerError::Invalid(e.to_string()))
+        grant.authorize(&root).map(|a| a.with_cluster(self.peer)).map_err(|e| ServerError::Invalid(e.to_string()))
     }
 }
 

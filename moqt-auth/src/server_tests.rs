@@ -119,6 +119,8 @@ fn admitted_access() {
     let a = admit(200, br#"{"subscribe":["**"],"root":"pid","peer":true}"#, "/slug", 10).unwrap();
     assert_eq!(a.root(), &Path::new("pid"));
     assert!(a.cluster());
+    // Only `peer` decides: everything at the top without it is not a peer.
+    assert!(!admit(200, br#"{"publish":["**"],"subscribe":["**"]}"#, "/", 10).unwrap().cluster());
     assert_eq!(admit(403, b"", "/x", 10), Err(ServerError::Refused));
 }
 

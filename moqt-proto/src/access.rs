@@ -265,6 +265,13 @@ impl Access {
         self
     }
 
+    /// Replaces the cluster right: where the credential states it outright (an auth server's
+    /// `peer`), that word alone decides, not the root-grant rule of [`Grant::authorize`].
+    pub fn with_cluster(mut self, cluster: bool) -> Access {
+        self.cluster = cluster;
+        self
+    }
+
     /// The connect path every other path of this session is relative to.
     pub fn root(&self) -> &Path {
         &self.root

@@ -96,6 +96,8 @@ fn cluster_right() {
     assert!(!a.can_subscribe(&path("x")));
     assert!(Access::full(&Path::root()).cluster());
     assert!(!Access::none(&Path::root()).cluster());
+    assert!(!Access::full(&Path::root()).with_cluster(false).cluster());
+    assert!(Access::none(&Path::root()).with_cluster(true).cluster());
 }
 
 #[test]
