@@ -1,7 +1,8 @@
 //! The one in-memory rig (feature `testing`): a [`Wire`] that behaves like a QUIC connection as
-//! the driver contract describes it, and a [`Net`] of sessions and nodes joined by wires and
-//! driven by the crate's run loop. Tests, benchmarks and the fuzz harness all use it, so there
-//! is exactly one in-memory driver loop in the project.
+//! the driver contract describes it (and checks that contract), and a [`Net`] of sessions and
+//! nodes joined by [`Link`]s and driven by the crate's run loop. Tests, benchmarks and the fuzz
+//! harness all use it, so there is exactly one in-memory driver loop in the project; other
+//! transport models (the quinn-proto simulator of the tests) plug in as a [`Link`].
 //!
 //! ```
 //! use moqt_proto::testing::{Net, A, B};
@@ -14,8 +15,10 @@
 //! assert!(net.events(A).iter().any(|e| matches!(e, Event::Announced { path, .. } if path.as_str() == "room/alice")));
 //! ```
 
+mod link;
 mod net;
 mod wire;
 
-pub use net::{Attachment, Endpoint, Net, A, B, MAX_ROUNDS};
+pub use link::Link;
+pub use net::{Attachment, Endpoint, Livelock, Net, A, B, MAX_ROUNDS};
 pub use wire::{Wire, WireOptions, WireStats};
