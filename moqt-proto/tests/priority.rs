@@ -266,3 +266,42 @@ fn control_responses_are_not_starved_by_groups() {
         assert!(announce <= 8, "{v}: the announcement waited for {announce} frames");
     }
 }
+
+/// A fetch the publisher serves goes before live groups of the same subscriber priority (the
+/// fetch is what the subscriber is waiting for to fill a gap), and after control messages.
+#[test]
+fn served_fetches_go_before_groups_of_the_same_priority() {
+    for v in [Version::Lite04, Version::Lite06] {
+        let mut net = Net::pair(v);
+        let (_, busy) =
+            subscribed(&mut net, "busy", SubscribeParams { priority: 200, max_latency: 60_000, ..Default::default() });
+        let fetch = net.session(A).fetch(Path::new("room"), "busy", 200, 0).unwrap();
+        net.run();
+        let served = net
+            .events(B)
+            .into_iter()
+            .find_map(|e| match e {
+                Event::FetchRequest { fetch, .. } => Some(fetch),
+                _ => None,
+            })
+            .unwrap();
+        net.events(A);
+        congest(&mut net, 1500);
+        let g = net.session(B).open_group(busy, 1).unwrap();
+        for _ in 0..60 {
+            net.session(B).write_frame(g, 0, frame()).unwrap();
+        }
+        net.session(B).finish_group(g).unwrap();
+        net.round();
+        for _ in 0..3 {
+            net.session(B).fetch_frame(served, 0, frame()).unwrap();
+        }
+        net.session(B).fetch_finish(served).unwrap();
+        net.run();
+        let events = net.events(A);
+        let end = events.iter().position(|e| matches!(e, Event::FetchEnded { fetch: f, code: None } if *f == fetch));
+        let end = end.expect("the fetch ended cleanly");
+        let frames_before = events[..end].iter().filter(|e| matches!(e, Event::Frame { .. })).count();
+        assert!(frames_before <= 8, "{v}: the fetch waited for {frames_before} group frames");
+    }
+}
