@@ -375,13 +375,20 @@ impl Node {
             }
             Event::SubscriptionEnded { subscription, code } => {
                 if let Some(idx) = self.upstreams.remove(&(sid, subscription)) {
-                    self.end_track(idx, code);
+                    // A closing session ends its subscriptions with its close code; the
+                    // subscribers of what it fed get a stream code.
+                    let closed = self.peer(sid).is_some_and(|p| p.session.is_closed());
+                    self.end_track(idx, if closed { Some(crate::session::stream_code::UNROUTABLE) } else { code });
                 }
             }
             Event::GroupDropped { group, .. } => self.on_group_dropped(sid, group),
-            Event::FetchRequest { fetch, request } => self.on_fetch(super::fetch::Requester::Session(sid, fetch), request),
+            Event::FetchRequest { fetch, request } => {
+                self.on_fetch(super::fetch::Requester::Session(sid, fetch), request)
+            }
             Event::FetchCancelled { fetch, .. } => self.on_fetch_cancelled(sid, fetch),
-            Event::FetchFrame { fetch, timestamp, payload } => self.on_upstream_fetch_frame(sid, fetch, timestamp, payload),
+            Event::FetchFrame { fetch, timestamp, payload } => {
+                self.on_upstream_fetch_frame(sid, fetch, timestamp, payload)
+            }
             Event::FetchEnded { fetch, code } => self.on_upstream_fetch_ended(sid, fetch, code),
             Event::TrackRequest { request, track } => self.on_track_request(sid, request, track.path, track.track),
             Event::TrackInfo { request, info } => self.on_track_info(sid, request, Ok(info)),
@@ -421,8 +428,9 @@ impl Node {
             self.propagate(&path);
         }
         let fed: Vec<usize> = self.upstreams.iter().filter(|((s, _), _)| *s == sid).map(|(_, &i)| i).collect();
+        // `code` is the session's close code; the tracks it fed end with a stream code.
         for idx in fed {
-            self.end_track(idx, Some(code));
+            self.end_track(idx, Some(crate::session::stream_code::UNROUTABLE));
         }
         let subs: Vec<Subscriber> =
             self.downstreams.keys().filter(|d| matches!(d, Subscriber::Session(s, _) if *s == sid)).copied().collect();
