@@ -464,6 +464,27 @@ impl Sim {
         }
     }
 
+    /// The next instant something is due: a datagram arriving or a connection timer.
+    pub fn next_deadline(&mut self) -> Option<Instant> {
+        let timers = self.nodes.iter_mut().filter_map(|n| n.conn.as_mut().and_then(|(_, c)| c.poll_timeout()));
+        let next_packet = self.net.wire.peek().map(|p| p.0.at);
+        timers.chain(next_packet).min()
+    }
+
+    /// Moves time to `now` (never backwards), running every delivery and timer due on the way in
+    /// order, and flushes both sides. Returns whether any datagram was delivered or timer fired.
+    pub fn advance_to(&mut self, now: Instant) -> bool {
+        let mut steps = 0u64;
+        while self.next_deadline().is_some_and(|t| t <= now) {
+            self.step();
+            steps += 1;
+            assert!(steps < 10_000_000, "the simulator does not advance past {:?}", self.elapsed());
+        }
+        self.now = self.now.max(now);
+        self.drive();
+        steps > 0
+    }
+
     /// Steps until `done(self)` holds (true), or simulated time passes `limit` or nothing is left to do (false).
     /// `done` may also act (write, read, drain events): it runs before every step.
     pub fn run_until(&mut self, mut done: impl FnMut(&mut Sim) -> bool, limit: Duration) -> bool {
@@ -544,6 +565,23 @@ impl Peer<'_> {
     pub fn send_datagram(&mut self, data: Bytes) -> Result<(), SendDatagramError> {
         let conn = self.connection().ok_or(SendDatagramError::Disabled)?;
         conn.datagrams().send(data, true)
+    }
+
+    /// Reads at most one chunk of at most `max` bytes, in order: `Ok((Some(chunk), false))`,
+    /// `Ok((None, true))` at the end of the stream, `Err(Blocked)` when nothing is available yet,
+    /// `Err(Reset(code))` if the peer reset.
+    pub fn read_chunk(&mut self, id: StreamId, max: usize) -> Result<(Option<Bytes>, bool), StreamError> {
+        let conn = self.recv_side(id)?;
+        let mut recv = conn.recv_stream(id);
+        let mut chunks = recv.read(true).map_err(|_| StreamError::Closed)?;
+        let out = match chunks.next(max.max(1)) {
+            Ok(Some(chunk)) => Ok((Some(chunk.bytes), false)),
+            Ok(None) => Ok((None, true)),
+            Err(ReadError::Blocked) => Err(StreamError::Blocked),
+            Err(ReadError::Reset(code)) => Err(StreamError::Reset(code.into())),
+        };
+        let _ = chunks.finalize(); // releases flow-control credit; the next step transmits it
+        out
     }
 
     /// Reads up to `max` bytes in order. `fin` is set once the end of the stream was reached (after the
