@@ -404,3 +404,48 @@ fn track_info_for_a_lite_04_upstream_is_the_default() {
         assert_eq!(got.get(&3).map(Vec::len), Some(4), "{v:?}: {got:?}");
     }
 }
+
+/// A relay's downstream session may hear nothing for a long time (a subscriber only receives);
+/// the groups the relay opens on it must still be aged from the moment they open, not from the
+/// session's last event, or max-latency expiry drops fresh groups.
+#[test]
+fn downstream_groups_are_aged_from_when_they_open() {
+    for v in Version::ALL {
+        let mut net = network(v);
+        let relay = relay_node(&mut net, 0x5e1a);
+        let mut publisher = Publisher::new(&mut net, relay, "idle");
+        let (_, sub) = client(&mut net, relay, 7);
+        let params = SubscribeParams { max_latency: 1000, ..Default::default() };
+        net.session(sub).subscribe(p("idle"), "video", params).unwrap();
+        net.run();
+        publisher.accept(&mut net);
+        net.advance(std::time::Duration::from_secs(10));
+        // Group 0, then 10 ms later group 1 (group 0 is now not the latest, 10 ms old), then
+        // group 0's last frame 10 ms after that.
+        let mut at = |net: &mut Net, ms: u64| {
+            net.advance(std::time::Duration::from_millis(ms));
+            // The publishing application tells its session the time before it publishes.
+            let now = net.now;
+            net.session(publisher.ep).handle_timeout(now);
+        };
+        at(&mut net, 0);
+        let g0 = net.session(publisher.ep).open_group(publisher.streams[0], 0).unwrap();
+        net.session(publisher.ep).write_frame(g0, 0, payload(0, 0)).unwrap();
+        net.run();
+        at(&mut net, 10);
+        let g1 = net.session(publisher.ep).open_group(publisher.streams[0], 1).unwrap();
+        net.session(publisher.ep).write_frame(g1, 1, payload(1, 0)).unwrap();
+        net.run();
+        at(&mut net, 10);
+        net.session(publisher.ep).write_frame(g0, 2, payload(0, 1)).unwrap();
+        net.session(publisher.ep).finish_group(g0).unwrap();
+        net.run();
+        at(&mut net, 1);
+        let events = net.events(sub);
+        let reset: Vec<&Event> =
+            events.iter().filter(|e| matches!(e, Event::GroupEnded { code: Some(_), .. })).collect();
+        assert!(reset.is_empty(), "{v}: fresh groups were dropped: {reset:?}");
+        assert_eq!(frames_by_group(&events).get(&0).map(Vec::len), Some(2), "{v}: group 0 complete");
+        assert_eq!(net.node(relay).stats().groups_dropped, 0, "{v}");
+    }
+}
