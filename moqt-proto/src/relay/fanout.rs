@@ -68,7 +68,9 @@ impl Node {
         let frames: SmallVec<[CachedFrame; 16]> = latest.frames.iter().cloned().collect();
         let group = match subscriber {
             Subscriber::Session(sid, publication) => {
+                let now = self.now;
                 let Some(session) = self.session_mut(sid) else { return };
+                session.handle_timeout(now);
                 let Ok(group) = session.open_group(publication, sequence) else { return };
                 for f in &frames {
                     if session.write_frame(group, f.timestamp, f.payload.clone()).is_err() {
@@ -119,6 +121,9 @@ impl Node {
             match d.subscriber {
                 Subscriber::Session(sid, publication) => {
                     let Some(peer) = peers.get_mut(sid.index()).and_then(|p| p.as_mut()) else { continue };
+                    // The session may not have heard the time for a while (a subscriber only
+                    // receives): the group's age counts from now.
+                    peer.session.handle_timeout(now);
                     if let Ok(group) = peer.session.open_group(publication, sequence) {
                         d.groups.push((sequence, Some(group)));
                         downstream_groups.insert((sid, group), (idx, sequence));
