@@ -48,13 +48,13 @@ fn no_allocation_per_delivered_frame() {
         rig.frame(&payload);
         let frames = 28;
         let before = ALLOCS.load(Ordering::Relaxed);
-        let bytes_before = rig.delivered_bytes;
+        let bytes_before = rig.delivered_bytes();
         for _ in 0..frames {
             rig.frame(&payload);
         }
         let allocs = ALLOCS.load(Ordering::Relaxed) - before;
         let delivered = (frames * subscribers) as u64;
-        assert!(rig.delivered_bytes - bytes_before >= delivered * 1024, "every frame reached every subscriber");
+        assert!(rig.delivered_bytes() - bytes_before >= delivered * 1024, "every frame reached every subscriber");
         println!("{version}: {allocs} allocations for {delivered} delivered frames (within one group)");
         // The rig is deterministic, so this count is exact: frame headers reuse each session's
         // scratch buffer, payloads are shared `Bytes`, queues keep their capacity.

@@ -1,10 +1,10 @@
 //! Allocation accounting for the Session's frame path, with a counting global allocator.
 //!
-//! Two sessions joined by [`SessionPair`] (a fixed stream map and pre-sized queues, nothing that
-//! grows per frame). After warm-up, each frame goes: `write_frame` on the publisher → the
-//! driver pulls `send_chunks` and hands the already-shared `Bytes` chunks (refcount clones) to the
-//! subscriber as `StreamData` → decode → `Event::Frame` → the application drops it. That whole
-//! round allocates nothing per frame.
+//! Two sessions on the rig ([`SessionPair`]: `moqt_proto::testing::Net`, commands not recorded,
+//! events drained into a reused buffer). After warm-up, each frame goes: `write_frame` on the
+//! publisher → `Command::Write` carrying the already-shared `Bytes` chunks (refcount clones) →
+//! the wire → `StreamData` under the subscriber's read grant → decode → `Event::Frame` → the
+//! application drops it. That whole round, rig included, allocates nothing per frame.
 //!
 //! Frame headers are encoded into one shared scratch buffer and split off as `Bytes`. The session
 //! makes room in it *before* encoding, when the transport has already taken (and dropped) the
@@ -21,7 +21,7 @@ use std::sync::Mutex;
 
 use bytes::Bytes;
 use moqt_benches::pair::{SessionPair, PUB, SUB};
-use moqt_proto::session::{Event, StreamId};
+use moqt_proto::session::{Event, GroupId};
 use moqt_proto::Version;
 
 struct Counting;
@@ -75,16 +75,16 @@ fn measure<R>(f: impl FnOnce() -> R) -> (R, usize) {
 }
 
 /// Subscribes, accepts, opens group 0 and returns the publisher's group stream.
-fn open_group(pair: &mut SessionPair) -> StreamId {
+fn open_group(pair: &mut SessionPair) -> GroupId {
     let publication = pair.subscribe();
-    let group = pair.sides[PUB].open_group(publication, 0).unwrap();
+    let group = pair.net.session(PUB).open_group(publication, 0).unwrap();
     pair.run();
     assert!(pair.events[SUB].iter().any(|e| matches!(e, Event::GroupStarted { .. })));
     group
 }
 
 /// Frames published, pulled, delivered, decoded and reported, one at a time.
-fn publish(pair: &mut SessionPair, group: StreamId, payload: &Bytes, from: u64, count: u64) {
+fn publish(pair: &mut SessionPair, group: GroupId, payload: &Bytes, from: u64, count: u64) {
     for i in from..from + count {
         pair.frame(group, i * 33, payload);
     }
@@ -105,7 +105,7 @@ fn check(v: Version, size: usize) -> usize {
     let ((), allocs) = measure(|| publish(&mut lean, group, &payload, WARMUP, N));
     assert_eq!(lean.frames, WARMUP + N, "{v}: every frame must arrive");
     assert_eq!(lean.bytes, (WARMUP + N) * size as u64, "{v}");
-    assert_eq!(lean.sides[PUB].queued_bytes(), 0, "{v}: everything pulled");
+    assert_eq!(lean.net.session(PUB).queued_bytes(), 0, "{v}: everything pulled");
     println!("{v}: {size} B frames: {allocs} allocations for {N} frames");
     allocs
 }

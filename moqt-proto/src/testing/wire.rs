@@ -130,6 +130,8 @@ struct End {
     events: VecDeque<TransportEvent>,
     raw_events: VecDeque<TransportEvent>,
     held: bool,
+    /// Everything this end sends is taken at once and dropped (an infinitely fast sink).
+    discard: bool,
     queued_bytes: usize,
 }
 
@@ -194,6 +196,14 @@ impl Wire {
     /// of `side` is accepted or transmitted while held; writes wait and are taken on release.
     pub fn hold(&mut self, side: usize, held: bool) {
         self.ends[side].held = held;
+    }
+
+    /// Makes (or stops making) `side`'s transport an infinitely fast sink: every write is taken
+    /// whole at once, counted in [`WireStats::bytes`] and dropped, and streams `side` opens from
+    /// now on are never shown to the other side. For benchmarks that measure one endpoint's own
+    /// work.
+    pub fn discard(&mut self, side: usize, discard: bool) {
+        self.ends[side].discard = discard;
     }
 
     /// Bytes `side`'s transport has accepted and not yet transmitted.
@@ -355,8 +365,11 @@ impl Wire {
         let peer = StreamId::remote(self.ends[other].next_remote, uni);
         self.ends[other].next_remote += 1;
         self.ends[side].names.insert(stream, peer);
-        self.ends[other].names.insert(peer, stream);
         self.ends[side].sends.insert(stream, SendHalf { peer, priority, ..Default::default() });
+        if self.ends[side].discard {
+            return peer;
+        }
+        self.ends[other].names.insert(peer, stream);
         self.ends[other].recvs.insert(peer, RecvHalf { from: stream, ..Default::default() });
         if !uni {
             // As in QUIC, the accepting side sends at the default priority until told otherwise.
@@ -399,6 +412,16 @@ impl Wire {
         let end = &mut self.ends[side];
         let Some(s) = end.sends.get_mut(&stream) else { return };
         let Some((mut chunks, fin)) = s.blocked.take() else { return };
+        if end.discard {
+            let taken: usize = chunks.iter().map(Bytes::len).sum();
+            self.stats.bytes[side] += taken as u64;
+            if fin {
+                end.sends.remove(&stream);
+            } else {
+                s.answering = true;
+            }
+            return end.emit(TransportEvent::Written { stream, bytes: taken });
+        }
         let room = if end.held { 0 } else { window.saturating_sub(end.queued_bytes) };
         let total: usize = chunks.iter().map(Bytes::len).sum();
         if (total > 0 && room == 0) || (total == 0 && end.held) {
