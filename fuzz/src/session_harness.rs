@@ -21,7 +21,7 @@
 //! exactly once, and no timer remains. This file is shared with
 //! `moqt-proto/tests/fuzz_corpus.rs`, which replays the corpus.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -30,7 +30,7 @@ use moqt_proto::session::{
     Command, Config, Event, FetchId, GroupId, InterestId, Perspective, ProbeId, PublicationId, PublishParams,
     SessionLimits, StreamId, SubscribeParams, SubscriptionId, TrackRequestId, TransportEvent,
 };
-use moqt_proto::testing::{Net, A};
+use moqt_proto::testing::{EventCheck, Net, A};
 use moqt_proto::{Dialect, Path, StreamEncoder, StreamMessage, StreamType, Version};
 
 const VERSIONS: [Version; 4] = [Version::Lite03, Version::Lite04, Version::Lite05, Version::Lite06];
@@ -107,9 +107,8 @@ struct State {
     probes: Vec<ProbeId>,
     interests: Vec<InterestId>,
     track_requests: Vec<TrackRequestId>,
-    started: BTreeMap<GroupId, u32>,
-    closed_events: u32,
-    events_after_close: u32,
+    /// The event invariants (subscriptions known, groups start and end once, …).
+    check: EventCheck,
 }
 
 impl State {
@@ -189,42 +188,15 @@ impl State {
             assert!(v.is_empty(), "driver contract breached: {v:#?}");
         }
         for ev in self.net.events(A) {
-            if self.closed_events > 0 {
-                self.events_after_close += 1;
-            }
-            let sub = match &ev {
-                Event::Frame { subscription, .. }
-                | Event::GroupStarted { subscription, .. }
-                | Event::GroupEnded { subscription, .. }
-                | Event::Datagram { subscription, .. }
-                | Event::SubscribeOk { subscription, .. }
-                | Event::SubscribeStart { subscription, .. }
-                | Event::SubscribeEnd { subscription, .. }
-                | Event::GroupsDropped { subscription, .. }
-                | Event::SubscriptionEnded { subscription, .. } => Some(*subscription),
-                _ => None,
-            };
-            if let Some(sub) = sub {
-                assert!(self.subscriptions.contains(&sub), "event for a subscription never made: {ev:?}");
+            if let Err(breach) = self.check.event(&ev) {
+                panic!("{breach}");
             }
             match ev {
-                Event::GroupStarted { group, .. } => {
-                    assert!(self.started.insert(group, 0).is_none(), "group started twice: {group:?}");
-                    self.groups_in.push(group);
-                }
-                Event::GroupEnded { group, .. } => {
-                    let ends = self.started.get_mut(&group).expect("group ended without starting");
-                    *ends += 1;
-                    assert_eq!(*ends, 1, "group ended twice: {group:?}");
-                }
-                Event::Frame { group, .. } => {
-                    assert_eq!(self.started.get(&group), Some(&0), "frame outside an open group");
-                }
+                Event::GroupStarted { group, .. } => self.groups_in.push(group),
                 Event::SubscribeRequest { publication, .. } => self.publications.push(publication),
                 Event::FetchRequest { fetch, .. } => self.fetches_in.push(fetch),
                 Event::ProbeRequest { probe } => self.probes.push(probe),
                 Event::TrackRequest { request, .. } => self.track_requests.push(request),
-                Event::Closed { .. } => self.closed_events += 1,
                 _ => {}
             }
         }
@@ -275,9 +247,7 @@ pub fn session(input: &[u8]) -> bool {
         probes: Vec::new(),
         interests: Vec::new(),
         track_requests: Vec::new(),
-        started: BTreeMap::new(),
-        closed_events: 0,
-        events_after_close: 0,
+        check: EventCheck::new(),
     };
     st.settle();
 
@@ -294,11 +264,10 @@ pub fn session(input: &[u8]) -> bool {
     let open = !st.net.session(A).is_closed();
     st.net.session(A).close(0, "end");
     st.settle();
-    for (group, ends) in &st.started {
-        assert_eq!(*ends, 1, "group {group:?} never ended");
+    // Every started group ended exactly once, and `Closed` came once, last.
+    if let Err(breach) = st.check.finished() {
+        panic!("{breach}");
     }
-    assert_eq!(st.closed_events, 1, "Closed must come exactly once");
-    assert_eq!(st.events_after_close, 0, "events after Closed");
     open
 }
 
@@ -486,6 +455,7 @@ fn application(st: &mut State, inp: &mut Input<'_>, op: u8) {
             };
             if let Ok(id) = us(net).subscribe(Path::new("a"), "t0", params) {
                 st.subscriptions.push(id);
+                st.check.subscribed(id);
             }
         }
         15 => {

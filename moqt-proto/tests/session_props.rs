@@ -18,7 +18,7 @@ use moqt_proto::session::{
     stream_code, Config, Event, FetchId, GroupId, Perspective, PublicationId, PublishParams, SessionLimits,
     SubscribeParams, SubscriptionId,
 };
-use moqt_proto::testing::{Net, WireOptions, A, B};
+use moqt_proto::testing::{EventCheck, Net, WireOptions, A, B};
 use moqt_proto::{Path, Version};
 use proptest::prelude::*;
 
@@ -303,8 +303,8 @@ struct Known {
     groups_out: Vec<GroupId>,
     groups_in: Vec<GroupId>,
     fetches_in: Vec<FetchId>,
-    /// Group streams started and how many ends each got.
-    started: BTreeMap<GroupId, usize>,
+    /// The event invariants (subscriptions known, groups start and end once, …).
+    check: EventCheck,
     events_seen: usize,
     /// Publications already considered for auto-accept.
     auto_seen: usize,
@@ -324,6 +324,7 @@ fn apply(w: &mut World, known: &mut [Known; 2], op: &Op) {
             let params = SubscribeParams { priority, ordered, max_latency, ..Default::default() };
             if let Ok(id) = net.session(side).subscribe(Path::new("room/a"), &format!("t{track}"), params) {
                 known[side].subscriptions.push(id);
+                known[side].check.subscribed(id);
             }
         }
         Op::Unsubscribe { side, idx } => {
@@ -430,36 +431,11 @@ fn check(w: &mut World, known: &mut [Known; 2]) -> Result<(), TestCaseError> {
         prop_assert!(queued <= LIMITS.max_queued, "side {side}: {queued} bytes queued");
         let k = &mut known[side];
         for ev in &w.events[side][k.events_seen..] {
-            let sub = match ev {
-                Event::Frame { subscription, .. }
-                | Event::GroupStarted { subscription, .. }
-                | Event::GroupEnded { subscription, .. }
-                | Event::Datagram { subscription, .. }
-                | Event::SubscribeOk { subscription, .. }
-                | Event::SubscribeStart { subscription, .. }
-                | Event::SubscribeEnd { subscription, .. }
-                | Event::GroupsDropped { subscription, .. }
-                | Event::SubscriptionEnded { subscription, .. } => Some(*subscription),
-                _ => None,
-            };
-            if let Some(sub) = sub {
-                prop_assert!(k.subscriptions.contains(&sub), "side {side}: {ev:?} names an unknown subscription");
+            if let Err(breach) = k.check.event(ev) {
+                return Err(TestCaseError::fail(format!("side {side}: {breach}")));
             }
             match ev {
-                Event::GroupStarted { group, .. } => {
-                    prop_assert!(k.started.insert(*group, 0).is_none(), "side {side}: {group:?} started twice");
-                    k.groups_in.push(*group);
-                }
-                Event::GroupEnded { group, .. } => {
-                    let ends = k.started.get_mut(group);
-                    prop_assert!(ends.is_some(), "side {side}: {group:?} ended without starting");
-                    let ends = ends.unwrap();
-                    *ends += 1;
-                    prop_assert_eq!(*ends, 1, "side {}: {:?} ended twice", side, group);
-                }
-                Event::Frame { group, .. } => {
-                    prop_assert_eq!(k.started.get(group), Some(&0), "side {}: frame outside its group", side);
-                }
+                Event::GroupStarted { group, .. } => k.groups_in.push(*group),
                 Event::SubscribeRequest { publication, .. } => k.publications.push(*publication),
                 Event::FetchRequest { fetch, .. } => k.fetches_in.push(*fetch),
                 _ => {}
@@ -518,12 +494,10 @@ proptest! {
         for side in [A, B] {
             prop_assert!(w.net.session(side).is_closed());
             prop_assert_eq!(w.net.session(side).queued_bytes(), 0);
-            for (group, ends) in &known[side].started {
-                prop_assert_eq!(*ends, 1, "side {}: group {:?} never ended", side, group);
+            // Every started group ended exactly once, and `Closed` came once, last.
+            if let Err(breach) = known[side].check.finished() {
+                return Err(TestCaseError::fail(format!("side {side}: {breach}")));
             }
-            let closed = w.events[side].iter().filter(|e| matches!(e, Event::Closed { .. })).count();
-            prop_assert_eq!(closed, 1, "side {}: Closed events", side);
-            prop_assert!(matches!(w.events[side].last(), Some(Event::Closed { .. })), "side {}: Closed must be last", side);
         }
     }
 }

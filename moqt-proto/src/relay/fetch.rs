@@ -207,7 +207,13 @@ impl Node {
         }
     }
 
-    pub(super) fn on_upstream_fetch_frame(&mut self, sid: SessionId, fetch: FetchId, timestamp: Option<u64>, payload: Bytes) {
+    pub(super) fn on_upstream_fetch_frame(
+        &mut self,
+        sid: SessionId,
+        fetch: FetchId,
+        timestamp: Option<u64>,
+        payload: Bytes,
+    ) {
         let Some(key) = self.fetch_upstreams.get(&(sid, fetch)) else { return };
         if let Some(p) = self.fetches.get_mut(key) {
             p.frames.push(CachedFrame { timestamp: timestamp.unwrap_or(0), payload });

@@ -120,12 +120,8 @@ impl Node {
 
     /// Ends every local track of a broadcast and refuses the subscriptions waiting for it.
     pub(super) fn end_local_tracks(&mut self, path: &Path) {
-        let tracks: Vec<TrackId> = self
-            .local_tracks
-            .iter()
-            .filter(|(_, &idx)| self.track(idx).path == *path)
-            .map(|(id, _)| *id)
-            .collect();
+        let tracks: Vec<TrackId> =
+            self.local_tracks.iter().filter(|(_, &idx)| self.track(idx).path == *path).map(|(id, _)| *id).collect();
         for id in tracks {
             if let Some(idx) = self.local_tracks.remove(&id) {
                 self.end_track(idx, None);
@@ -278,7 +274,8 @@ impl Node {
 
     /// Parks a subscription to a track a local broadcast has not created yet.
     fn wait_for_track(&mut self, subscriber: Subscriber, path: Path, name: String, params: SubscribeParams) {
-        let parked: usize = self.waiting.iter().filter(|((p, _), _)| *p == path).map(|(_, w)| w.subscribers.len()).sum();
+        let parked: usize =
+            self.waiting.iter().filter(|((p, _), _)| *p == path).map(|(_, w)| w.subscribers.len()).sum();
         if parked >= self.config.max_waiting_per_broadcast {
             return self.refuse(subscriber, stream_code::LIMIT_EXCEEDED);
         }
@@ -441,7 +438,11 @@ impl Node {
                 Subscriber::Local(subscription) => {
                     for (sequence, _) in &d.groups {
                         let group_code = code.map(|_| stream_code::CANCEL);
-                        self.events.push_back(NodeEvent::GroupEnded { subscription, sequence: *sequence, code: group_code });
+                        self.events.push_back(NodeEvent::GroupEnded {
+                            subscription,
+                            sequence: *sequence,
+                            code: group_code,
+                        });
                     }
                     self.events.push_back(NodeEvent::SubscriptionEnded { subscription, code });
                 }

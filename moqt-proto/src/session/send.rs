@@ -10,8 +10,8 @@ use std::collections::VecDeque;
 
 use bytes::{Bytes, BytesMut};
 
-use super::{Command, Role, Session, StreamId};
 use super::io::{Chunks, MAX_WRITE_CHUNKS};
+use super::{Command, Role, Session, StreamId};
 use crate::message::Codec;
 use crate::stream::{StreamDecoder, StreamType};
 

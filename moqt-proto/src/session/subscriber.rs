@@ -37,7 +37,6 @@ impl SubscribeParams {
         Session::check(&[self.max_latency, self.start_frame])?;
         Session::check_opt(&[self.start_group, self.end_group, self.end_frame])
     }
-
 }
 
 impl From<&Subscribe> for SubscribeParams {
@@ -52,7 +51,6 @@ impl From<&Subscribe> for SubscribeParams {
             end_frame: s.end_frame,
         }
     }
-
 }
 
 impl From<&SubscribeUpdate> for SubscribeParams {
@@ -67,7 +65,6 @@ impl From<&SubscribeUpdate> for SubscribeParams {
             end_frame: u.end_frame,
         }
     }
-
 }
 
 impl SubscribeParams {

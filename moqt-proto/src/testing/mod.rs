@@ -3,6 +3,7 @@
 //! nodes joined by [`Link`]s and driven by the crate's run loop. Tests, benchmarks and the fuzz
 //! harness all use it, so there is exactly one in-memory driver loop in the project; other
 //! transport models (the quinn-proto simulator of the tests) plug in as a [`Link`].
+//! [`EventCheck`] holds the invariants of a session's application events.
 //!
 //! ```
 //! use moqt_proto::testing::{Net, A, B};
@@ -15,10 +16,12 @@
 //! assert!(net.events(A).iter().any(|e| matches!(e, Event::Announced { path, .. } if path.as_str() == "room/alice")));
 //! ```
 
+mod check;
 mod link;
 mod net;
 mod wire;
 
+pub use check::EventCheck;
 pub use link::Link;
 pub use net::{Attachment, Endpoint, Livelock, Net, A, B, MAX_ROUNDS};
 pub use wire::{Wire, WireOptions, WireStats};
