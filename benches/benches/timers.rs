@@ -10,7 +10,8 @@ use moqt_benches::timers::TimerRig;
 
 fn wake(c: &mut Criterion) {
     let mut group = c.benchmark_group("timer_wake");
-    for (sessions, per_session) in [(10usize, 10usize), (1, 100), (100, 100), (1000, 10), (10, 1000)] {
+    group.sample_size(20);
+    for (sessions, per_session) in [(1usize, 100usize), (10, 10), (10, 100), (100, 100), (1000, 10), (10, 1000)] {
         let mut rig = TimerRig::new(sessions, per_session);
         // A full cycle first, so every track has been re-armed once.
         for _ in 0..rig.len() {

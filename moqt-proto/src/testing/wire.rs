@@ -122,6 +122,10 @@ struct End {
     names: FxHashMap<StreamId, StreamId>,
     /// Streams driven through the raw API: their events bypass this end's endpoint.
     raw: FxHashSet<StreamId>,
+    /// Streams that may have bytes or a FIN to transmit (so idle streams cost nothing).
+    active: FxHashSet<StreamId>,
+    /// Streams with a write waiting for room in the send window.
+    blocked: FxHashSet<StreamId>,
     next_remote: u64,
     next_raw: u64,
     /// Streams with unread data or FIN and a grant, to hand to the reader.
@@ -304,8 +308,11 @@ impl Wire {
                 if !self.check(side, stream, true, &cmd) {
                     return;
                 }
-                let Some(s) = self.ends[side].sends.remove(&stream) else { return };
-                self.ends[side].queued_bytes -= s.queued_bytes;
+                let end = &mut self.ends[side];
+                let Some(s) = end.sends.remove(&stream) else { return };
+                end.queued_bytes -= s.queued_bytes;
+                end.active.remove(&stream);
+                end.blocked.remove(&stream);
                 if s.done {
                     return;
                 }
@@ -328,6 +335,8 @@ impl Wire {
                 s.done = true;
                 s.queued.clear();
                 end.queued_bytes -= std::mem::take(&mut s.queued_bytes);
+                end.active.remove(&peer);
+                end.blocked.remove(&peer);
                 if s.blocked.take().is_some() {
                     s.answering = true;
                     end.emit(TransportEvent::Written { stream: peer, bytes: 0 });
@@ -426,8 +435,10 @@ impl Wire {
         let total: usize = chunks.iter().map(Bytes::len).sum();
         if (total > 0 && room == 0) || (total == 0 && end.held) {
             s.blocked = Some((chunks, fin));
+            end.blocked.insert(stream);
             return;
         }
+        end.blocked.remove(&stream);
         let mut taken = 0;
         for chunk in chunks.iter_mut() {
             let take = chunk.len().min(room - taken);
@@ -442,24 +453,25 @@ impl Wire {
         if taken == total && fin {
             s.fin = true;
         }
+        if s.fin || taken > 0 {
+            end.active.insert(stream);
+        }
         s.answering = true;
         end.emit(TransportEvent::Written { stream, bytes: taken });
     }
 
     fn transmit_from(&mut self, side: usize) -> bool {
-        if self.ends[side].held || self.closed {
+        let end = &self.ends[side];
+        if end.held || self.closed || (end.active.is_empty() && end.blocked.is_empty()) {
             return false;
         }
         // Highest priority first; equal priorities in stream order.
         let mut order = std::mem::take(&mut self.order);
         order.clear();
-        order.extend(
-            self.ends[side]
-                .sends
-                .iter()
-                .filter(|(_, s)| !s.done && (!s.queued.is_empty() || s.fin))
-                .map(|(id, s)| (Reverse(s.priority), *id)),
-        );
+        let end = &mut self.ends[side];
+        let sends = &end.sends;
+        end.active.retain(|id| sends.get(id).is_some_and(|s| !s.done && (!s.queued.is_empty() || s.fin)));
+        order.extend(end.active.iter().map(|id| (Reverse(sends[id].priority), *id)));
         order.sort_unstable();
         let mut budget = self.opts.bandwidth;
         let mut moved = false;
@@ -476,6 +488,7 @@ impl Wire {
                 from.queued_bytes -= std::mem::take(&mut s.queued_bytes);
                 s.queued.clear();
                 s.done = true;
+                from.active.remove(&id);
                 continue;
             };
             let was_readable = r.readable();
@@ -493,10 +506,13 @@ impl Wire {
                 r.unread.push_back(chunk);
                 moved = true;
             }
-            if s.queued.is_empty() && s.fin {
-                r.fin = true;
-                moved = true;
-                from.sends.remove(&id);
+            if s.queued.is_empty() {
+                if s.fin {
+                    r.fin = true;
+                    moved = true;
+                    from.sends.remove(&id);
+                }
+                from.active.remove(&id);
             }
             if !was_readable && r.readable() && r.grant.is_some() {
                 to.readable.push_back(peer);
@@ -504,9 +520,8 @@ impl Wire {
         }
         // Room freed in the send window: take blocked writes, highest priority first.
         order.clear();
-        order.extend(
-            self.ends[side].sends.iter().filter(|(_, s)| s.blocked.is_some()).map(|(id, s)| (Reverse(s.priority), *id)),
-        );
+        let end = &self.ends[side];
+        order.extend(end.blocked.iter().filter_map(|id| end.sends.get(id).map(|s| (Reverse(s.priority), *id))));
         order.sort_unstable();
         for &(_, id) in &order {
             self.accept(side, id);
@@ -579,6 +594,9 @@ impl Wire {
             end.queued_bytes += data.len();
         }
         s.fin |= fin;
+        if s.fin || !s.queued.is_empty() {
+            end.active.insert(stream);
+        }
     }
 
     /// Resets a stream `side` can send on, bypassing `side`'s endpoint.
