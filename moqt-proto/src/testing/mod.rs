@@ -19,6 +19,7 @@
 mod check;
 mod link;
 mod net;
+mod raw;
 mod wire;
 
 pub use check::EventCheck;

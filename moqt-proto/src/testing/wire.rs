@@ -15,10 +15,7 @@
 //! grant in flight, a write after FIN, opening an id twice) are recorded as
 //! [`Wire::violations`]; [`Net`](super::Net) fails the test on them.
 //!
-//! Tests can also play an endpoint by hand through the *raw* API ([`Wire::open_raw`],
-//! [`Wire::write_raw`], [`Wire::read_raw`], [`Wire::poll_raw_event`]): raw streams bypass the
-//! endpoint on their side, so garbage can be injected beside a real session, or a whole side can
-//! be a byte script.
+//! Tests can also play an endpoint by hand through the *raw* API (in [`raw`](super::raw)).
 
 use std::any::Any;
 use std::cmp::Reverse;
@@ -30,9 +27,6 @@ use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::link::Link;
 use crate::session::{Chunks, Command, StreamId, TransportEvent};
-
-/// Raw stream ids start here, far above any id an endpoint picks.
-const RAW_BASE: u64 = 1 << 40;
 
 /// How the wire behaves.
 #[derive(Debug, Clone, Copy)]
@@ -78,31 +72,31 @@ pub struct WireStats {
 
 /// The sending half of one stream.
 #[derive(Debug, Default)]
-struct SendHalf {
+pub(super) struct SendHalf {
     /// The receiver's name for the stream.
     peer: StreamId,
     priority: i32,
     /// Accepted, not transmitted.
-    queued: VecDeque<Bytes>,
-    queued_bytes: usize,
+    pub(super) queued: VecDeque<Bytes>,
+    pub(super) queued_bytes: usize,
     /// FIN accepted (after `queued`).
-    fin: bool,
+    pub(super) fin: bool,
     /// A write that could not be taken yet.
     blocked: Option<(Chunks, bool)>,
     /// A `Written` for this stream is queued and not yet polled.
     answering: bool,
     /// Stopped by the peer: nothing more is sent.
-    done: bool,
+    pub(super) done: bool,
 }
 
 /// The receiving half of one stream.
 #[derive(Debug, Default)]
-struct RecvHalf {
+pub(super) struct RecvHalf {
     /// The sender's name for the stream.
     from: StreamId,
-    unread: VecDeque<Bytes>,
-    unread_bytes: usize,
-    fin: bool,
+    pub(super) unread: VecDeque<Bytes>,
+    pub(super) unread_bytes: usize,
+    pub(super) fin: bool,
     /// The reader's grant.
     grant: Option<usize>,
 }
@@ -115,28 +109,28 @@ impl RecvHalf {
 
 /// One end of the wire.
 #[derive(Debug, Default)]
-struct End {
-    sends: FxHashMap<StreamId, SendHalf>,
-    recvs: FxHashMap<StreamId, RecvHalf>,
+pub(super) struct End {
+    pub(super) sends: FxHashMap<StreamId, SendHalf>,
+    pub(super) recvs: FxHashMap<StreamId, RecvHalf>,
     /// Every stream this end ever knew, with the other end's name for it.
     names: FxHashMap<StreamId, StreamId>,
     /// Streams driven through the raw API: their events bypass this end's endpoint.
-    raw: FxHashSet<StreamId>,
+    pub(super) raw: FxHashSet<StreamId>,
     /// Streams that may have bytes or a FIN to transmit (so idle streams cost nothing).
-    active: FxHashSet<StreamId>,
+    pub(super) active: FxHashSet<StreamId>,
     /// Streams with a write waiting for room in the send window.
     blocked: FxHashSet<StreamId>,
     next_remote: u64,
-    next_raw: u64,
+    pub(super) next_raw: u64,
     /// Streams with unread data or FIN and a grant, to hand to the reader.
     readable: VecDeque<StreamId>,
     datagrams: VecDeque<Bytes>,
     events: VecDeque<TransportEvent>,
-    raw_events: VecDeque<TransportEvent>,
+    pub(super) raw_events: VecDeque<TransportEvent>,
     held: bool,
     /// Everything this end sends is taken at once and dropped (an infinitely fast sink).
     discard: bool,
-    queued_bytes: usize,
+    pub(super) queued_bytes: usize,
 }
 
 impl End {
@@ -164,9 +158,9 @@ fn stream_of(ev: &TransportEvent) -> Option<StreamId> {
 /// A connection between side 0 and side 1. See the module docs.
 #[derive(Debug, Default)]
 pub struct Wire {
-    ends: [End; 2],
+    pub(super) ends: [End; 2],
     opts: WireOptions,
-    closed: bool,
+    pub(super) closed: bool,
     stats: WireStats,
     rng: u64,
     violations: Vec<String>,
@@ -368,7 +362,7 @@ impl Wire {
 
     /// Creates both halves of a stream `side` opens and tells the other side; returns the other
     /// side's name for it.
-    fn open(&mut self, side: usize, stream: StreamId, priority: i32) -> StreamId {
+    pub(super) fn open(&mut self, side: usize, stream: StreamId, priority: i32) -> StreamId {
         let other = 1 - side;
         let uni = stream.is_uni();
         let peer = StreamId::remote(self.ends[other].next_remote, uni);
@@ -564,75 +558,6 @@ impl Wire {
             }
             return Some(TransportEvent::StreamData { stream: id, data, fin });
         }
-    }
-
-    // ----- the raw API: streams no endpoint drives -----
-
-    /// Opens a stream on behalf of `side` that `side`'s endpoint does not know about (a scripted
-    /// peer's stream, or garbage beside a real endpoint). Events about it on `side` go to
-    /// [`Wire::poll_raw_event`]. Returns `side`'s name for it and the other side's.
-    pub fn open_raw(&mut self, side: usize, uni: bool) -> (StreamId, StreamId) {
-        let index = RAW_BASE + self.ends[side].next_raw;
-        self.ends[side].next_raw += 1;
-        let id = StreamId::local(index, uni);
-        self.ends[side].raw.insert(id);
-        let peer = self.open(side, id, 0);
-        (id, peer)
-    }
-
-    /// Queues bytes (and FIN) on a stream `side` can send on, bypassing `side`'s endpoint and the
-    /// send window. Ignored once the stream was stopped or finished.
-    pub fn write_raw(&mut self, side: usize, stream: StreamId, data: &[u8], fin: bool) {
-        let end = &mut self.ends[side];
-        let Some(s) = end.sends.get_mut(&stream) else { return };
-        if s.done || s.fin {
-            return;
-        }
-        if !data.is_empty() {
-            s.queued.push_back(Bytes::copy_from_slice(data));
-            s.queued_bytes += data.len();
-            end.queued_bytes += data.len();
-        }
-        s.fin |= fin;
-        if s.fin || !s.queued.is_empty() {
-            end.active.insert(stream);
-        }
-    }
-
-    /// Resets a stream `side` can send on, bypassing `side`'s endpoint.
-    pub fn reset_raw(&mut self, side: usize, stream: StreamId, code: u64) {
-        if self.ends[side].sends.contains_key(&stream) && !self.closed {
-            self.execute(side, Command::Reset { stream, code });
-        }
-    }
-
-    /// Asks the sender of a stream `side` receives on to stop, bypassing `side`'s endpoint.
-    pub fn stop_raw(&mut self, side: usize, stream: StreamId, code: u64) {
-        if self.ends[side].recvs.contains_key(&stream) && !self.closed {
-            self.execute(side, Command::StopSending { stream, code });
-        }
-    }
-
-    /// Takes every byte that arrived for `side` on `stream`, whatever the read grants, and
-    /// whether the sender's FIN arrived (only once: the stream is then forgotten).
-    pub fn read_raw(&mut self, side: usize, stream: StreamId) -> (Vec<u8>, bool) {
-        let end = &mut self.ends[side];
-        let Some(r) = end.recvs.get_mut(&stream) else { return (Vec::new(), false) };
-        let mut out = Vec::with_capacity(r.unread_bytes);
-        for chunk in r.unread.drain(..) {
-            out.extend_from_slice(&chunk);
-        }
-        r.unread_bytes = 0;
-        let fin = r.fin;
-        if fin {
-            end.recvs.remove(&stream);
-        }
-        (out, fin)
-    }
-
-    /// The next event about one of `side`'s raw streams.
-    pub fn poll_raw_event(&mut self, side: usize) -> Option<TransportEvent> {
-        self.ends[side].raw_events.pop_front()
     }
 }
 
