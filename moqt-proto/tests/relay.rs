@@ -422,7 +422,7 @@ fn downstream_groups_are_aged_from_when_they_open() {
         net.advance(std::time::Duration::from_secs(10));
         // Group 0, then 10 ms later group 1 (group 0 is now not the latest, 10 ms old), then
         // group 0's last frame 10 ms after that.
-        let mut at = |net: &mut Net, ms: u64| {
+        let at = |net: &mut Net, ms: u64| {
             net.advance(std::time::Duration::from_millis(ms));
             // The publishing application tells its session the time before it publishes.
             let now = net.now;

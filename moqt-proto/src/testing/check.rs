@@ -50,20 +50,16 @@ impl EventCheck {
             return Err(format!("event for a subscription never made: {ev:?}"));
         }
         match ev {
-            Event::GroupStarted { group, .. } => {
-                if self.groups.insert(*group, false).is_some() {
-                    return Err(format!("group started twice: {ev:?}"));
-                }
+            Event::GroupStarted { group, .. } if self.groups.insert(*group, false).is_some() => {
+                return Err(format!("group started twice: {ev:?}"));
             }
             Event::GroupEnded { group, .. } => match self.groups.get_mut(group) {
                 None => return Err(format!("group ended without starting: {ev:?}")),
                 Some(true) => return Err(format!("group ended twice: {ev:?}")),
                 Some(ended) => *ended = true,
             },
-            Event::Frame { group, .. } => {
-                if self.groups.get(group) != Some(&false) {
-                    return Err(format!("frame outside an open group: {ev:?}"));
-                }
+            Event::Frame { group, .. } if self.groups.get(group) != Some(&false) => {
+                return Err(format!("frame outside an open group: {ev:?}"));
             }
             Event::Closed { .. } => self.closed = true,
             _ => {}
