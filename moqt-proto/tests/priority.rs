@@ -56,6 +56,18 @@ fn frame() -> Bytes {
     Bytes::from(vec![0x5a; 1000])
 }
 
+/// Congests the wire with a finished 60-frame group on `publication` (sequence `seq`) and lets
+/// one round of it cross.
+fn busy_group(net: &mut Net, publication: PublicationId, seq: u64) {
+    congest(net, 1500);
+    let g = net.session(B).open_group(publication, seq).unwrap();
+    for _ in 0..60 {
+        net.session(B).write_frame(g, 0, frame()).unwrap();
+    }
+    net.session(B).finish_group(g).unwrap();
+    net.round();
+}
+
 /// Frames received by A, in arrival order, as the subscription each belongs to.
 fn arrivals(net: &mut Net) -> Vec<SubscriptionId> {
     net.events(A)
@@ -243,13 +255,7 @@ fn control_responses_are_not_starved_by_groups() {
             })
             .unwrap();
         net.events(A);
-        congest(&mut net, 1500);
-        let g = net.session(B).open_group(busy, 0).unwrap();
-        for _ in 0..60 {
-            net.session(B).write_frame(g, 0, frame()).unwrap();
-        }
-        net.session(B).finish_group(g).unwrap();
-        net.round();
+        busy_group(&mut net, busy, 0);
         net.session(B).accept_subscription(request, PublishParams::default()).unwrap();
         net.session(B).drop_groups(request, 0, 0, 0).unwrap();
         net.session(B).announce(Path::new("room")).unwrap();
@@ -286,13 +292,7 @@ fn served_fetches_go_before_groups_of_the_same_priority() {
             })
             .unwrap();
         net.events(A);
-        congest(&mut net, 1500);
-        let g = net.session(B).open_group(busy, 1).unwrap();
-        for _ in 0..60 {
-            net.session(B).write_frame(g, 0, frame()).unwrap();
-        }
-        net.session(B).finish_group(g).unwrap();
-        net.round();
+        busy_group(&mut net, busy, 1);
         for _ in 0..3 {
             net.session(B).fetch_frame(served, 0, frame()).unwrap();
         }
