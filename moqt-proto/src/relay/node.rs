@@ -497,6 +497,7 @@ impl Node {
             self.propagate(&path);
         }
         let fed: Vec<usize> = self.upstreams.iter().filter(|((s, _), _)| *s == sid).map(|(_, &i)| i).collect();
+        // `code` is the session's close code; the tracks it fed end with a stream code.
         for idx in fed {
             self.end_track(idx, Some(stream_code::UNROUTABLE));
         }
