@@ -46,6 +46,8 @@ pub(super) struct Peer {
     pub(super) probes: FxHashSet<ProbeId>,
     /// The session's undecoded receive bytes, as last counted in the node's total.
     recv_counted: usize,
+    /// The deadline last armed for the session's timers.
+    timer: Option<Instant>,
 }
 
 /// A relay node (or a client with one session). See the module docs.
@@ -193,6 +195,7 @@ impl Node {
             interests: FxHashMap::default(),
             probes: FxHashSet::default(),
             recv_counted: 0,
+            timer: None,
         });
         let paths: Vec<Path> = self.origin.paths().cloned().collect();
         for path in paths {
@@ -240,11 +243,12 @@ impl Node {
     pub fn handle(&mut self, session: SessionId, now: Instant, event: TransportEvent) {
         self.now = self.now.max(now);
         let now = self.now;
-        let others = self.peer(session).map(|p| self.recv_total - p.recv_counted);
-        let share = others.map(|others| self.config.max_recv_buffered.saturating_sub(others));
-        if let (Some(s), Some(share)) = (self.session_mut(session), share) {
-            s.set_recv_allowance(share);
-            s.handle(now, event);
+        let budget = self.config.max_recv_buffered;
+        let total = self.recv_total;
+        if let Some(peer) = self.peer_mut(session) {
+            // The session may use what the others leave of the node's budget.
+            peer.session.set_recv_allowance(budget.saturating_sub(total - peer.recv_counted));
+            peer.session.handle(now, event);
         }
         self.pump();
     }
@@ -287,8 +291,9 @@ impl Node {
         while let Some(timer) = self.timers.pop_due(now) {
             match timer {
                 NodeTimer::Session(id) => {
-                    if let Some(s) = self.session_mut(id) {
-                        s.handle_timeout(now);
+                    if let Some(peer) = self.peer_mut(id) {
+                        peer.timer = None;
+                        peer.session.handle_timeout(now);
                     }
                 }
                 NodeTimer::Linger(idx) => self.linger_expired(idx),
@@ -393,7 +398,10 @@ impl Node {
                 self.timers.disarm(NodeTimer::Session(id));
                 freed = true;
             } else if let Some(at) = peer.session.poll_timeout() {
-                self.timers.arm(NodeTimer::Session(id), at);
+                if peer.timer.is_none_or(|armed| at < armed) {
+                    peer.timer = Some(at);
+                    self.timers.arm(NodeTimer::Session(id), at);
+                }
             }
         }
         if freed {
