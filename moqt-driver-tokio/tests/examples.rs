@@ -1,13 +1,29 @@
 //! The examples (`cargo run --example broadcast|echo|native_quic|relay|clock`), run in-process
-//! through the library functions their `main`s call, over loopback, for raw QUIC and
-//! WebTransport. Readiness comes from the servers being bound before their tasks start (and the
-//! relay's `ready` callback), never from sleeps; `within` only guards against hangs.
+//! through the functions their `main`s call, over loopback, for raw QUIC and WebTransport. Each
+//! example file is included here as a module, with its own copy of `examples/common`.
+//! Readiness comes from the servers being bound before their tasks start (and the relay's
+//! `ready` callback), never from sleeps; `within` only guards against hangs.
+
+// Each example's `main` and command line go unused here.
+#[allow(dead_code)]
+#[path = "../examples/broadcast.rs"]
+mod broadcast;
+#[allow(dead_code)]
+#[path = "../examples/clock.rs"]
+mod clock;
+#[allow(dead_code)]
+#[path = "../examples/echo.rs"]
+mod echo;
+#[allow(dead_code)]
+#[path = "../examples/native_quic.rs"]
+mod native_quic;
+#[allow(dead_code)]
+#[path = "../examples/relay.rs"]
+mod relay;
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use moqt_driver_tokio::examples::{self, broadcast, clock, echo, native_quic, relay, ConnectArgs, Frame};
-use moqt_driver_tokio::tls::Fingerprint;
 use moqt_proto::Version;
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -20,41 +36,41 @@ fn loopback() -> SocketAddr {
     "127.0.0.1:0".parse().unwrap()
 }
 
-fn connect_args(fp: &Fingerprint, version: Version) -> ConnectArgs {
-    ConnectArgs { version: Some(version), ..ConnectArgs::pinned(fp) }
-}
-
 /// Both transports' URLs for a server at `addr` (WebTransport with `path`).
 fn urls(addr: SocketAddr, path: &str) -> [String; 2] {
     [format!("moqt://{addr}"), format!("https://{addr}{path}")]
 }
 
-/// Frames are `FRAME n` in group n, from `broadcast`, in consecutive groups.
-fn check_frames(frames: &[Frame], broadcast: &str, what: &str) {
-    for f in frames {
-        assert_eq!(f.broadcast, broadcast, "{what}");
-        assert_eq!(f.payload, examples::frame_payload(f.group), "{what}");
+/// Frames `(broadcast, group, payload)` are `FRAME n` in group n, from `broadcast`, in
+/// consecutive groups.
+fn check_frames(frames: &[(String, u64, String)], broadcast: &str, what: &str) {
+    for (b, group, payload) in frames {
+        assert_eq!(b, broadcast, "{what}");
+        assert_eq!(*payload, broadcast::common::frame_payload(*group), "{what}");
     }
     for w in frames.windows(2) {
-        assert_eq!(w[1].group, w[0].group + 1, "{what}: {frames:?}");
+        assert_eq!(w[1].1, w[0].1 + 1, "{what}: {frames:?}");
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broadcast_client_discovers_and_prints_frames() {
-    let (server, fp) = examples::bind(loopback()).unwrap();
+    use broadcast::common::{bind, close, ConnectArgs};
+    let (server, fp) = bind(loopback()).unwrap();
     let addr = server.local_addr();
     let serving = tokio::spawn(broadcast::serve(server));
     for version in Version::ALL {
         for url in urls(addr, "/broadcast") {
             let what = format!("{url} {version}");
-            let (client, session) = within("connect", connect_args(&fp, version).connect(&url)).await.unwrap();
+            let (client, session) = within("connect", ConnectArgs::pinned(&fp, version).connect(&url)).await.unwrap();
             assert_eq!(session.version(), version);
             let mut frames = Vec::new();
-            let n = within("frames", broadcast::client(&session, Some(4), |f| frames.push(f.clone()))).await.unwrap();
+            let on_frame =
+                |f: &broadcast::common::Frame| frames.push((f.broadcast.clone(), f.group, f.payload.clone()));
+            let n = within("frames", broadcast::client(&session, Some(4), on_frame)).await.unwrap();
             assert_eq!(n, 4, "{what}");
             check_frames(&frames, broadcast::BROADCAST, &what);
-            examples::close(&client, &session).await;
+            close(&client, &session).await;
         }
     }
     serving.abort();
@@ -62,18 +78,21 @@ async fn broadcast_client_discovers_and_prints_frames() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn echo_server_republishes_what_the_client_announces() {
-    let (server, fp) = examples::bind(loopback()).unwrap();
+    use echo::common::{bind, close, ConnectArgs};
+    let (server, fp) = bind(loopback()).unwrap();
     let addr = server.local_addr();
     let serving = tokio::spawn(echo::serve(server));
     for version in Version::ALL {
         for url in urls(addr, "/echo") {
             let what = format!("{url} {version}");
-            let (client, session) = within("connect", connect_args(&fp, version).connect(&url)).await.unwrap();
+            let (client, session) = within("connect", ConnectArgs::pinned(&fp, version).connect(&url)).await.unwrap();
+            assert_eq!(session.version(), version);
             let mut frames = Vec::new();
-            let n = within("echoed frames", echo::client(&session, Some(3), |f| frames.push(f.clone()))).await.unwrap();
+            let on_frame = |f: &echo::common::Frame| frames.push((f.broadcast.clone(), f.group, f.payload.clone()));
+            let n = within("echoed frames", echo::client(&session, Some(3), on_frame)).await.unwrap();
             assert_eq!(n, 3, "{what}");
             check_frames(&frames, echo::BROADCAST, &what);
-            examples::close(&client, &session).await;
+            close(&client, &session).await;
         }
     }
     serving.abort();
@@ -81,16 +100,18 @@ async fn echo_server_republishes_what_the_client_announces() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn native_quic_handshake_and_clean_close() {
+    use native_quic::common::ConnectArgs;
     let (server, fp) = native_quic::bind(loopback()).unwrap();
     let addr = server.local_addr();
     let versions = Version::ALL;
     let serving = tokio::spawn(native_quic::serve(server, Some(versions.len() as u64), |_| {}));
     // WebTransport is not offered: an https:// handshake fails (no `h3` ALPN).
-    let (pinned, wt) = (ConnectArgs::pinned(&fp), format!("https://{addr}/nativequic"));
-    assert!(within("wt refused", pinned.connect(&wt)).await.is_err());
+    let wt = format!("https://{addr}/nativequic");
+    assert!(within("wt refused", ConnectArgs::pinned(&fp, Version::Lite06).connect(&wt)).await.is_err());
     for version in versions {
         let url = format!("moqt://{addr}/nativequic");
-        let (got, closed) = within("client", native_quic::client(&url, &connect_args(&fp, version))).await.unwrap();
+        let (got, closed) =
+            within("client", native_quic::client(&url, &ConnectArgs::pinned(&fp, version))).await.unwrap();
         assert_eq!(got, version.to_string());
         assert_eq!((closed.code, closed.reason.as_str()), (0, "done"));
     }
@@ -113,6 +134,7 @@ fn check_clock_line(line: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clock_through_the_relay_example() {
+    use clock::common::ConnectArgs;
     let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
     let relaying = tokio::spawn(relay::run(loopback(), move |addr, fp| {
         let _ = ready_tx.send((addr, fp));
@@ -121,10 +143,12 @@ async fn clock_through_the_relay_example() {
 
     // Publish over raw QUIC lite-04, subscribe over WebTransport lite-06 (the relay translates).
     let (_pc, publisher) =
-        within("connect", connect_args(&fp, Version::Lite04).connect(&format!("moqt://{addr}"))).await.unwrap();
+        within("connect", ConnectArgs::pinned(&fp, Version::Lite04).connect(&format!("moqt://{addr}"))).await.unwrap();
     let publishing = tokio::spawn(async move { clock::publish(&publisher, "demo/clock", None).await });
     let (_sc, subscriber) =
-        within("connect", connect_args(&fp, Version::Lite06).connect(&format!("https://{addr}/"))).await.unwrap();
+        within("connect", ConnectArgs::pinned(&fp, Version::Lite06).connect(&format!("https://{addr}/")))
+            .await
+            .unwrap();
     let mut lines = Vec::new();
     let n = within("clock lines", clock::subscribe(&subscriber, "demo/clock", Some(2), |l| lines.push(l.to_owned())))
         .await
@@ -138,17 +162,19 @@ async fn clock_through_the_relay_example() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clock_served_directly() {
-    let (server, fp) = examples::bind(loopback()).unwrap();
+    use clock::common::{bind, close, ConnectArgs};
+    let (server, fp) = bind(loopback()).unwrap();
     let addr = server.local_addr();
     let serving = tokio::spawn(async move { clock::serve(server, clock::BROADCAST).await });
     for url in urls(addr, "/") {
-        let (client, session) = within("connect", connect_args(&fp, Version::Lite05).connect(&url)).await.unwrap();
+        let (client, session) =
+            within("connect", ConnectArgs::pinned(&fp, Version::Lite05).connect(&url)).await.unwrap();
         let mut lines = Vec::new();
         within("clock lines", clock::subscribe(&session, clock::BROADCAST, Some(1), |l| lines.push(l.to_owned())))
             .await
             .unwrap();
         check_clock_line(&lines[0]);
-        examples::close(&client, &session).await;
+        close(&client, &session).await;
     }
     serving.abort();
 }
