@@ -8,6 +8,17 @@
 //!
 //! Nothing here picks a runtime: the publisher sleeps on the [`Runtime`] it is given, so the same
 //! code serves `moqt-driver-tokio` and `moqt-driver-smol`.
+//!
+//! ```no_run
+//! # async fn demo(session: moqt_driver_quinn::Session, other: moqt_driver_quinn::Session,
+//! #     runtime: moqt_driver_quinn::Runtime) -> Result<(), moqt_clock::Error> {
+//! // Publish on one session, for ever (no count) …
+//! moqt_clock::publish(&session, "clock", &runtime, None).await?;
+//! // … and print ten lines on another.
+//! moqt_clock::subscribe(&other, "clock", Some(10), |line| println!("{line}")).await?;
+//! # Ok(())
+//! # }
+//! ```
 
 #![forbid(unsafe_code)]
 

@@ -14,7 +14,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::Result;
-use clap::{Parser, Subcommand};
+use clap::Parser;
 use common::ConnectArgs;
 use moqt_driver_tokio::{BroadcastRequest, Server, Session};
 use tokio::task::JoinSet;
@@ -62,13 +62,8 @@ pub async fn client(session: &Session, count: Option<u64>, on_frame: impl FnMut(
     common::watch(session, TRACK, count, on_frame).await
 }
 
+/// A server publishing one frame every 100 ms, and a client that finds it by announcement.
 #[derive(Parser)]
-struct Cli {
-    #[command(subcommand)]
-    mode: Mode,
-}
-
-#[derive(Subcommand)]
 enum Mode {
     /// Publish `server.broadcast` to every client.
     Server {
@@ -90,7 +85,7 @@ enum Mode {
 
 #[tokio::main]
 async fn main() -> Result<()> {
-    match Cli::parse().mode {
+    match Mode::parse() {
         Mode::Server { listen } => {
             let (server, fingerprint) = common::bind(listen)?;
             common::print_ready("broadcast", server.local_addr(), common::BOTH, &fingerprint, "client");
@@ -98,10 +93,8 @@ async fn main() -> Result<()> {
             Ok(())
         }
         Mode::Client { url, connect, count } => {
-            let (endpoint, session) = connect.connect(&url).await?;
-            eprintln!("connected: {} over {:?}", session.version(), session.kind());
-            client(&session, count, |f| println!("{} group {}: {}", f.broadcast, f.group, f.payload)).await?;
-            common::close(&endpoint, &session).await;
+            let print = |f: &common::Frame| println!("{} group {}: {}", f.broadcast, f.group, f.payload);
+            common::run_client(&connect, &url, |session| async move { client(&session, count, print).await }).await?;
             Ok(())
         }
     }

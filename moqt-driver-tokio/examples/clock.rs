@@ -19,7 +19,7 @@ pub mod common;
 use std::net::SocketAddr;
 
 use anyhow::Result;
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser};
 use common::ConnectArgs;
 use moqt_clock::{BROADCAST, TRACK};
 use moqt_driver_tokio::Server;
@@ -39,12 +39,6 @@ pub async fn serve(server: Server, broadcast: &str) {
     .await
 }
 
-#[derive(Parser)]
-struct Cli {
-    #[command(subcommand)]
-    mode: Mode,
-}
-
 #[derive(Args)]
 struct Client {
     /// https://host:port/path (WebTransport) or moqt://host:port (raw QUIC).
@@ -60,7 +54,8 @@ struct Client {
     count: Option<u64>,
 }
 
-#[derive(Subcommand)]
+/// moq-dev's clock: serve it, publish it to a relay, or print it.
+#[derive(Parser)]
 enum Mode {
     /// Serve the clock directly to every session (no relay).
     Server {
@@ -78,7 +73,7 @@ enum Mode {
 
 #[tokio::main]
 async fn main() -> Result<()> {
-    match Cli::parse().mode {
+    match Mode::parse() {
         Mode::Server { listen, broadcast } => {
             let (server, fingerprint) = common::bind(listen)?;
             common::print_ready("clock", server.local_addr(), common::BOTH, &fingerprint, "subscribe");
@@ -86,18 +81,19 @@ async fn main() -> Result<()> {
             Ok(())
         }
         Mode::Publish(c) => {
-            let (endpoint, session) = c.connect.connect(&c.url).await?;
-            eprintln!("connected: {} over {:?}; publishing {}/{TRACK}", session.version(), session.kind(), c.broadcast);
-            moqt_clock::publish(&session, &c.broadcast, &moqt_driver_tokio::runtime(), c.count).await?;
-            common::close(&endpoint, &session).await;
-            Ok(())
+            let runtime = moqt_driver_tokio::runtime();
+            common::run_client(&c.connect, &c.url, |session| async move {
+                eprintln!("publishing {}/{TRACK}", c.broadcast);
+                Ok(moqt_clock::publish(&session, &c.broadcast, &runtime, c.count).await?)
+            })
+            .await
         }
         Mode::Subscribe(c) => {
-            let (endpoint, session) = c.connect.connect(&c.url).await?;
-            eprintln!("connected: {} over {:?}", session.version(), session.kind());
-            moqt_clock::subscribe(&session, &c.broadcast, c.count, |line| println!("{line}")).await?;
-            common::close(&endpoint, &session).await;
-            Ok(())
+            common::run_client(&c.connect, &c.url, |session| async move {
+                moqt_clock::subscribe(&session, &c.broadcast, c.count, |line| println!("{line}")).await?;
+                Ok(())
+            })
+            .await
         }
     }
 }

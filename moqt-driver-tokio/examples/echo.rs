@@ -15,7 +15,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use clap::{Parser, Subcommand};
+use clap::Parser;
 use common::ConnectArgs;
 use moqt_driver_tokio::{Announcement, Server, Session};
 use tokio::task::{AbortHandle, JoinSet};
@@ -95,13 +95,8 @@ pub async fn client(session: &Session, count: Option<u64>, on_frame: impl FnMut(
     result
 }
 
+/// A server echoing back whatever a client announces, and the client.
 #[derive(Parser)]
-struct Cli {
-    #[command(subcommand)]
-    mode: Mode,
-}
-
-#[derive(Subcommand)]
 enum Mode {
     /// Echo every broadcast a client announces back to it.
     Server {
@@ -123,7 +118,7 @@ enum Mode {
 
 #[tokio::main]
 async fn main() -> Result<()> {
-    match Cli::parse().mode {
+    match Mode::parse() {
         Mode::Server { listen } => {
             let (server, fingerprint) = common::bind(listen)?;
             common::print_ready("echo", server.local_addr(), common::BOTH, &fingerprint, "client");
@@ -131,10 +126,8 @@ async fn main() -> Result<()> {
             Ok(())
         }
         Mode::Client { url, connect, count } => {
-            let (endpoint, session) = connect.connect(&url).await?;
-            eprintln!("connected: {} over {:?}", session.version(), session.kind());
-            client(&session, count, |f| println!("echoed {} group {}: {}", f.broadcast, f.group, f.payload)).await?;
-            common::close(&endpoint, &session).await;
+            let print = |f: &common::Frame| println!("echoed {} group {}: {}", f.broadcast, f.group, f.payload);
+            common::run_client(&connect, &url, |session| async move { client(&session, count, print).await }).await?;
             Ok(())
         }
     }

@@ -14,7 +14,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use clap::{Parser, Subcommand};
+use clap::Parser;
 use common::ConnectArgs;
 use moqt_driver_tokio::tls::Fingerprint;
 use moqt_driver_tokio::{CloseInfo, Server};
@@ -82,13 +82,8 @@ pub async fn client(url: &str, connect: &ConnectArgs) -> Result<(String, CloseIn
     Ok((version, closed))
 }
 
+/// A raw-QUIC moq-lite handshake and a clean close.
 #[derive(Parser)]
-struct Cli {
-    #[command(subcommand)]
-    mode: Mode,
-}
-
-#[derive(Subcommand)]
 enum Mode {
     /// Accept raw-QUIC sessions and report how each closed.
     Server {
@@ -110,7 +105,7 @@ enum Mode {
 
 #[tokio::main]
 async fn main() -> Result<()> {
-    match Cli::parse().mode {
+    match Mode::parse() {
         Mode::Server { listen, count } => {
             let (server, fingerprint) = bind(listen)?;
             common::print_ready("native_quic", server.local_addr(), "raw QUIC only", &fingerprint, "client");

@@ -21,9 +21,12 @@ mod native_quic;
 #[path = "../examples/relay.rs"]
 mod relay;
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use moqt_driver_tokio::tls::Fingerprint;
+use moqt_driver_tokio::Session;
 use moqt_proto::Version;
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -41,60 +44,68 @@ fn urls(addr: SocketAddr, path: &str) -> [String; 2] {
     [format!("moqt://{addr}"), format!("https://{addr}{path}")]
 }
 
-/// Frames `(broadcast, group, payload)` are `FRAME n` in group n, from `broadcast`, in
-/// consecutive groups.
-fn check_frames(frames: &[(String, u64, String)], broadcast: &str, what: &str) {
-    for (b, group, payload) in frames {
-        assert_eq!(b, broadcast, "{what}");
-        assert_eq!(*payload, broadcast::common::frame_payload(*group), "{what}");
-    }
-    for w in frames.windows(2) {
-        assert_eq!(w[1].1, w[0].1 + 1, "{what}: {frames:?}");
+/// A frame as the tests keep it: `(broadcast, group, payload)`.
+type Frame = (String, u64, String);
+
+/// Connects to the server at `addr` in every version over both transports (WebTransport with
+/// `path`), has `frames_of` collect `n` frames on each session, and checks they are `FRAME g` in
+/// group g, from `broadcast`, in consecutive groups.
+async fn frames_in_every_version<F>(
+    addr: SocketAddr,
+    fp: &Fingerprint,
+    path: &str,
+    broadcast: &str,
+    n: u64,
+    frames_of: impl Fn(Session) -> F,
+) where
+    F: Future<Output = anyhow::Result<(u64, Vec<Frame>)>>,
+{
+    use broadcast::common::{close, frame_payload, ConnectArgs};
+    for version in Version::ALL {
+        for url in urls(addr, path) {
+            let what = format!("{url} {version}");
+            let (client, session) = within("connect", ConnectArgs::pinned(fp, version).connect(&url)).await.unwrap();
+            assert_eq!(session.version(), version);
+            let (got, frames) = within("frames", frames_of(session.clone())).await.unwrap();
+            assert_eq!((got, frames.len() as u64), (n, n), "{what}");
+            for (b, group, payload) in &frames {
+                assert_eq!((b.as_str(), payload.clone()), (broadcast, frame_payload(*group)), "{what}");
+            }
+            for w in frames.windows(2) {
+                assert_eq!(w[1].1, w[0].1 + 1, "{what}: {frames:?}");
+            }
+            close(&client, &session).await;
+        }
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broadcast_client_discovers_and_prints_frames() {
-    use broadcast::common::{bind, close, ConnectArgs};
-    let (server, fp) = bind(loopback()).unwrap();
+    let (server, fp) = broadcast::common::bind(loopback()).unwrap();
     let addr = server.local_addr();
     let serving = tokio::spawn(broadcast::serve(server));
-    for version in Version::ALL {
-        for url in urls(addr, "/broadcast") {
-            let what = format!("{url} {version}");
-            let (client, session) = within("connect", ConnectArgs::pinned(&fp, version).connect(&url)).await.unwrap();
-            assert_eq!(session.version(), version);
-            let mut frames = Vec::new();
-            let on_frame =
-                |f: &broadcast::common::Frame| frames.push((f.broadcast.clone(), f.group, f.payload.clone()));
-            let n = within("frames", broadcast::client(&session, Some(4), on_frame)).await.unwrap();
-            assert_eq!(n, 4, "{what}");
-            check_frames(&frames, broadcast::BROADCAST, &what);
-            close(&client, &session).await;
-        }
-    }
+    frames_in_every_version(addr, &fp, "/broadcast", broadcast::BROADCAST, 4, |session| async move {
+        let mut frames = Vec::new();
+        let keep = |f: &broadcast::common::Frame| frames.push((f.broadcast.clone(), f.group, f.payload.clone()));
+        let n = broadcast::client(&session, Some(4), keep).await?;
+        Ok((n, frames))
+    })
+    .await;
     serving.abort();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn echo_server_republishes_what_the_client_announces() {
-    use echo::common::{bind, close, ConnectArgs};
-    let (server, fp) = bind(loopback()).unwrap();
+    let (server, fp) = echo::common::bind(loopback()).unwrap();
     let addr = server.local_addr();
     let serving = tokio::spawn(echo::serve(server));
-    for version in Version::ALL {
-        for url in urls(addr, "/echo") {
-            let what = format!("{url} {version}");
-            let (client, session) = within("connect", ConnectArgs::pinned(&fp, version).connect(&url)).await.unwrap();
-            assert_eq!(session.version(), version);
-            let mut frames = Vec::new();
-            let on_frame = |f: &echo::common::Frame| frames.push((f.broadcast.clone(), f.group, f.payload.clone()));
-            let n = within("echoed frames", echo::client(&session, Some(3), on_frame)).await.unwrap();
-            assert_eq!(n, 3, "{what}");
-            check_frames(&frames, echo::BROADCAST, &what);
-            close(&client, &session).await;
-        }
-    }
+    frames_in_every_version(addr, &fp, "/echo", echo::BROADCAST, 3, |session| async move {
+        let mut frames = Vec::new();
+        let keep = |f: &echo::common::Frame| frames.push((f.broadcast.clone(), f.group, f.payload.clone()));
+        let n = echo::client(&session, Some(3), keep).await?;
+        Ok((n, frames))
+    })
+    .await;
     serving.abort();
 }
 

@@ -224,6 +224,19 @@ pub async fn watch(
     Ok(received)
 }
 
+/// Connects with `connect` to `url`, reports the session on stderr, runs `run` on it, then
+/// closes it cleanly (whether `run` succeeded or not).
+pub async fn run_client<T, F>(connect: &ConnectArgs, url: &str, run: impl FnOnce(Session) -> F) -> Result<T>
+where
+    F: Future<Output = Result<T>>,
+{
+    let (client, session) = connect.connect(url).await?;
+    eprintln!("connected: {} over {:?}", session.version(), session.kind());
+    let result = run(session.clone()).await;
+    close(&client, &session).await;
+    result
+}
+
 /// Closes `session` with code 0 and waits (up to two seconds) until the close has gone out on the
 /// wire, so the peer learns at once rather than at its idle timeout.
 pub async fn close(client: &Client, session: &Session) {
