@@ -1,11 +1,14 @@
 //! Helpers the examples share: a generated certificate and a server config for it, the ready
-//! lines a server prints, the client's certificate and version options, and the frame generator
-//! and announcement watcher of `broadcast` and `echo`. Each example includes this file as its
-//! `common` module; no example uses all of it.
+//! lines a server prints, the accept loop, the client's certificate and version options and its
+//! connect/close, and the frame generator and announcement watcher of `broadcast` and `echo`.
+//!
+//! Each example includes this file as its `pub mod common` (public so that `tests/examples.rs`,
+//! which includes the example files, reaches it); no example uses all of it.
 //!
 //! Servers generate a certificate at start and print its SHA-256 fingerprint; clients pin it
 //! with `--fingerprint HEX` (or skip verification with `--insecure`).
 
+// Each example uses a part.
 #![allow(dead_code)]
 
 use std::future::Future;
