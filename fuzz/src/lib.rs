@@ -1,5 +1,6 @@
-//! Fuzz harness for moqt-proto. The logic lives in `harness.rs`, which
-//! `moqt-proto/tests/fuzz_corpus.rs` also includes to replay the corpus under `cargo test`.
+//! Fuzz harnesses for moqt-proto and moqt-qmux. The logic lives in `harness.rs`,
+//! `session_harness.rs` and `qmux_harness.rs`, which `moqt-proto/tests/fuzz_corpus.rs` and
+//! `moqt-qmux/tests/fuzz_corpus.rs` also include to replay the corpus under `cargo test`.
 
 #[path = "harness.rs"]
 mod harness;
@@ -10,3 +11,8 @@ pub use harness::*;
 mod session_harness;
 
 pub use session_harness::session;
+
+#[path = "qmux_harness.rs"]
+mod qmux_harness;
+
+pub use qmux_harness::qmux_records;

@@ -10,9 +10,89 @@ use moqt_driver_tokio::tls::{Fingerprint, Verification};
 use moqt_proto::{Dialect, Version};
 use serde::Deserialize;
 
+/// The top-level example screen.
+pub const MAIN_EXAMPLES: &str = "\
+Examples (HEX is the certificate fingerprint the relay prints at start):
+  moqt relay                                  # [::]:4443; prints the page URL and a pub/sub pair to paste
+  moqt pub moqt://localhost:4443 demo --track pattern --fps 30 --tls-fingerprint HEX
+  moqt sub https://localhost:4443/ demo --track pattern --stats --tls-fingerprint HEX
+  moqt announced moqt://localhost:4443 --tls-fingerprint HEX
+  moqt wire decode --version lite-04 '00 | 02 01 00 | 05 68 65 6c 6c 6f | 00'
+
+URLs: moqt://host:port is raw QUIC, https://host:port/path is WebTransport (one UDP port serves both).
+`moqt <command> --help` shows each command's own examples.";
+
+/// `moqt relay --help` examples.
+pub const RELAY_EXAMPLES: &str = "\
+Examples:
+  moqt relay                                  # [::]:4443, generated certificate, demo page from web/dist
+  moqt relay --listen 127.0.0.1:4443          # loopback only: open http://127.0.0.1:4443/ (not localhost)
+  moqt relay --listen [::]:443 --tls-cert cert.pem --tls-key key.pem
+  moqt relay --listen 127.0.0.1:4444 --peer moqt://127.0.0.1:4443 --peer-fingerprint HEX
+  moqt relay --config relay.toml              # the same settings under [relay]; flags override the file
+
+At start it prints `certificate sha256 HEX`, `listening on ADDR`, the demo page's URL and a `moqt pub` /
+`moqt sub` pair with the fingerprint filled in. HTTP on the same TCP port: /certificate.sha256, /health,
+/metrics. Ctrl-C sends GOAWAY (--next-uri) and drains for up to --drain-timeout seconds.";
+
+/// `moqt pub --help` examples.
+pub const PUB_EXAMPLES: &str = "\
+Examples (HEX: the fingerprint `moqt relay` prints):
+  moqt pub moqt://localhost:4443 demo --track pattern --fps 30 --tls-fingerprint HEX    # test pattern
+  moqt pub https://localhost:4443/ clock --clock --tls-fingerprint HEX                  # moq-dev's clock
+  moqt pub moqt://localhost:4443 big --fps 60 --rate 8000000 --tls-fingerprint HEX      # 8 Mbit/s
+  echo hello | moqt pub moqt://localhost:4443 chat --tls-fingerprint HEX                # a group per line
+
+Test-pattern frames carry their send time, so `moqt sub --stats` (and the demo page) measure latency.";
+
+/// `moqt sub --help` examples.
+pub const SUB_EXAMPLES: &str = "\
+Examples (HEX: the fingerprint `moqt relay` prints):
+  moqt sub https://localhost:4443/ demo --track pattern --stats --tls-fingerprint HEX   # rate, loss, latency
+  moqt sub moqt://localhost:4443 clock --track seconds --count 3 --tls-fingerprint HEX
+  moqt sub moqt://localhost:4443 chat --tls-fingerprint HEX                             # frames to stdout
+  moqt sub moqt://relay.example.com:443 demo --track pattern --stats                    # system roots
+
+Subscribe after the broadcast is announced (`moqt announced URL NAME --count 1` waits for it).";
+
+/// `moqt announced --help` examples.
+pub const ANNOUNCED_EXAMPLES: &str = "\
+Examples (HEX: the fingerprint `moqt relay` prints):
+  moqt announced moqt://localhost:4443 --tls-fingerprint HEX              # `+ name` / `- name` lines
+  moqt announced https://localhost:4443/ demo --count 1 --tls-fingerprint HEX   # wait until demo is live";
+
+/// `moqt bench --help` examples.
+pub const BENCH_EXAMPLES: &str = "\
+Examples (HEX: the fingerprint `moqt relay` prints):
+  moqt bench moqt://localhost:4443 --subscribers 100 --tls-fingerprint HEX        # 30 fps of 8 KiB, 30 s
+  moqt bench https://localhost:4443/ --subscribers 1000 --ramp 20 --duration 60 --tls-fingerprint HEX
+  moqt bench moqt://localhost:4443 --publishers 4 --subscribers 400 --fps 60 --size 1200 --json --tls-fingerprint HEX
+  taskset -c 1 moqt bench moqt://localhost:4443 --subscribers 500 --tls-fingerprint HEX   # pinned to core 1
+
+One line a second (and a `total` line): delivered frames/s, Mbit/s, groups lost, latency p50/p90/p99/max from
+an HDR histogram, connection failures, and the generator's own CPU use.";
+
+/// `moqt interop --help` examples.
+pub const INTEROP_EXAMPLES: &str = "\
+Examples:
+  moqt interop server --listen 127.0.0.1:4469
+  moqt interop client https://127.0.0.1:4469/ --tls-fingerprint HEX
+  moqt interop client moqt://127.0.0.1:4469 --version lite-04 --tls-disable-verify
+
+Each step prints `ok` or a reason; the client exits non-zero if any step failed.";
+
+/// `moqt wire --help` examples.
+pub const WIRE_EXAMPLES: &str = "\
+Examples:
+  moqt wire decode --version lite-04 '00 | 02 01 00 | 05 68 65 6c 6c 6f | 00'    # a group stream
+  moqt wire decode --version lite-04 --dialect gomoqt --responder subscribe 01 03 06 08 00
+  xxd -p capture.bin | moqt wire decode --version lite-05                        # hex from stdin
+
+One JSON object per message, in stream order.";
+
 /// moqt: Media over QUIC (moq-lite 03–06) relay and tools.
 #[derive(Debug, Parser)]
-#[command(name = "moqt", version, about)]
+#[command(name = "moqt", version, about, after_help = MAIN_EXAMPLES)]
 pub struct Cli {
     /// A TOML configuration file (flags override it).
     #[arg(long, global = true, env = "MOQT_CONFIG")]
@@ -27,19 +107,28 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run a relay: raw QUIC + WebTransport on one UDP port, HTTP on the same TCP port number.
+    #[command(after_help = RELAY_EXAMPLES)]
     Relay(RelayArgs),
     /// Publish a broadcast: stdin, a clock track, or a test pattern.
+    #[command(after_help = PUB_EXAMPLES)]
     Pub(PubArgs),
     /// Subscribe to a track and write its frames to stdout (or print stats).
+    #[command(after_help = SUB_EXAMPLES)]
     Sub(SubArgs),
     /// List live broadcasts under a prefix, then their comings and goings.
+    #[command(after_help = ANNOUNCED_EXAMPLES)]
     Announced(AnnouncedArgs),
+    /// A load generator: M test-pattern publishers and N subscribers in one process.
+    #[command(after_help = BENCH_EXAMPLES)]
+    Bench(crate::bench::BenchArgs),
     /// gomoqt's interop scenario: `interop server` and `interop client URL`.
+    #[command(after_help = INTEROP_EXAMPLES)]
     Interop {
         #[command(subcommand)]
         command: crate::interop::InteropCommand,
     },
     /// Wire tools.
+    #[command(after_help = WIRE_EXAMPLES)]
     Wire {
         #[command(subcommand)]
         command: WireCommand,
@@ -49,6 +138,7 @@ pub enum Command {
 #[derive(Debug, Subcommand)]
 pub enum WireCommand {
     /// Decode the bytes of one stream direction into one JSON object per message.
+    #[command(after_help = WIRE_EXAMPLES)]
     Decode(DecodeArgs),
 }
 
@@ -170,6 +260,9 @@ pub struct PubArgs {
     /// Stop after this many frames (test pattern and clock).
     #[arg(long)]
     pub count: Option<u64>,
+    /// Start publishing only once a subscriber is there.
+    #[arg(long)]
+    pub wait_subscriber: bool,
 }
 
 #[derive(Debug, Args)]
@@ -278,5 +371,99 @@ impl RelayArgs {
             }
         }
         Ok(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    /// Splits a shell line into words: spaces separate, single quotes group, `#` starts a comment.
+    fn words(line: &str) -> Vec<String> {
+        let (mut out, mut word, mut quoted, mut in_word) = (Vec::new(), String::new(), false, false);
+        for c in line.chars() {
+            match c {
+                '\'' => {
+                    quoted = !quoted;
+                    in_word = true;
+                }
+                '#' if !quoted && !in_word => break,
+                c if c.is_whitespace() && !quoted => {
+                    if in_word {
+                        out.push(std::mem::take(&mut word));
+                    }
+                    in_word = false;
+                }
+                c => {
+                    word.push(c);
+                    in_word = true;
+                }
+            }
+        }
+        if in_word {
+            out.push(word);
+        }
+        out
+    }
+
+    const ALL: [&str; 8] = [
+        MAIN_EXAMPLES,
+        RELAY_EXAMPLES,
+        PUB_EXAMPLES,
+        SUB_EXAMPLES,
+        ANNOUNCED_EXAMPLES,
+        INTEROP_EXAMPLES,
+        WIRE_EXAMPLES,
+        WIRE_EXAMPLES,
+    ];
+
+    #[test]
+    fn every_help_example_parses() {
+        let mut checked = 0;
+        for text in ALL {
+            for line in text.lines().filter(|l| l.starts_with("  ")) {
+                // The moqt part of a pipeline (`echo hello | moqt …`).
+                let command =
+                    if line.trim_start().starts_with("moqt ") { line } else { line.rsplit("| ").next().unwrap() };
+                let argv = words(&command.replace("HEX", &"ab".repeat(32)));
+                assert_eq!(argv.first().map(String::as_str), Some("moqt"), "{line}");
+                if let Err(e) = Cli::try_parse_from(&argv) {
+                    panic!("help example does not parse: {line}\n{e}");
+                }
+                checked += 1;
+            }
+        }
+        assert!(checked >= 20, "{checked} examples");
+    }
+
+    #[test]
+    fn every_command_shows_its_examples_on_one_screen() {
+        let mut root = Cli::command();
+        let main = root.render_long_help().to_string();
+        assert!(main.contains("moqt relay") && main.contains("Examples"), "{main}");
+        for path in [
+            vec!["relay"],
+            vec!["pub"],
+            vec!["sub"],
+            vec!["announced"],
+            vec!["interop", "server"],
+            vec!["interop", "client"],
+            vec!["wire", "decode"],
+        ] {
+            let mut cmd = root.clone();
+            for name in &path {
+                cmd = cmd.find_subcommand(name).unwrap().clone();
+            }
+            let help = cmd.render_long_help().to_string();
+            let examples = help.split("Examples").nth(1).unwrap_or_else(|| panic!("{path:?} has no examples"));
+            let lines = examples.lines().count();
+            assert!(lines <= 20, "{path:?}: {lines} lines of examples");
+            assert!(examples.contains(&format!("moqt {}", path.join(" "))), "{path:?}: {examples}");
+        }
+        for text in ALL {
+            assert!(text.lines().all(|l| l.chars().count() <= 110), "{text}");
+        }
     }
 }

@@ -11,6 +11,7 @@ use moqt_driver_tokio::transport::ClientConfig;
 use moqt_proto::session::SubscribeParams;
 
 use crate::cli::{AnnouncedArgs, ConnectArgs, PubArgs, SubArgs};
+use crate::stats::Latencies;
 
 async fn connect(args: &ConnectArgs) -> Result<(Arc<Client>, Session)> {
     let mut config = ClientConfig::new(args.verification()?);
@@ -120,6 +121,10 @@ pub async fn publish(args: PubArgs) -> Result<()> {
     let broadcast = session.publish(&args.broadcast);
     let track = broadcast.create_track(&track_name);
     eprintln!("publishing {}/{track_name}", args.broadcast);
+    if args.wait_subscriber {
+        track.wait_subscribers(1).await?;
+        eprintln!("subscribed");
+    }
     let start = Instant::now();
     let mut frames = 0u64;
     let mut bytes = 0u64;
@@ -262,10 +267,20 @@ pub async fn subscribe(args: SubArgs) -> Result<()> {
     let mut bytes = 0u64;
     let mut lost = 0u64;
     let mut last_seq: Option<u64> = None;
-    let mut latencies: Vec<u64> = Vec::new();
-    let mut all: Vec<u64> = Vec::new();
+    let mut latencies = Latencies::default();
+    let mut all = Latencies::default();
     let mut last_report = Instant::now();
-    'groups: while let Some(mut group) = reader.next_group().await? {
+    let ended = loop {
+        let mut group = match reader.next_group().await {
+            Ok(Some(group)) => group,
+            Ok(None) => {
+                break Some(match session.close_info() {
+                    Some(info) => format!("the session closed (code {:#x}: {})", info.code, info.reason),
+                    None => "the publisher ended the track".to_owned(),
+                })
+            }
+            Err(e) => return Err(e).context("the subscription failed"),
+        };
         let seq = group.sequence();
         if let Some(prev) = last_seq {
             if seq > prev + 1 {
@@ -278,8 +293,8 @@ pub async fn subscribe(args: SubArgs) -> Result<()> {
             bytes += frame.len() as u64;
             if args.stats {
                 if let Some(l) = pattern_latency(&frame) {
-                    latencies.push(l);
-                    all.push(l);
+                    latencies.record(l);
+                    all.record(l);
                 }
                 if last_report.elapsed() >= Duration::from_secs(1) {
                     last_report = Instant::now();
@@ -293,9 +308,15 @@ pub async fn subscribe(args: SubArgs) -> Result<()> {
                 out.flush()?;
             }
             if args.count.is_some_and(|c| frames >= c) {
-                break 'groups;
+                break;
             }
         }
+        if args.count.is_some_and(|c| frames >= c) {
+            break None;
+        }
+    };
+    if let Some(why) = ended {
+        eprintln!("{why}");
     }
     if args.stats {
         write!(out, "total ")?;
@@ -311,25 +332,17 @@ fn print_stats(
     frames: u64,
     bytes: u64,
     lost: u64,
-    latencies: &mut Vec<u64>,
+    latencies: &mut Latencies,
 ) -> Result<()> {
     let secs = start.elapsed().as_secs_f64().max(1e-9);
-    latencies.sort_unstable();
-    let pct = |p: f64| -> String {
-        if latencies.is_empty() {
-            "-".into()
-        } else {
-            let i = ((latencies.len() - 1) as f64 * p).round() as usize;
-            format!("{:.2}", latencies[i] as f64 / 1000.0)
-        }
-    };
     writeln!(
         out,
-        "sub: {frames} frames, {:.1} frames/s, {:.0} kbit/s, {lost} groups lost, latency ms p50 {} p99 {}",
+        "sub: {frames} frames, {:.1} frames/s, {:.0} kbit/s, {lost} groups lost, latency ms p50 {} p99 {} max {}",
         frames as f64 / secs,
         bytes as f64 * 8.0 / secs / 1000.0,
-        pct(0.5),
-        pct(0.99)
+        latencies.ms(0.5),
+        latencies.ms(0.99),
+        latencies.max_ms()
     )?;
     out.flush()?;
     latencies.clear();

@@ -56,8 +56,10 @@ pub const PROBE_BITRATE: u64 = 1_000_000;
 #[derive(Debug, Subcommand)]
 pub enum InteropCommand {
     /// Accept sessions and run the server side of the scenario on each.
+    #[command(after_help = crate::cli::INTEROP_EXAMPLES)]
     Server(ServerArgs),
     /// Run the client side against URL; exits non-zero if any step failed.
+    #[command(after_help = crate::cli::INTEROP_EXAMPLES)]
     Client(ClientArgs),
 }
 

@@ -1,10 +1,13 @@
 //! The `moqt` command-line tool: relay, publish, subscribe, list announcements, decode wire bytes.
 
+mod bench;
 mod cli;
 mod client_cmd;
+mod hints;
 mod http;
 mod interop;
 mod relay_cmd;
+mod stats;
 mod wire;
 
 use std::process::ExitCode;
@@ -16,7 +19,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let filter =
         tracing_subscriber::EnvFilter::try_new(&cli.log).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    // Colours only for a terminal: logs piped to a file or a journal stay plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi).init();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -40,6 +45,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Pub(args) => client_cmd::publish(args).await,
         Command::Sub(args) => client_cmd::subscribe(args).await,
         Command::Announced(args) => client_cmd::announced(args).await,
+        Command::Bench(args) => bench::run(args).await,
         Command::Interop { command: interop::InteropCommand::Server(args) } => interop::server(args).await,
         Command::Interop { command: interop::InteropCommand::Client(args) } => interop::client(args).await,
         Command::Wire { command: WireCommand::Decode(args) } => {

@@ -15,6 +15,7 @@ use moqt_proto::session::{session_code, Config, Perspective};
 use moqt_proto::{Dialect, Version};
 
 use crate::cli::RelayArgs;
+use crate::hints;
 use crate::http::{self, Site};
 
 const DEFAULT_LISTEN: &str = "[::]:4443";
@@ -57,16 +58,19 @@ pub async fn run(args: RelayArgs) -> Result<()> {
     );
 
     let metrics = relay.metrics();
-    let site = Arc::new(Site {
-        fingerprint: fingerprint.clone(),
-        metrics: Box::new(move || metrics.render()),
-        files: web_files(args.web_root.as_deref())?,
-    });
+    let files = web_files(args.web_root.as_deref())?;
+    let page_built = files.iter().any(|(p, _, body)| p == "/index.html" && body != FALLBACK.as_bytes());
+    let site = Arc::new(Site { fingerprint: fingerprint.clone(), metrics: Box::new(move || metrics.render()), files });
     let http_listener = http::bind(addr).await?;
     tokio::spawn(http::serve(http_listener, site));
 
     eprintln!("certificate sha256 {fingerprint}");
     eprintln!("listening on {addr} (udp: raw QUIC + WebTransport; tcp: http)");
+    for line in
+        hints::next_steps(&hints::program(), addr, hints::wildcard_is_dual_stack(addr), &fingerprint, page_built)
+    {
+        eprintln!("{line}");
+    }
     tracing::info!(%addr, hop_id, "relay ready");
 
     // Peer relays: dial, serve the link, redial after a pause.

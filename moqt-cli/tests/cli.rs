@@ -218,3 +218,34 @@ fn relays_linked_with_peer_carry_content_and_read_a_config_file() {
     assert!(ok, "20 frames crossed two relays");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn the_end_of_a_track_is_reported_as_such() {
+    let (_relay, addr, fp) = relay(&[]);
+    let u = url(&addr, false);
+    let publisher = Proc::spawn(&[
+        "pub",
+        &u,
+        "ends",
+        "--fps",
+        "50",
+        "--group",
+        "5",
+        "--count",
+        "10",
+        "--wait-subscriber",
+        "--tls-fingerprint",
+        &fp,
+    ]);
+    publisher.wait_err("publishing");
+    await_announced(&u, &fp, "ends");
+    let sub = Proc::spawn(&["sub", &u, "ends", "--stats", "--tls-fingerprint", &fp]);
+    let (pub_ok, _) = publisher.finish();
+    assert!(pub_ok, "publisher exit status");
+    let (ok, out, err) = sub.finish_all();
+    assert!(ok, "subscriber exit status; stderr: {err:#?}");
+    assert!(err.iter().any(|l| l == "the publisher ended the track"), "{err:#?}");
+    assert!(!err.iter().any(|l| l.contains("error")), "{err:#?}");
+    let total = out.iter().find(|l| l.starts_with("total ")).expect("a whole-run line");
+    assert!(total.contains("sub: 10 frames"), "{total}");
+}

@@ -1,5 +1,6 @@
 // The moqt relay demo page: connect to a relay over WebTransport, list the live broadcasts,
-// watch a track (with end-to-end latency for test-pattern tracks), publish a test pattern.
+// watch a track (with end-to-end latency for test-pattern tracks, charted live), publish a test
+// pattern, play hang video broadcasts with <moq-watch> and publish the camera with <moq-publish>.
 //
 // Query parameters (all optional):
 //   url=https://127.0.0.1:4443/    relay to connect to (default: this page's host and port over https)
@@ -9,8 +10,12 @@
 //   alpn=moq-lite-04,...           WebTransport sub-protocols to offer instead of the library's list
 //   watch=BROADCAST&track=NAME     watch this track as soon as the broadcast is announced
 //   publish=BROADCAST&ptrack=NAME&fps=N&size=BYTES&group=N   publish a test pattern at once
+//   video=NAME.hang                play this hang broadcast with <moq-watch> once connected
+//   camera=NAME.hang               publish the camera with <moq-publish> once connected
 
-import { connect } from "./moq.js";
+import { Chart } from "./chart.js";
+import { connectAny, describeAttempt, describeSource, likelyFixes } from "./connect.js";
+import { CameraPublisher, VideoPlayer } from "./media.js";
 import * as Pattern from "./pattern.js";
 
 const params = new URLSearchParams(location.search);
@@ -19,7 +24,10 @@ const $ = (selector) => document.querySelector(selector);
 // Everything the page knows, exposed for tests as `window.demo`.
 const demo = {
 	library: undefined,
-	url: undefined,
+	url: undefined, // the relay URL connected to (or being tried)
+	fallback: undefined, // { from, to } when the page's own host failed and another family answered
+	attempts: [], // failed tries of the last connect: { url, source, protocols, stage, error }
+	fixes: [], // likely fixes after a failed connect, most likely first
 	connected: false,
 	version: undefined,
 	error: undefined,
@@ -34,11 +42,15 @@ const demo = {
 	latencyMs: undefined, // { last, min, p50, p90, p99, max, samples }, after the first group
 	firstLatencyMs: undefined, // the first frame's latency (the first group may replay cached frames)
 	published: undefined, // { broadcast, track, frames, groups }
+	chart: { points: 0, latencyPoints: 0 }, // what the live chart shows
+	video: undefined, // <moq-watch>: { name, status, frames, bytes, width, height }
+	camera: undefined, // <moq-publish>: { name, status, capturing }
 	log: [],
 };
 window.demo = demo;
 
 let session; // the adapter from moq.js
+let relay; // { url, fingerprint } of the live connection, for the media elements
 let subscription; // the live subscription, if any
 let publisher; // the live test-pattern publisher, if any
 const latencies = []; // recent latency samples (ms), a ring of at most MAX_SAMPLES
@@ -48,6 +60,12 @@ const arrivals = []; // arrival times (ms) of recent frames, for the rate
 let lastCounter;
 let firstGroup;
 let seenGroups = new Set();
+let tickLatencies = []; // latency samples since the chart's last point
+let chart; // the live chart (created in init)
+let player; // the <moq-watch> player
+let camera; // the <moq-publish> camera publisher
+let wantVideo = params.get("video") ?? undefined; // a hang broadcast to play once connected
+let wantCamera = params.get("camera") ?? undefined; // a camera broadcast to publish once connected
 
 function log(message) {
 	const line = `${new Date().toISOString().slice(11, 23)} ${message}`;
@@ -64,34 +82,50 @@ function defaultRelayUrl() {
 	return `https://${location.host}/`;
 }
 
-async function fingerprintFor(url) {
-	// fingerprint=none: a relay with a publicly trusted certificate, nothing to pin.
-	if (params.get("fingerprint") === "none") return undefined;
-	if (params.get("fingerprint")) return params.get("fingerprint");
-	const certUrl = params.get("cert") ?? `http://${url.host}/certificate.sha256`;
-	const response = await fetch(certUrl);
-	if (!response.ok) throw new Error(`${certUrl}: HTTP ${response.status}`);
-	return (await response.text()).trim();
-}
-
 async function start(urlText, lib) {
 	session?.close();
 	session = undefined;
+	relay = undefined;
 	subscription?.close();
 	subscription = undefined;
 	if (demo.watching) demo.watching.state = "waiting for announcement";
-	Object.assign(demo, { library: lib, url: urlText, connected: false, version: undefined, error: undefined, announced: [] });
+	Object.assign(demo, { library: lib, url: urlText, connected: false, version: undefined, error: undefined });
+	Object.assign(demo, { announced: [], attempts: [], fixes: [], fallback: undefined });
 	setStatus("connecting…");
+	renderProblem();
 	renderAnnounced();
+	let url;
 	try {
-		const url = new URL(urlText);
-		const fingerprint = await fingerprintFor(url);
-		const protocols = params.get("alpn")?.split(",").filter(Boolean);
-		const current = await connect(lib, url, { fingerprint, protocols });
+		url = new URL(urlText);
+	} catch {
+		demo.error = `not a URL: ${urlText}`;
+		setStatus("error", demo.error);
+		return;
+	}
+	try {
+		const found = await connectAny(lib, url, params, (attempt) => {
+			demo.url = attempt.url;
+			setStatus(`connecting to ${attempt.url}…`);
+		});
+		const current = found.session;
 		session = current;
-		Object.assign(demo, { connected: true, version: current.version, library: current.library });
+		relay = { url: found.url, fingerprint: found.fingerprint };
+		Object.assign(demo, { connected: true, url: found.url.toString(), version: current.version, library: current.library });
+		demo.attempts = found.attempts;
+		if (found.attempts.length > 0) {
+			demo.fallback = { from: url.toString(), to: found.url.toString() };
+			const page = new URL(location.href);
+			page.host = found.url.host;
+			for (const a of found.attempts) log(`tried ${describeAttempt(a)}`);
+			log(
+				`${url} did not answer over WebTransport, ${found.url} did: the relay listens on that address ` +
+					`family only. Next time open ${page.origin}/ (or start the relay without --listen).`,
+			);
+			$("#connect-form").url.value = found.url.toString();
+		}
 		setStatus("connected");
-		log(`connected to ${url} with ${current.library}, negotiated ${current.version}`);
+		renderProblem();
+		log(`connected to ${found.url} with ${current.library}, negotiated ${current.version}; ${describeSource(found.source)}`);
 		current.closed.then(
 			() => lost(current, "connection closed"),
 			(err) => lost(current, `connection failed: ${err}`),
@@ -99,13 +133,46 @@ async function start(urlText, lib) {
 		followAnnouncements(current);
 		if (demo.watching) watchIfAnnounced();
 		if (publisher) startPublishing(publisher.options);
+		if (wantVideo) playVideo(wantVideo);
+		if (wantCamera) startCamera(wantCamera);
 	} catch (err) {
-		// connect() races its transports with Promise.any: report the first real cause.
-		const cause = err instanceof AggregateError ? err.errors[0] : err;
-		demo.error = String(cause?.message ?? cause);
-		setStatus("error", demo.error);
-		log(`connect failed: ${demo.error}`);
+		demo.attempts = err.attempts ?? [];
+		demo.fixes = demo.attempts.length ? likelyFixes(demo.attempts, location) : [];
+		demo.error = `could not connect to ${url}: ${err.message}`;
+		setStatus("error", demo.attempts.length ? `could not connect to ${url} (what was tried and what to change: below)` : demo.error);
+		for (const a of demo.attempts) log(`tried ${describeAttempt(a)}`);
+		renderProblem();
 	}
+}
+
+/** The "could not connect" panel: every attempt, then the likely fixes. */
+function renderProblem() {
+	const box = $("#problem");
+	if (demo.connected || demo.attempts.length === 0) {
+		box.hidden = true;
+		box.replaceChildren();
+		return;
+	}
+	const title = document.createElement("h2");
+	title.textContent = "Could not connect";
+	const tried = document.createElement("ul");
+	for (const a of demo.attempts) {
+		const li = document.createElement("li");
+		li.textContent = describeAttempt(a);
+		tried.append(li);
+	}
+	const fixesTitle = document.createElement("p");
+	fixesTitle.textContent = "Likely fixes, most likely first:";
+	const fixes = document.createElement("ol");
+	for (const f of demo.fixes) {
+		const li = document.createElement("li");
+		li.textContent = f;
+		fixes.append(li);
+	}
+	const triedTitle = document.createElement("p");
+	triedTitle.textContent = "Tried:";
+	box.replaceChildren(title, triedTitle, tried, fixesTitle, fixes);
+	box.hidden = false;
 }
 
 function lost(which, why) {
@@ -161,6 +228,16 @@ function renderAnnounced() {
 			watch(path, $("#watch-form").track.value);
 		};
 		li.append(button);
+		// moq-dev's hang format (video and audio) announces itself by the name's suffix.
+		if (path.endsWith(".hang")) {
+			const play = document.createElement("button");
+			play.textContent = "play video";
+			play.onclick = () => {
+				$("#video-form").broadcast.value = path;
+				playVideo(path);
+			};
+			li.append(play);
+		}
 		ul.append(li);
 	}
 }
@@ -179,6 +256,8 @@ function watch(broadcast, track) {
 	lastCounter = undefined;
 	firstGroup = undefined;
 	seenGroups = new Set();
+	tickLatencies = [];
+	chart.clear();
 	watchIfAnnounced();
 }
 
@@ -231,6 +310,7 @@ function onFrame({ group, index, payload }) {
 		firstGroup ??= group;
 		demo.firstLatencyMs ??= Math.round(pattern.latencyMs * 100) / 100;
 		if (group !== firstGroup) {
+			tickLatencies.push(pattern.latencyMs);
 			latencies.push(pattern.latencyMs);
 			if (latencies.length > MAX_SAMPLES) latencies.shift();
 		}
@@ -260,6 +340,15 @@ function updateStats() {
 			samples: sorted.length,
 		};
 	}
+}
+
+/** One chart point: the median latency of the frames since the last point, and the frame rate. */
+function sampleChart() {
+	if (!demo.watching) return;
+	const sorted = tickLatencies.sort((a, b) => a - b);
+	chart.add(performance.now(), sorted.length ? percentile(sorted, 50) : undefined, demo.fps);
+	tickLatencies = [];
+	demo.chart = { points: chart.points.length, latencyPoints: chart.points.filter((p) => p.latency !== undefined).length };
 }
 
 function renderWatch() {
@@ -349,6 +438,48 @@ function renderPublish() {
 		: "not publishing";
 }
 
+// ---- video (<moq-watch>) and camera (<moq-publish>) ----
+
+function playVideo(name) {
+	wantVideo = name;
+	if (!relay) {
+		$("#video-status").textContent = `${name}: waiting for the connection`;
+		return;
+	}
+	log(`playing ${name} with <moq-watch>`);
+	player.play(name, relay).catch((err) => log(`<moq-watch> failed: ${err?.message ?? err}`));
+}
+
+function startCamera(name) {
+	wantCamera = name;
+	if (!relay) {
+		$("#camera-status").textContent = `${name}: waiting for the connection`;
+		return;
+	}
+	log(`publishing the camera as ${name} with <moq-publish>`);
+	camera.start(name, relay).catch((err) => log(`<moq-publish> failed: ${err?.message ?? err}`));
+	$("#camera-form").stop.disabled = false;
+}
+
+function stopCamera() {
+	wantCamera = undefined;
+	camera.stop();
+	$("#camera-form").stop.disabled = true;
+}
+
+function renderMedia() {
+	demo.video = player.stats();
+	demo.camera = camera.stats();
+	const v = demo.video;
+	if (v) {
+		const size = v.width ? `${v.width}×${v.height}` : "no picture yet";
+		$("#video-status").textContent = `${v.name}: ${v.status}, ${v.frames} frames decoded, ${size}, ${(v.bytes / 1024).toFixed(0)} KiB`;
+	}
+	const c = demo.camera;
+	if (c) $("#camera-status").textContent = `${c.name}: ${c.status}${c.capturing ? ", camera on" : ", waiting for the camera"}`;
+	else if (!wantCamera) $("#camera-status").textContent = "not publishing";
+}
+
 // ---- wiring ----
 
 function init() {
@@ -389,11 +520,32 @@ function init() {
 	};
 	publishForm.stop.onclick = stopPublishing;
 
+	const videoForm = $("#video-form");
+	videoForm.broadcast.value = params.get("video") ?? "";
+	videoForm.onsubmit = (e) => {
+		e.preventDefault();
+		if (videoForm.broadcast.value) playVideo(videoForm.broadcast.value);
+	};
+	const cameraForm = $("#camera-form");
+	cameraForm.broadcast.value = params.get("camera") ?? `camera-${Math.random().toString(36).slice(2, 8)}.hang`;
+	cameraForm.onsubmit = (e) => {
+		e.preventDefault();
+		startCamera(cameraForm.broadcast.value);
+	};
+	cameraForm.stop.onclick = stopCamera;
+
+	chart = new Chart($("#chart"));
+	chart.draw();
+	player = new VideoPlayer($("#video-player"));
+	camera = new CameraPublisher($("#camera-preview"));
+
 	setInterval(() => {
 		updateStats();
 		renderWatch();
 		renderPublish();
+		renderMedia();
 	}, 250);
+	setInterval(sampleChart, 500);
 
 	if (params.get("watch")) watch(watchForm.broadcast.value, watchForm.track.value);
 	if (params.get("publish")) startPublishing(publishOptions());

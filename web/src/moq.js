@@ -4,6 +4,18 @@
 //   @moq/lite 0.2.2: offers moq-lite-04, -03 (and older) over WebTransport.
 // Each library is loaded on demand (a separate bundle chunk).
 
+// The WebTransport sub-protocols each library offers when the page does not override them
+// (read from the libraries' sources, for the page's explanations; the libraries set them).
+const DEFAULT_PROTOCOLS = {
+	net: ["moq-lite-05", "moq-lite-04", "moq-lite-03", "moql", "moqt-20", "moqt-19", "moqt-18", "moqt-17", "moqt-16", "moqt-15"],
+	lite: ["moq-lite-04", "moq-lite-03", "moql", "moqt-17", "moqt-16", "moqt-15"],
+};
+
+/** The sub-protocols `lib` offers by default. */
+export function defaultProtocols(lib) {
+	return DEFAULT_PROTOCOLS[lib === "lite" ? "lite" : "net"];
+}
+
 /**
  * Connect to a relay over WebTransport, pinning its self-signed certificate by hash.
  * @param {"net"|"lite"} lib
@@ -170,7 +182,8 @@ async function readGroups(nextGroup, readFrame, onFrame) {
 	}
 }
 
-function hexToBytes(hex) {
+/** Hex text (any separators) to bytes. */
+export function hexToBytes(hex) {
 	const clean = hex.replace(/[^0-9a-fA-F]/g, "");
 	const bytes = new Uint8Array(clean.length / 2);
 	for (let i = 0; i < bytes.length; i++) bytes[i] = parseInt(clean.slice(2 * i, 2 * i + 2), 16);

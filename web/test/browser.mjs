@@ -1,155 +1,59 @@
 #!/usr/bin/env node
 // Real-browser tests of the demo page: headless Debian Chromium (driven by playwright-core)
-// publishes and watches test patterns through a relay over WebTransport.
+// publishes and watches through a relay over WebTransport.
 //
 //   RELAY=moqt (default)  `moqt relay` serves the page and relays; `moqt pub` / `moqt sub`
-//                         are the native peers: (a) the page watches `moqt pub`,
-//                         (b) `moqt sub` receives what the page publishes, and
-//                         (c) both with @moq/net (lite-05) and @moq/lite (lite-04); and
-//                         (a) once more with @moq/net offering only moq-lite-03.
+//                         are the native peers: (a) the page watches `moqt pub` (and charts its
+//                         latency and frame rate), (b) `moqt sub` receives what the page
+//                         publishes, both with @moq/net (lite-05) and @moq/lite (lite-04); (a) once
+//                         more with @moq/net offering only moq-lite-03; (c) a page opened as
+//                         http://localhost:PORT/ finds a relay bound to 127.0.0.1 only; (d) failed
+//                         connections are explained; (e) <moq-publish> sends Chromium's fake camera
+//                         through the relay and <moq-watch> decodes it.
 //   RELAY=moq-relay       moq-dev's relay instead (no native peers): one page publishes,
 //                         another watches, for every pair of libraries. The page is then
 //                         served by a small static server here.
 //
 // Environment: MOQT_BIN (default target/release/moqt, else target/debug/moqt), CHROMIUM
 // (default /usr/bin/chromium), MOQ_RELAY_BIN (default .ci/cache/peers/bin/moq-relay),
-// FRAMES (frames to wait for per scenario, default 90), FPS (default 30), SIZE (default 1000).
-// Installs nothing. Writes web/test-artifacts/: demo.png (screenshot), per-scenario
-// screenshots, browser-console.log and the relay's log. Exits non-zero on any failure.
+// FRAMES (frames to wait for per scenario, default 90), FPS (default 30), SIZE (default 1000),
+// VIDEO_FRAMES (decoded camera frames to wait for, default 60).
+// Installs nothing. Writes web/test-artifacts/: demo.png (the main screenshot, with the chart),
+// video.png (the decoded camera), per-scenario screenshots, browser-console.log and the
+// processes' logs. Exits non-zero on any failure.
 
-import { spawn } from "node:child_process";
-import { createWriteStream, existsSync } from "node:fs";
-import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import { mkdir, readdir, readFile, rm } from "node:fs/promises";
 import { createServer } from "node:http";
-import net from "node:net";
-import dgram from "node:dgram";
-import os from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
-import { chromium } from "playwright-core";
-
-const WEB = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-const ROOT = path.resolve(WEB, "..");
-const DIST = path.join(WEB, "dist");
-const ARTIFACTS = path.join(WEB, "test-artifacts");
+import {
+	ARTIFACTS,
+	DIST,
+	ROOT,
+	fail,
+	fetchText,
+	freePort,
+	launchBrowser,
+	moqtBin,
+	openPage,
+	start,
+	stop,
+	stopAll,
+	waitFor,
+} from "./harness.mjs";
 
 const RELAY = process.env.RELAY ?? "moqt";
-const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
 const FRAMES = Number(process.env.FRAMES ?? 90);
 const FPS = Number(process.env.FPS ?? 30);
 const SIZE = Number(process.env.SIZE ?? 1000);
+const VIDEO_FRAMES = Number(process.env.VIDEO_FRAMES ?? 60);
 const SCENARIO_TIMEOUT_MS = Number(process.env.SCENARIO_TIMEOUT_MS ?? 30000);
 const LIBS = [
 	{ lib: "net", name: "@moq/net", version: "moq-lite-05" },
 	{ lib: "lite", name: "@moq/lite", version: "moq-lite-04" },
 ];
-const CHROMIUM_FLAGS = [
-	"--headless=new",
-	"--no-sandbox",
-	"--disable-gpu",
-	"--no-first-run",
-	"--disable-background-networking",
-	"--disable-component-update",
-	"--disable-sync",
-];
 
-const children = [];
 const results = [];
-
-function fail(message) {
-	throw new Error(message);
-}
-
-function moqtBin() {
-	if (process.env.MOQT_BIN) return path.resolve(process.env.MOQT_BIN);
-	for (const profile of ["release", "debug"]) {
-		const bin = path.join(ROOT, "target", profile, "moqt");
-		if (existsSync(bin)) return bin;
-	}
-	fail("no moqt binary: build it (cargo build --release --bin moqt) or set MOQT_BIN");
-}
-
-/** A loopback port that is free for both TCP and UDP (the relay uses the same number for both). */
-async function freePort() {
-	for (let attempt = 0; attempt < 50; attempt++) {
-		const tcp = net.createServer();
-		await new Promise((resolve, reject) => tcp.once("error", reject).listen(0, "127.0.0.1", resolve));
-		const port = tcp.address().port;
-		const udp = dgram.createSocket("udp4");
-		const ok = await new Promise((resolve) => {
-			udp.once("error", () => resolve(false));
-			udp.bind(port, "127.0.0.1", () => resolve(true));
-		});
-		udp.close();
-		await new Promise((resolve) => tcp.close(resolve));
-		if (ok) return port;
-	}
-	fail("no free loopback port");
-}
-
-/**
- * Start a child process, log its output to a file (and keep its lines), and resolve once
- * lines of its stderr or stdout match `ready` (or reject if it exits or times out first).
- */
-function start(name, cmd, args, { ready, timeoutMs = 60000 } = {}) {
-	const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"], env: { RUST_LOG: "info", ...process.env } });
-	children.push(child);
-	const logFile = createWriteStream(path.join(ARTIFACTS, `${name}.log`));
-	logFile.write(`$ ${cmd} ${args.join(" ")}\n`);
-	child.exited = new Promise((resolve) => child.once("exit", (code, signal) => resolve({ code, signal })));
-	let pending = "";
-	const lines = [];
-	let onLine = () => {};
-	const feed = (chunk) => {
-		logFile.write(chunk);
-		pending += chunk.toString();
-		let i;
-		while ((i = pending.indexOf("\n")) >= 0) {
-			const line = pending.slice(0, i);
-			pending = pending.slice(i + 1);
-			lines.push(line);
-			onLine(line);
-		}
-	};
-	child.stderr.on("data", feed);
-	child.stdout.on("data", feed);
-	child.lines = lines;
-	if (!ready) return Promise.resolve(child);
-	return new Promise((resolve, reject) => {
-		const timer = setTimeout(() => reject(new Error(`${name}: not ready after ${timeoutMs} ms (see ${name}.log)`)), timeoutMs);
-		// `ready` is one pattern or a list of patterns, each of which must match some line.
-		const waiting = [ready].flat();
-		onLine = (line) => {
-			const plain = line.replace(/\x1b\[[0-9;]*m/g, "");
-			for (let i = waiting.length - 1; i >= 0; i--) if (waiting[i].test(plain)) waiting.splice(i, 1);
-			if (waiting.length === 0) {
-				clearTimeout(timer);
-				onLine = () => {};
-				resolve(child);
-			}
-		};
-		child.exited.then(({ code, signal }) => {
-			clearTimeout(timer);
-			reject(new Error(`${name} exited (${code ?? signal}) before it was ready (see ${name}.log)`));
-		});
-	});
-}
-
-async function stop(child) {
-	if (child.exitCode !== null || child.signalCode !== null) return;
-	// SIGINT, like Ctrl-C: moqt then closes its session, so the relay unannounces at once
-	// (on SIGTERM `moqt pub` exits without closing, and its broadcast lingers until the idle timeout).
-	child.kill("SIGINT");
-	const timer = setTimeout(() => child.kill("SIGKILL"), 3000);
-	await child.exited;
-	clearTimeout(timer);
-}
-
-async function fetchText(url) {
-	const response = await fetch(url);
-	if (!response.ok) fail(`${url}: HTTP ${response.status}`);
-	return (await response.text()).trim();
-}
 
 /** Serve web/dist on a loopback port (for RELAY=moq-relay, whose web listener does not serve it). */
 async function serveDist() {
@@ -182,8 +86,7 @@ async function startMoqt() {
 	return {
 		name: "moqt relay",
 		servesPage: true,
-		children: [relay],
-		bin,
+				bin,
 		pageBase: `${http}/`,
 		relayUrl: `https://127.0.0.1:${port}/`,
 		certUrl: undefined, // the page's default: http://<relay host:port>/certificate.sha256
@@ -212,8 +115,7 @@ async function startMoqRelay() {
 	const server = await serveDist();
 	return {
 		name: "moq-relay",
-		children: [relay],
-		server,
+				server,
 		pageBase: `http://127.0.0.1:${server.address().port}/`,
 		relayUrl: `https://127.0.0.1:${port}/`,
 		certUrl: `http://127.0.0.1:${webPort}/certificate.sha256`,
@@ -222,28 +124,6 @@ async function startMoqRelay() {
 }
 
 // ---- the browser ----
-
-async function launchBrowser() {
-	const profile = await mkdtemp(path.join(os.tmpdir(), "moqt-chromium-"));
-	// headless: false + --headless=new in args, so the flags are exactly ours; the
-	// persistent context gives the fresh --user-data-dir.
-	const context = await chromium.launchPersistentContext(profile, {
-		executablePath: CHROMIUM,
-		headless: false,
-		args: CHROMIUM_FLAGS,
-		viewport: { width: 1000, height: 1100 },
-	});
-	const consoleLog = createWriteStream(path.join(ARTIFACTS, "browser-console.log"));
-	context.on("page", (page) => watchConsole(page, consoleLog));
-	for (const page of context.pages()) watchConsole(page, consoleLog);
-	return { context, profile, consoleLog };
-}
-
-function watchConsole(page, out) {
-	const tag = () => new URL(page.url() || "about:blank").search || page.url();
-	page.on("console", (msg) => out.write(`[${tag()}] ${msg.type()}: ${msg.text()}\n`));
-	page.on("pageerror", (err) => out.write(`[${tag()}] pageerror: ${err.message}\n`));
-}
 
 function pageUrl(env, query) {
 	const url = new URL(env.pageBase);
@@ -254,26 +134,21 @@ function pageUrl(env, query) {
 	return url.toString();
 }
 
-async function openPage(context, url) {
-	const page = await context.newPage();
-	await page.goto(url);
-	return page;
-}
-
-const demoState = (page) => page.evaluate(() => JSON.parse(JSON.stringify(window.demo)));
-
-/** Poll window.demo until `done(state)` holds; fail early on a connection error. */
-async function waitFor(page, what, done, timeoutMs = SCENARIO_TIMEOUT_MS) {
-	const deadline = Date.now() + timeoutMs;
-	for (;;) {
-		const state = await demoState(page);
-		if (done(state)) return state;
-		if (state.error && !state.connected) fail(`${what}: page error: ${state.error}`);
-		if (Date.now() > deadline) {
-			fail(`${what}: timed out after ${timeoutMs} ms; page state: ${JSON.stringify({ ...state, log: state.log.slice(-8) })}`);
+/** How many of the chart canvas's pixels are drawn in the latency colour and in the frame-rate colour. */
+function chartPixels(page) {
+	return page.evaluate(() => {
+		const canvas = document.querySelector("#chart");
+		const data = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
+		let latency = 0;
+		let fps = 0;
+		for (let i = 0; i < data.length; i += 4) {
+			const [r, g, b, a] = [data[i], data[i + 1], data[i + 2], data[i + 3]];
+			if (a < 200) continue;
+			if (r > 150 && g < 90 && b < 90) latency++;
+			if (b > 120 && r < 80 && g < 150) fps++;
 		}
-		await page.waitForTimeout(200);
-	}
+		return { latency, fps };
+	});
 }
 
 function checkVersion(state, lib) {
@@ -347,9 +222,15 @@ async function moqtScenarios(env, context) {
 			// As a person would: wait for the broadcast in the list, press its "watch" button.
 			await waitFor(page, "announcement", (s) => s.announced.includes(fromNative));
 			await page.locator("#broadcasts li", { hasText: fromNative }).getByRole("button", { name: "watch" }).click();
-			const s = await waitFor(page, "watch", (s) => s.latencyMs?.samples >= FRAMES);
+			// Enough frames, and the chart has drawn a few seconds of them.
+			const s = await waitFor(page, "watch", (s) => s.latencyMs?.samples >= FRAMES && s.chart.latencyPoints >= 6);
 			checkVersion(s, lib);
-			return `version=${s.version} frames=${s.patternFrames} groups=${s.groups} lost=${s.lost} ${latencyText(s.latencyMs, s.firstLatencyMs)}`;
+			const shown = await chartPixels(page);
+			if (shown.latency < 20 || shown.fps < 20) fail(`the chart shows too little: ${JSON.stringify(shown)}`);
+			return (
+				`version=${s.version} frames=${s.patternFrames} groups=${s.groups} lost=${s.lost} ` +
+				`${latencyText(s.latencyMs, s.firstLatencyMs)} chart=${s.chart.points} points (${shown.latency} latency px, ${shown.fps} fps px)`
+			);
 		});
 		await scenario(`(b) page -> relay -> moqt sub [${lib.name}]`, async () => {
 			const s = await waitFor(page, "publish", (s) => s.connected && s.published?.frames > 0);
@@ -388,6 +269,96 @@ async function moqtScenarios(env, context) {
 	});
 	await page.close();
 	await stop(pub);
+
+	await fallbackScenario(env, context);
+	await failureScenarios(env, context);
+	await cameraScenario(env, context);
+}
+
+/**
+ * (c) The README's first-contact trap: the relay listens on 127.0.0.1 only and the page is opened
+ * as http://localhost:PORT/. WebTransport to localhost misses; the page must retry 127.0.0.1.
+ */
+async function fallbackScenario(env, context) {
+	const port = new URL(env.relayUrl).port;
+	const page = await openPage(context, `http://localhost:${port}/`);
+	await scenario("(c) page at http://localhost:PORT/, relay on 127.0.0.1 only: the page retries 127.0.0.1", async () => {
+		const s = await waitFor(page, "connect", (s) => s.connected);
+		if (s.url !== `https://127.0.0.1:${port}/`) {
+			fail(`connected to ${s.url}, expected the 127.0.0.1 retry; attempts: ${JSON.stringify(s.attempts)}`);
+		}
+		if (s.fallback?.from !== `https://localhost:${port}/` || s.attempts[0]?.url !== `https://localhost:${port}/`) {
+			fail(`no recorded fallback: ${JSON.stringify({ fallback: s.fallback, attempts: s.attempts })}`);
+		}
+		if (!s.log.some((l) => l.includes(`open http://127.0.0.1:${port}/`))) fail(`no advice in the log: ${s.log.join("\n")}`);
+		return `first try ${s.attempts[0].url} failed ("${s.attempts[0].error}"), connected to ${s.url} (${s.version})`;
+	});
+	await page.close();
+}
+
+/** (d) A failed connection says what was tried and what to change, not just the browser's message. */
+async function failureScenarios(env, context) {
+	const closed = await freePort(); // nothing listens here
+	const cases = [
+		{
+			name: "nothing listening",
+			query: { url: `https://127.0.0.1:${closed}/` },
+			expect: [
+				`https://127.0.0.1:${closed}/`,
+				`fingerprint fetched from http://127.0.0.1:${closed}/certificate.sha256`,
+				"moq-lite-05, moq-lite-04, moq-lite-03",
+				`is \`moqt relay\` running on port ${closed}?`,
+			],
+		},
+		{
+			name: "wrong fingerprint",
+			query: { fingerprint: "00".repeat(32) },
+			expect: [
+				env.relayUrl,
+				"fingerprint from the page's fingerprint= parameter",
+				"WebTransport failed",
+				"changes at every relay start",
+			],
+		},
+		{
+			name: "no common protocol",
+			query: { alpn: "moq-lite-99" },
+			expect: [env.relayUrl, "offered moq-lite-99", "the page's alpn= parameter restricts what it offers"],
+		},
+	];
+	for (const c of cases) {
+		const page = await openPage(context, pageUrl(env, c.query));
+		await scenario(`(d) failure explained: ${c.name}`, async () => {
+			const s = await waitFor(page, "failure", (s) => s.error && s.fixes.length > 0, { allowError: true });
+			const shown = await page.locator("#problem").innerText();
+			for (const text of c.expect) if (!shown.includes(text)) fail(`the page does not say ${JSON.stringify(text)}:\n${shown}`);
+			return `${s.attempts.length} attempt(s), ${s.fixes.length} fixes; first fix: "${s.fixes[0].slice(0, 90)}…"`;
+		});
+		if (c.name === "nothing listening") await page.screenshot({ path: path.join(ARTIFACTS, "failure.png"), fullPage: true });
+		await page.close();
+	}
+}
+
+/**
+ * (e) Real media: one page publishes Chromium's fake camera with <moq-publish>, through moqt relay;
+ * another finds the hang broadcast in its list, presses "play video" and <moq-watch> decodes it.
+ */
+async function cameraScenario(env, context) {
+	const name = "camera-test.hang";
+	const publisher = await openPage(context, pageUrl(env, { camera: name }));
+	const watcher = await openPage(context, pageUrl(env, {}));
+	await scenario(`(e) <moq-publish> camera -> relay -> <moq-watch> (${VIDEO_FRAMES} decoded frames)`, async () => {
+		await waitFor(publisher, "camera", (s) => s.camera?.capturing && s.camera.status === "connected", { timeoutMs: 60000 });
+		await waitFor(watcher, "announcement", (s) => s.announced.includes(name));
+		await watcher.locator("#broadcasts li", { hasText: name }).getByRole("button", { name: "play video" }).click();
+		const s = await waitFor(watcher, "decode", (s) => s.video?.frames >= VIDEO_FRAMES, { timeoutMs: 60000 });
+		if (!(s.video.width > 0 && s.video.height > 0)) fail(`no picture size: ${JSON.stringify(s.video)}`);
+		return `decoded=${s.video.frames} frames ${s.video.width}x${s.video.height} received=${(s.video.bytes / 1024).toFixed(0)}KiB (element.video.out.stats frameCount)`;
+	});
+	await watcher.screenshot({ path: path.join(ARTIFACTS, "video.png"), fullPage: true });
+	await publisher.screenshot({ path: path.join(ARTIFACTS, "camera.png"), fullPage: true });
+	await watcher.close();
+	await publisher.close();
 }
 
 /** moq-relay (no native peers): a page publishes and another page watches, every pair of libraries. */
@@ -419,23 +390,23 @@ async function pageToPageScenarios(env, context) {
 	}
 }
 
+
 async function main() {
 	if (!existsSync(path.join(DIST, "index.html"))) fail(`${DIST}/index.html missing: run npm run build in web/`);
-	if (!existsSync(CHROMIUM)) fail(`no chromium at ${CHROMIUM} (apt-get install chromium)`);
-	await rm(ARTIFACTS, { recursive: true, force: true });
+	// A fresh artifacts directory (the README runner's readme/ in it stays).
 	await mkdir(ARTIFACTS, { recursive: true });
+	for (const entry of await readdir(ARTIFACTS)) {
+		if (entry !== "readme") await rm(path.join(ARTIFACTS, entry), { recursive: true, force: true });
+	}
 
 	const env = RELAY === "moq-relay" ? await startMoqRelay() : await startMoqt();
-	children.push(...env.children);
 	console.log(`relay: ${env.name} at ${env.relayUrl}, page at ${env.pageBase}, certificate sha-256 ${env.fingerprint}`);
 	const browser = await launchBrowser();
 	try {
 		if (RELAY === "moq-relay") await pageToPageScenarios(env, browser.context);
 		else await moqtScenarios(env, browser.context);
 	} finally {
-		await browser.context.close();
-		browser.consoleLog.end();
-		await rm(browser.profile, { recursive: true, force: true });
+		await browser.close();
 		env.server?.close();
 	}
 }
@@ -447,7 +418,7 @@ try {
 	console.log(`FAIL setup: ${err.message}`);
 	results.push({ name: "setup", ok: false });
 } finally {
-	for (const child of children) await stop(child);
+	await stopAll();
 	const passed = results.filter((r) => r.ok).length;
 	const failed = results.length - passed;
 	console.log(`browser: ${passed} passed, ${failed} failed`);

@@ -306,7 +306,8 @@ impl Owner {
     /// Ends every handle after the session closed.
     fn finish(&mut self) {
         let info = self.shared.closed.get().unwrap_or(CloseInfo { code: 0, reason: String::new() });
-        let end = End::Code(info.code);
+        // A session closed without error ends its streams normally.
+        let end = if info.code == session_code::NO_ERROR { End::Done } else { End::Code(info.code) };
         for (_, q) in self.readers.values() {
             q.close(end);
         }

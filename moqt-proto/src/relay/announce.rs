@@ -101,6 +101,11 @@ impl Node {
         // saturating at the largest encodable value.
         let bump = |c: u64| c.saturating_add(1).min(MAX_VARINT);
         let cost = RouteCost { warm: bump(cost.warm), cold: bump(cost.cold) };
+        if self.origin.len() >= self.config.max_broadcasts && !self.origin.contains(&path) {
+            self.stats.limits.broadcasts_refused += 1;
+            tracing::debug!(%path, "the origin is full: ignoring an announcement");
+            return;
+        }
         if self.origin.add(&path, Route { source: Source::Session(sid), hops, cost }) {
             self.propagate(&path);
         }

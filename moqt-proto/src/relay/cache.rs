@@ -1,7 +1,9 @@
 //! The group cache of one track: the latest group always, older groups within a retention
-//! window, bounded in bytes. Frames are held as `Bytes` (shared with every subscriber's queue,
-//! never copied). Frame vectors of evicted groups are recycled, so steady state allocates
-//! nothing per frame.
+//! window, bounded in bytes (open groups included), and no group larger than a per-group limit.
+//! Frames are held as `Bytes` (shared with every subscriber's queue, never copied). Frame
+//! vectors of evicted groups are recycled, so steady state allocates nothing per frame.
+//!
+//! Every mutation keeps [`GroupCache::bytes`] exact; the node adds up the difference.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -38,14 +40,29 @@ pub struct CachedGroup {
 pub struct CacheLimits {
     /// Keep non-latest groups this long after they started.
     pub retention: Duration,
-    /// Most bytes held for one track (the latest group is kept even if alone it is larger).
+    /// Most bytes held for one track, open groups included (the latest group is kept even if
+    /// alone it is larger, up to `max_group_bytes`).
     pub max_track_bytes: usize,
+    /// Most bytes in one group: a group that grows past it is cut (reset with
+    /// `GROUP_TOO_LARGE` for every subscriber) and dropped from the cache.
+    pub max_group_bytes: usize,
 }
 
 impl Default for CacheLimits {
     fn default() -> Self {
-        Self { retention: Duration::from_secs(5), max_track_bytes: 32 << 20 }
+        Self { retention: Duration::from_secs(5), max_track_bytes: 32 << 20, max_group_bytes: 16 << 20 }
     }
+}
+
+/// What [`GroupCache::push`] did with a frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pushed {
+    /// Cached.
+    Cached,
+    /// The group is not cached (evicted, cut, or never started here).
+    NotCached,
+    /// The frame would take the group past `max_group_bytes`: the group was dropped.
+    GroupTooLarge,
 }
 
 /// The cache of one track.
@@ -74,10 +91,7 @@ impl GroupCache {
 
     /// Starts a group (a repeat of a known sequence restarts it empty).
     pub fn start(&mut self, sequence: u64, now: Instant) {
-        if let Some(i) = self.groups.iter().position(|g| g.sequence == sequence) {
-            let g = self.groups.remove(i).expect("index from position");
-            self.recycle(g);
-        }
+        self.remove(sequence);
         // Size the frame list like the previous group, so it does not regrow frame by frame.
         let expected = self.latest().map_or(0, |g| g.frames.len());
         let mut frames = self.spare.pop().unwrap_or_default();
@@ -89,14 +103,34 @@ impl GroupCache {
         self.groups.insert(at, group);
     }
 
-    /// Appends a frame to a group; `false` if the group is not cached.
-    pub fn push(&mut self, sequence: u64, frame: CachedFrame) -> bool {
-        let Some(g) = self.groups.iter_mut().rev().find(|g| g.sequence == sequence) else { return false };
+    /// Appends a frame to a group, then evicts older groups past the track's byte bound.
+    pub fn push(&mut self, sequence: u64, frame: CachedFrame, limits: &CacheLimits) -> Pushed {
+        let Some(g) = self.groups.iter_mut().rev().find(|g| g.sequence == sequence) else { return Pushed::NotCached };
         let n = frame.payload.len();
+        if g.bytes + n > limits.max_group_bytes {
+            self.remove(sequence);
+            return Pushed::GroupTooLarge;
+        }
         g.frames.push(frame);
         g.bytes += n;
         self.bytes += n;
-        true
+        if self.bytes > limits.max_track_bytes {
+            let latest = self.latest().map(|g| g.sequence);
+            while self.bytes > limits.max_track_bytes {
+                let Some(i) = self.groups.iter().position(|g| Some(g.sequence) != latest) else { break };
+                let g = self.groups.remove(i).expect("index from position");
+                self.recycle(g);
+            }
+        }
+        Pushed::Cached
+    }
+
+    /// Drops a group (cut or restarted).
+    pub fn remove(&mut self, sequence: u64) {
+        if let Some(i) = self.groups.iter().position(|g| g.sequence == sequence) {
+            let g = self.groups.remove(i).expect("index from position");
+            self.recycle(g);
+        }
     }
 
     /// Marks a group complete (clean end) or aborted (reset).
@@ -110,8 +144,9 @@ impl GroupCache {
     /// Stores a whole group learned from a fetch.
     pub fn insert_complete(&mut self, sequence: u64, now: Instant, frames: Vec<CachedFrame>) {
         self.start(sequence, now);
+        let limits = CacheLimits { max_track_bytes: usize::MAX, max_group_bytes: usize::MAX, ..CacheLimits::default() };
         for f in frames {
-            self.push(sequence, f);
+            self.push(sequence, f, &limits);
         }
         self.end(sequence, true);
     }
@@ -185,11 +220,12 @@ mod tests {
     #[test]
     fn keeps_latest_and_trims_by_age_and_size() {
         let t0 = Instant::now();
-        let limits = CacheLimits { retention: Duration::from_secs(1), max_track_bytes: 250 };
+        let limits = CacheLimits { retention: Duration::from_secs(1), max_track_bytes: 250, max_group_bytes: 1000 };
+        let unbounded = CacheLimits { max_track_bytes: usize::MAX, ..limits };
         let mut c = GroupCache::default();
         for seq in 0..3u64 {
             c.start(seq, t0 + Duration::from_millis(100 * seq));
-            c.push(seq, f(100));
+            c.push(seq, f(100), &unbounded);
             c.end(seq, true);
         }
         assert_eq!(c.bytes(), 300);
@@ -199,5 +235,39 @@ mod tests {
         assert_eq!(c.latest().unwrap().sequence, 2, "the latest group is always kept");
         assert!(c.get(1).is_none());
         assert_eq!(c.bytes(), 100);
+    }
+
+    #[test]
+    fn open_groups_count_and_a_group_past_its_limit_is_cut() {
+        let t0 = Instant::now();
+        let limits = CacheLimits { retention: Duration::from_secs(60), max_track_bytes: 300, max_group_bytes: 250 };
+        let mut c = GroupCache::default();
+        c.start(0, t0);
+        assert_eq!(c.push(0, f(100), &limits), Pushed::Cached);
+        c.start(1, t0);
+        assert_eq!(c.push(1, f(100), &limits), Pushed::Cached);
+        assert_eq!(c.push(1, f(100), &limits), Pushed::Cached);
+        // Group 0 is still open, but the track is over its bound: the non-latest group goes.
+        assert_eq!(c.push(1, f(50), &limits), Pushed::Cached);
+        assert!(c.get(0).is_none());
+        assert_eq!(c.bytes(), 250);
+        // One more byte would take group 1 past its own limit: it is cut.
+        assert_eq!(c.push(1, f(1), &limits), Pushed::GroupTooLarge);
+        assert!(c.get(1).is_none());
+        assert_eq!(c.bytes(), 0);
+        assert_eq!(c.push(1, f(1), &limits), Pushed::NotCached);
+    }
+
+    #[test]
+    fn a_restarted_sequence_keeps_the_byte_count_exact() {
+        let t0 = Instant::now();
+        let limits = CacheLimits::default();
+        let mut c = GroupCache::default();
+        c.start(5, t0);
+        c.push(5, f(100), &limits);
+        c.start(5, t0);
+        assert_eq!(c.bytes(), 0);
+        c.push(5, f(10), &limits);
+        assert_eq!(c.bytes(), 10);
     }
 }

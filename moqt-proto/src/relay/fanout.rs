@@ -1,15 +1,20 @@
 //! The data path: each group and frame of a track goes into its cache and to every subscriber,
-//! as a `Bytes` clone (never a copy). Late joiners start at the first frame of the current group;
-//! the cache is bounded per track and across the node.
+//! as a `Bytes` clone (never a copy), within each subscriber's lite-06 group and frame bounds.
+//! Late joiners start at the first frame of the current group. The cache is bounded per group,
+//! per track and across the node; a group past its limit is cut for everyone with
+//! `GROUP_TOO_LARGE`.
 
 use bytes::Bytes;
 use smallvec::SmallVec;
 
-use super::cache::CachedFrame;
+use super::cache::{CachedFrame, Pushed};
 use super::node::Node;
-use super::track::Subscriber;
+use super::track::{DownGroup, Subscriber};
 use super::{NodeEvent, SessionId, TrackId};
-use crate::session::GroupId;
+use crate::session::{stream_code, Error, GroupId};
+
+/// Where a frame came from: the upstream group stream, if it came over a session.
+pub(super) type Source = Option<(SessionId, GroupId)>;
 
 impl Node {
     /// Starts a group on a local track.
@@ -23,7 +28,7 @@ impl Node {
     /// Writes a frame to a group of a local track.
     pub fn publish_frame(&mut self, track: TrackId, sequence: u64, timestamp: u64, payload: Bytes) {
         if let Some(&idx) = self.local_tracks.get(&track) {
-            self.group_frame(idx, sequence, timestamp, payload);
+            self.group_frame(idx, None, sequence, timestamp, payload);
         }
         self.pump();
     }
@@ -47,7 +52,7 @@ impl Node {
         let Some(track) = self.tracks[idx].as_mut() else { return };
         for d in track.downstreams.iter_mut() {
             if matches!(d.subscriber, Subscriber::Session(s, _) if s == sid) {
-                d.groups.retain(|(_, g)| *g != Some(group));
+                d.groups.retain(|g| g.stream != Some(group));
             }
         }
     }
@@ -60,18 +65,22 @@ impl Node {
             return;
         }
         let Some(d) = track.downstreams.iter().find(|d| d.subscriber == subscriber) else { return };
-        if !d.wants(latest.sequence) {
+        let sequence = latest.sequence;
+        if !d.wants(sequence) {
             return;
         }
-        let sequence = latest.sequence;
-        let complete = latest.complete;
+        let (first, last) = (d.first_frame(sequence), d.last_frame(sequence));
         let frames: SmallVec<[CachedFrame; 16]> = latest.frames.iter().cloned().collect();
-        let group = match subscriber {
+        let complete = latest.complete || last.is_some_and(|l| (l as usize) < frames.len());
+        let end = last.map_or(frames.len(), |l| (l as usize + 1).min(frames.len()));
+        let wanted = &frames[(first as usize).min(end)..end];
+        let stream = match subscriber {
             Subscriber::Session(sid, publication) => {
                 let Some(session) = self.session_mut(sid) else { return };
-                let Ok(group) = session.open_group(publication, sequence) else { return };
-                for f in &frames {
+                let Ok(group) = session.open_group_at(publication, sequence, first) else { return };
+                for f in wanted {
                     if session.write_frame(group, f.timestamp, f.payload.clone()).is_err() {
+                        let _ = session.reset_group(group, stream_code::INTERNAL);
                         return;
                     }
                 }
@@ -84,13 +93,9 @@ impl Node {
             }
             Subscriber::Local(subscription) => {
                 self.events.push_back(NodeEvent::GroupStarted { subscription, sequence });
-                for f in &frames {
-                    self.events.push_back(NodeEvent::Frame {
-                        subscription,
-                        sequence,
-                        timestamp: f.timestamp,
-                        payload: f.payload.clone(),
-                    });
+                for f in wanted {
+                    let payload = f.payload.clone();
+                    self.events.push_back(NodeEvent::Frame { subscription, sequence, timestamp: f.timestamp, payload });
                 }
                 if complete {
                     self.events.push_back(NodeEvent::GroupEnded { subscription, sequence, code: None });
@@ -98,29 +103,41 @@ impl Node {
                 None
             }
         };
-        self.stats.frames_out += frames.len() as u64;
+        self.stats.frames_out += wanted.len() as u64;
         if !complete {
             let track = self.track_mut(idx);
             if let Some(d) = track.downstreams.iter_mut().find(|d| d.subscriber == subscriber) {
-                d.groups.push((sequence, group));
+                d.groups.push(DownGroup { sequence, stream, next_frame: frames.len() as u64 });
             }
+        } else if last.is_some() {
+            self.finish_downstream(idx, subscriber);
         }
     }
 
     pub(super) fn group_started(&mut self, idx: usize, sequence: u64) {
         let now = self.now;
-        let Node { tracks, peers, dirty, events, downstream_groups, .. } = self;
+        let mut finished: SmallVec<[Subscriber; 4]> = SmallVec::new();
+        let Node { tracks, peers, dirty, events, downstream_groups, cache_bytes, .. } = self;
         let Some(track) = tracks[idx].as_mut() else { return };
+        let before = track.cache.bytes();
         track.cache.start(sequence, now);
+        *cache_bytes = *cache_bytes + track.cache.bytes() - before;
         for d in track.downstreams.iter_mut() {
-            if !d.wants(sequence) || d.groups.iter().any(|(s, _)| *s == sequence) {
+            if d.past_end(sequence) {
+                if d.groups.is_empty() {
+                    finished.push(d.subscriber);
+                }
                 continue;
             }
+            if !d.wants(sequence) || d.groups.iter().any(|g| g.sequence == sequence) {
+                continue;
+            }
+            let first = d.first_frame(sequence);
             match d.subscriber {
                 Subscriber::Session(sid, publication) => {
                     let Some(peer) = peers.get_mut(sid.index()).and_then(|p| p.as_mut()) else { continue };
-                    if let Ok(group) = peer.session.open_group(publication, sequence) {
-                        d.groups.push((sequence, Some(group)));
+                    if let Ok(group) = peer.session.open_group_at(publication, sequence, first) {
+                        d.groups.push(DownGroup { sequence, stream: Some(group), next_frame: 0 });
                         downstream_groups.insert((sid, group), (idx, sequence));
                     }
                     if !peer.dirty {
@@ -129,33 +146,62 @@ impl Node {
                     }
                 }
                 Subscriber::Local(subscription) => {
-                    d.groups.push((sequence, None));
+                    d.groups.push(DownGroup { sequence, stream: None, next_frame: 0 });
                     events.push_back(NodeEvent::GroupStarted { subscription, sequence });
                 }
             }
         }
+        for subscriber in finished {
+            self.finish_downstream(idx, subscriber);
+        }
     }
 
     /// Caches a frame and queues a clone of it on every downstream group: the fan-out hot path.
-    pub(super) fn group_frame(&mut self, idx: usize, sequence: u64, timestamp: u64, payload: Bytes) {
+    pub(super) fn group_frame(&mut self, idx: usize, source: Source, sequence: u64, timestamp: u64, payload: Bytes) {
+        let limits = self.config.cache;
+        let mut finished: SmallVec<[Subscriber; 4]> = SmallVec::new();
         let Node { tracks, peers, dirty, events, downstream_groups, stats, cache_bytes, .. } = self;
         let Some(track) = tracks[idx].as_mut() else { return };
         let size = payload.len();
         stats.frames_in += 1;
         stats.bytes_in += size as u64;
-        if track.cache.push(sequence, CachedFrame { timestamp, payload: payload.clone() }) {
-            *cache_bytes += size;
+        let before = track.cache.bytes();
+        let pushed = track.cache.push(sequence, CachedFrame { timestamp, payload: payload.clone() }, &limits);
+        *cache_bytes = *cache_bytes + track.cache.bytes() - before;
+        if pushed == Pushed::GroupTooLarge {
+            return self.cut_group(idx, source, sequence);
         }
         for d in track.downstreams.iter_mut() {
-            let Some(pos) = d.groups.iter().position(|(s, _)| *s == sequence) else { continue };
-            match (d.subscriber, d.groups[pos].1) {
+            let Some(pos) = d.groups.iter().position(|g| g.sequence == sequence) else { continue };
+            let index = d.groups[pos].next_frame;
+            d.groups[pos].next_frame += 1;
+            if index < d.first_frame(sequence) {
+                continue;
+            }
+            let last = d.last_frame(sequence) == Some(index);
+            match (d.subscriber, d.groups[pos].stream) {
                 (Subscriber::Session(sid, _), Some(group)) => {
                     let Some(peer) = peers.get_mut(sid.index()).and_then(|p| p.as_mut()) else { continue };
-                    if peer.session.write_frame(group, timestamp, payload.clone()).is_ok() {
-                        stats.frames_out += 1;
-                        stats.bytes_out += size as u64;
-                    } else {
-                        d.groups.swap_remove(pos);
+                    match peer.session.write_frame(group, timestamp, payload.clone()) {
+                        Ok(()) => {
+                            stats.frames_out += 1;
+                            stats.bytes_out += size as u64;
+                            if last {
+                                let _ = peer.session.finish_group(group);
+                            }
+                        }
+                        Err(err) => {
+                            // Dropped by the delivery policy, or a frame this version cannot
+                            // carry: either way the subscriber's group ends here.
+                            if err != Error::GroupDropped {
+                                let _ = peer.session.reset_group(group, stream_code::TIMESTAMP_MISMATCH);
+                            }
+                            d.groups.swap_remove(pos);
+                            downstream_groups.remove(&(sid, group));
+                        }
+                    }
+                    if last {
+                        d.groups.retain(|g| g.stream != Some(group));
                         downstream_groups.remove(&(sid, group));
                     }
                     if !peer.dirty {
@@ -167,22 +213,41 @@ impl Node {
                     stats.frames_out += 1;
                     stats.bytes_out += size as u64;
                     events.push_back(NodeEvent::Frame { subscription, sequence, timestamp, payload: payload.clone() });
+                    if last {
+                        d.groups.swap_remove(pos);
+                        events.push_back(NodeEvent::GroupEnded { subscription, sequence, code: None });
+                    }
                 }
                 (Subscriber::Session(..), None) => {}
             }
+            if last && d.past_end(sequence + 1) && d.groups.is_empty() {
+                finished.push(d.subscriber);
+            }
+        }
+        for subscriber in finished {
+            self.finish_downstream(idx, subscriber);
+        }
+        if self.cache_bytes > self.config.max_cache_bytes {
+            self.enforce_cache_budget();
         }
     }
 
     pub(super) fn group_ended(&mut self, idx: usize, sequence: u64, code: Option<u64>) {
         let now = self.now;
         let limits = self.config.cache;
+        let mut finished: SmallVec<[Subscriber; 4]> = SmallVec::new();
         let Node { tracks, peers, dirty, events, downstream_groups, cache_bytes, .. } = self;
         let Some(track) = tracks[idx].as_mut() else { return };
+        let before = track.cache.bytes();
         track.cache.end(sequence, code.is_none());
-        *cache_bytes -= track.cache.trim(now, &limits);
+        track.cache.trim(now, &limits);
+        *cache_bytes = *cache_bytes + track.cache.bytes() - before;
         for d in track.downstreams.iter_mut() {
-            let Some(pos) = d.groups.iter().position(|(s, _)| *s == sequence) else { continue };
-            let (_, group) = d.groups.swap_remove(pos);
+            let Some(pos) = d.groups.iter().position(|g| g.sequence == sequence) else { continue };
+            let group = d.groups.swap_remove(pos).stream;
+            if d.past_end(sequence + 1) && d.groups.is_empty() {
+                finished.push(d.subscriber);
+            }
             match (d.subscriber, group) {
                 (Subscriber::Session(sid, _), Some(group)) => {
                     downstream_groups.remove(&(sid, group));
@@ -202,12 +267,28 @@ impl Node {
                 (Subscriber::Session(..), None) => {}
             }
         }
-        self.enforce_cache_budget();
+        for subscriber in finished {
+            self.finish_downstream(idx, subscriber);
+        }
     }
 
-    /// Evicts the oldest non-latest cached groups node-wide until the cache fits its budget.
+    /// A group grew past its limit: every subscriber's copy is reset and the source stopped.
+    fn cut_group(&mut self, idx: usize, source: Source, sequence: u64) {
+        self.stats.limits.groups_cut += 1;
+        tracing::debug!(sequence, "a group passed the per-group limit: cutting it");
+        if let Some((sid, group)) = source {
+            if let Some(s) = self.session_mut(sid) {
+                let _ = s.stop_group(group, stream_code::GROUP_TOO_LARGE);
+            }
+        }
+        self.group_ended(idx, sequence, Some(stream_code::GROUP_TOO_LARGE));
+    }
+
+    /// Evicts the oldest non-latest cached groups node-wide until the cache is an eighth of the
+    /// way under its budget, so the scan over tracks runs once per eighth, not per frame.
     fn enforce_cache_budget(&mut self) {
-        while self.cache_bytes > self.config.max_cache_bytes {
+        let target = self.config.max_cache_bytes - self.config.max_cache_bytes / 8;
+        while self.cache_bytes > target {
             let victim = (0..self.tracks.len())
                 .filter_map(|i| Some((self.tracks[i].as_ref()?.cache.oldest_evictable()?, i)))
                 .min()
@@ -215,6 +296,7 @@ impl Node {
             let Some(i) = victim else { break };
             let freed = self.track_mut(i).cache.evict_oldest();
             self.cache_bytes -= freed;
+            self.stats.limits.cache_evictions += 1;
             if freed == 0 {
                 break;
             }

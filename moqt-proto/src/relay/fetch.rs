@@ -6,7 +6,7 @@
 use bytes::Bytes;
 
 use super::cache::CachedFrame;
-use super::node::Node;
+use super::node::{Node, NodeTimer};
 use super::{FetchRequestId, LocalFetchId, NodeEvent, Route, SessionId, Source};
 use crate::message::{Fetch, TrackInfo};
 use crate::path::Path;
@@ -32,11 +32,16 @@ pub(super) struct Waiter {
     end_frame: Option<u64>,
 }
 
-/// A fetch in progress: who waits, and the frames so far.
-#[derive(Debug, Default)]
+/// A fetch in progress: who waits, and the frames so far (at most `max_group_bytes`).
+#[derive(Debug)]
 pub(super) struct PendingFetch {
+    /// Its timer key.
+    id: u64,
     waiters: Vec<Waiter>,
     frames: Vec<CachedFrame>,
+    bytes: usize,
+    /// The upstream fetch, if it went to a session.
+    upstream: Option<(SessionId, FetchId)>,
 }
 
 impl Node {
@@ -59,10 +64,54 @@ impl Node {
 
     /// Serves one frame of a fetch the application was asked for.
     pub fn serve_fetch_frame(&mut self, request: FetchRequestId, timestamp: u64, payload: Bytes) {
-        let Some(key) = self.fetch_requests.get(&request) else { return };
-        if let Some(p) = self.fetches.get_mut(key) {
-            p.frames.push(CachedFrame { timestamp, payload });
+        let Some(key) = self.fetch_requests.get(&request).cloned() else { return };
+        if !self.add_fetch_frame(&key, CachedFrame { timestamp, payload }) {
+            self.fetch_requests.remove(&request);
         }
+        self.pump();
+    }
+
+    /// Adds a frame to a pending fetch; past `max_group_bytes` the fetch fails (`false`).
+    fn add_fetch_frame(&mut self, key: &FetchKey, frame: CachedFrame) -> bool {
+        let max = self.config.cache.max_group_bytes;
+        let Some(p) = self.fetches.get_mut(key) else { return false };
+        p.bytes += frame.payload.len();
+        if p.bytes <= max {
+            p.frames.push(frame);
+            return true;
+        }
+        self.stats.limits.fetches_too_large += 1;
+        if let Some((sid, fetch)) = p.upstream {
+            self.fetch_upstreams.remove(&(sid, fetch));
+            if let Some(s) = self.session_mut(sid) {
+                let _ = s.cancel_fetch(fetch);
+            }
+        }
+        self.complete_fetch(key.clone(), Some(stream_code::GROUP_TOO_LARGE));
+        false
+    }
+
+    /// A pending fetch took longer than `request_timeout`: its waiters are refused.
+    pub(super) fn fetch_expired(&mut self, id: u64) {
+        let Some(key) = self.fetches.iter().find(|(_, p)| p.id == id).map(|(k, _)| k.clone()) else { return };
+        self.stats.limits.requests_timed_out += 1;
+        if let Some((sid, fetch)) = self.fetches.get(&key).and_then(|p| p.upstream) {
+            self.fetch_upstreams.remove(&(sid, fetch));
+            if let Some(s) = self.session_mut(sid) {
+                let _ = s.cancel_fetch(fetch);
+            }
+        }
+        self.fetch_requests.retain(|_, k| *k != key);
+        self.complete_fetch(key, Some(stream_code::CONTROL_TIMEOUT));
+    }
+
+    /// Registers a pending fetch and arms its timeout.
+    fn pend_fetch(&mut self, key: FetchKey, waiter: Waiter, upstream: Option<(SessionId, FetchId)>) {
+        let id = self.next_handle();
+        if let Some(at) = self.now.checked_add(self.config.request_timeout) {
+            self.timers.arm(NodeTimer::Fetch(id), at);
+        }
+        self.fetches.insert(key, PendingFetch { id, waiters: vec![waiter], frames: Vec::new(), bytes: 0, upstream });
     }
 
     /// Completes a fetch the application was asked for.
@@ -121,7 +170,7 @@ impl Node {
             Some(Route { source: Source::Local, .. }) => {
                 let request = FetchRequestId(self.next_handle());
                 self.fetch_requests.insert(request, key.clone());
-                self.fetches.insert(key, PendingFetch { waiters: vec![waiter], frames: Vec::new() });
+                self.pend_fetch(key, waiter, None);
                 self.events.push_back(NodeEvent::FetchRequested {
                     request,
                     path: fetch.path,
@@ -141,7 +190,7 @@ impl Node {
             Ok(ufetch) => {
                 self.stats.upstream_fetches += 1;
                 self.fetch_upstreams.insert((up, ufetch), key.clone());
-                self.fetches.insert(key, PendingFetch { waiters: vec![waiter], frames: Vec::new() });
+                self.pend_fetch(key, waiter, Some((up, ufetch)));
             }
             Err(_) => self.reject(requester, stream_code::UNROUTABLE),
         }
@@ -271,7 +320,12 @@ impl Node {
             return;
         };
         match self.session_mut(up).map(|s| s.track_info(path, &name)) {
-            Some(Ok(upstream)) => self.track_infos.entry((up, upstream)).or_default().push((sid, request)),
+            Some(Ok(upstream)) => {
+                if let Some(at) = self.now.checked_add(self.config.request_timeout) {
+                    self.timers.arm(NodeTimer::TrackInfo(up, upstream), at);
+                }
+                self.track_infos.entry((up, upstream)).or_default().push((sid, request));
+            }
             // A lite-03/04 upstream has no TRACK stream to ask: answer with the model defaults,
             // as moq-net does (its publisher properties arrive later, in SUBSCRIBE_OK).
             Some(Err(Error::Unsupported)) => {
@@ -284,6 +338,14 @@ impl Node {
                     let _ = s.track_reject(request, stream_code::UNROUTABLE);
                 }
             }
+        }
+    }
+
+    /// An upstream TRACK request took longer than `request_timeout`.
+    pub(super) fn track_info_expired(&mut self, sid: SessionId, request: TrackRequestId) {
+        if self.track_infos.contains_key(&(sid, request)) {
+            self.stats.limits.requests_timed_out += 1;
+            self.on_track_info(sid, request, Err(stream_code::CONTROL_TIMEOUT));
         }
     }
 

@@ -37,13 +37,13 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-pub use cache::{CacheLimits, CachedFrame, CachedGroup, GroupCache};
+pub use cache::{CacheLimits, CachedFrame, CachedGroup, GroupCache, Pushed};
 pub use node::Node;
 pub use origin::{Origin, Route, Source};
 
 use crate::message::{Probe, Setup};
 use crate::path::Path;
-use crate::session::ProbeId;
+use crate::session::{ProbeId, SessionStats};
 
 /// A session owned by a node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -110,6 +110,14 @@ pub struct NodeConfig {
     pub max_waiting_per_broadcast: usize,
     /// How long such a subscription waits before it is refused with `NOT_FOUND`.
     pub track_request_timeout: Duration,
+    /// Bytes received and not yet decoded across every session (each session also has its
+    /// own `max_recv_buffered`); reads are granted only within it.
+    pub max_recv_buffered: usize,
+    /// Broadcasts the origin holds; announcements of more are ignored.
+    pub max_broadcasts: usize,
+    /// How long an upstream fetch or TRACK request may take before its waiters are refused
+    /// with `CONTROL_TIMEOUT`.
+    pub request_timeout: Duration,
 }
 
 impl NodeConfig {
@@ -123,6 +131,9 @@ impl NodeConfig {
             max_cache_bytes: 256 << 20,
             max_waiting_per_broadcast: 64,
             track_request_timeout: Duration::from_secs(10),
+            max_recv_buffered: 256 << 20,
+            max_broadcasts: 65_536,
+            request_timeout: Duration::from_secs(10),
         }
     }
 
@@ -161,6 +172,29 @@ pub struct NodeStats {
     pub bytes_out: u64,
     /// Downstream groups dropped (expired, over budget, stopped).
     pub groups_dropped: u64,
+    /// Node limits hit.
+    pub limits: NodeLimitStats,
+    /// Session limits hit, over every session the node has had.
+    pub session_limits: SessionStats,
+}
+
+/// Node limits hit, counted (each only grows).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NodeLimitStats {
+    /// Announcements ignored because the origin held `max_broadcasts`.
+    pub broadcasts_refused: u64,
+    /// Groups cut for passing `max_group_bytes`.
+    pub groups_cut: u64,
+    /// Cached groups evicted to keep the cache within `max_cache_bytes`.
+    pub cache_evictions: u64,
+    /// Fetches refused because the response passed `max_group_bytes`.
+    pub fetches_too_large: u64,
+    /// Fetches and TRACK requests that timed out upstream.
+    pub requests_timed_out: u64,
+    /// Subscriptions refused because no local track was created in time, or too many waited.
+    pub track_requests_refused: u64,
+    /// Times a session's reads were throttled because the node's receive budget was used up.
+    pub recv_budget_exhausted: u64,
 }
 
 /// What the node reports to its driver and application.

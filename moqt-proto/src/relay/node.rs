@@ -13,8 +13,8 @@ use super::{FetchRequestId, NodeConfig, NodeEvent, NodeStats, SessionId, TrackId
 use crate::message::Probe;
 use crate::path::Path;
 use crate::session::{
-    Command, Config, Error, Event, FetchId, InterestId, ProbeId, Session, SubscriptionId, TrackRequestId,
-    TransportEvent,
+    session_code, stream_code, Command, Config, Error, Event, FetchId, InterestId, ProbeId, Session, SessionStats,
+    SubscriptionId, TrackRequestId, TransportEvent,
 };
 use crate::timer::Timers;
 
@@ -27,6 +27,10 @@ pub(super) enum NodeTimer {
     Linger(usize),
     /// Subscriptions waiting for a local broadcast to create a track (track request counter).
     TrackRequest(u64),
+    /// A pending fetch (its id).
+    Fetch(u64),
+    /// A pending upstream TRACK request.
+    TrackInfo(SessionId, TrackRequestId),
 }
 
 /// One session of the node.
@@ -40,6 +44,8 @@ pub(super) struct Peer {
     pub(super) interests: FxHashMap<InterestId, WatchId>,
     /// Probes the application opened on this session.
     pub(super) probes: FxHashSet<ProbeId>,
+    /// The session's undecoded receive bytes, as last counted in the node's total.
+    recv_counted: usize,
 }
 
 /// A relay node (or a client with one session). See the module docs.
@@ -78,6 +84,11 @@ pub struct Node {
     pub(super) events: VecDeque<NodeEvent>,
     pub(super) cache_bytes: usize,
     pub(super) stats: NodeStats,
+    /// Undecoded receive bytes across sessions, and the sessions waiting for some.
+    recv_total: usize,
+    recv_waiting: FxHashSet<SessionId>,
+    /// Limits hit by sessions that have closed.
+    closed_stats: SessionStats,
     next_handle: u64,
 }
 
@@ -110,6 +121,9 @@ impl Node {
             events: VecDeque::new(),
             cache_bytes: 0,
             stats: NodeStats::default(),
+            recv_total: 0,
+            recv_waiting: FxHashSet::default(),
+            closed_stats: SessionStats::default(),
             next_handle: 1,
         }
     }
@@ -119,13 +133,22 @@ impl Node {
         &self.config
     }
 
-    /// Counters.
+    /// Counters (this walks the sessions: call it for metrics, not per event).
     pub fn stats(&self) -> NodeStats {
         let mut s = self.stats;
         s.sessions = self.peers.iter().flatten().count();
         s.subscriptions = self.downstreams.len();
         s.upstream_subscriptions = self.upstreams.len();
+        s.session_limits = self.closed_stats;
+        for peer in self.peers.iter().flatten() {
+            s.session_limits += peer.session.stats();
+        }
         s
+    }
+
+    /// Undecoded receive bytes held across sessions.
+    pub fn recv_buffered(&self) -> usize {
+        self.recv_total
     }
 
     /// The origin table.
@@ -169,6 +192,7 @@ impl Node {
             rtt: Duration::ZERO,
             interests: FxHashMap::default(),
             probes: FxHashSet::default(),
+            recv_counted: 0,
         });
         let paths: Vec<Path> = self.origin.paths().cloned().collect();
         for path in paths {
@@ -216,10 +240,29 @@ impl Node {
     pub fn handle(&mut self, session: SessionId, now: Instant, event: TransportEvent) {
         self.now = self.now.max(now);
         let now = self.now;
-        if let Some(s) = self.session_mut(session) {
+        let others = self.peer(session).map(|p| self.recv_total - p.recv_counted);
+        let share = others.map(|others| self.config.max_recv_buffered.saturating_sub(others));
+        if let (Some(s), Some(share)) = (self.session_mut(session), share) {
+            s.set_recv_allowance(share);
             s.handle(now, event);
         }
         self.pump();
+    }
+
+    /// Re-shares the node's receive budget with the sessions waiting for it, once an eighth of
+    /// the budget is free.
+    fn resume_reads(&mut self) {
+        let budget = self.config.max_recv_buffered;
+        if self.recv_waiting.is_empty() || budget - self.recv_total.min(budget) < budget / 8 {
+            return;
+        }
+        for sid in std::mem::take(&mut self.recv_waiting) {
+            let Some(counted) = self.peer(sid).map(|p| p.recv_counted) else { continue };
+            let share = budget.saturating_sub(self.recv_total - counted);
+            if let Some(s) = self.session_mut(sid) {
+                s.set_recv_allowance(share);
+            }
+        }
     }
 
     /// The next command for one of the sessions' transports.
@@ -250,6 +293,8 @@ impl Node {
                 }
                 NodeTimer::Linger(idx) => self.linger_expired(idx),
                 NodeTimer::TrackRequest(n) => self.track_request_expired(n),
+                NodeTimer::Fetch(id) => self.fetch_expired(id),
+                NodeTimer::TrackInfo(sid, request) => self.track_info_expired(sid, request),
             }
         }
         self.pump();
@@ -319,6 +364,7 @@ impl Node {
 
     /// Handles every session's events and collects their commands, until nothing moves.
     pub(super) fn pump(&mut self) {
+        let mut freed = false;
         while let Some(id) = self.dirty.pop() {
             loop {
                 let Some(peer) = self.peers.get_mut(id.index()).and_then(|p| p.as_mut()) else { break };
@@ -330,13 +376,30 @@ impl Node {
             while let Some(cmd) = peer.session.poll_command() {
                 self.commands.push_back((id, cmd));
             }
+            let held = peer.session.recv_buffered();
+            freed |= held < peer.recv_counted;
+            self.recv_total = self.recv_total + held - peer.recv_counted;
+            peer.recv_counted = held;
+            if peer.session.reads_deferred() && self.recv_waiting.insert(id) {
+                self.stats.limits.recv_budget_exhausted += 1;
+            }
             if peer.session.is_closed() {
+                self.closed_stats += peer.session.stats();
+                self.recv_total -= peer.recv_counted;
+                self.recv_waiting.remove(&id);
                 self.peers[id.index()] = None;
                 self.generations[id.index()] += 1;
                 self.free.push(id.index() as u32);
                 self.timers.disarm(NodeTimer::Session(id));
+                freed = true;
             } else if let Some(at) = peer.session.poll_timeout() {
                 self.timers.arm(NodeTimer::Session(id), at);
+            }
+        }
+        if freed {
+            self.resume_reads();
+            if !self.dirty.is_empty() {
+                self.pump();
             }
         }
     }
@@ -356,9 +419,9 @@ impl Node {
                     self.group_started(idx, sequence);
                 }
             }
-            Event::Frame { subscription, sequence, timestamp, payload, .. } => {
+            Event::Frame { group, subscription, sequence, timestamp, payload } => {
                 if let Some(&idx) = self.upstreams.get(&(sid, subscription)) {
-                    self.group_frame(idx, sequence, timestamp.unwrap_or(0), payload);
+                    self.group_frame(idx, Some((sid, group)), sequence, timestamp.unwrap_or(0), payload);
                 }
             }
             Event::GroupEnded { subscription, sequence, code, .. } => {
@@ -369,12 +432,21 @@ impl Node {
             Event::Datagram { subscription, sequence, timestamp, payload } => {
                 if let Some(&idx) = self.upstreams.get(&(sid, subscription)) {
                     self.group_started(idx, sequence);
-                    self.group_frame(idx, sequence, timestamp, payload);
+                    self.group_frame(idx, None, sequence, timestamp, payload);
                     self.group_ended(idx, sequence, None);
                 }
             }
             Event::SubscriptionEnded { subscription, code } => {
                 if let Some(idx) = self.upstreams.remove(&(sid, subscription)) {
+                    // On a closing session the code is the session's: a clean close ends the
+                    // track cleanly (its open groups were already reset), any other loses the
+                    // route.
+                    let closing = self.session(sid).is_some_and(Session::is_closed);
+                    let code = match code {
+                        Some(c) if closing && c == session_code::NO_ERROR => None,
+                        Some(_) if closing => Some(stream_code::UNROUTABLE),
+                        code => code,
+                    };
                     self.end_track(idx, code);
                 }
             }
@@ -426,7 +498,7 @@ impl Node {
         }
         let fed: Vec<usize> = self.upstreams.iter().filter(|((s, _), _)| *s == sid).map(|(_, &i)| i).collect();
         for idx in fed {
-            self.end_track(idx, Some(code));
+            self.end_track(idx, Some(stream_code::UNROUTABLE));
         }
         let subs: Vec<Subscriber> =
             self.downstreams.keys().filter(|d| matches!(d, Subscriber::Session(s, _) if *s == sid)).copied().collect();

@@ -103,6 +103,11 @@ impl Origin {
         self.paths.get(path).is_some_and(|rs| rs.iter().any(|r| r.source != Source::Local))
     }
 
+    /// Whether `path` has any route.
+    pub fn contains(&self, path: &Path) -> bool {
+        self.paths.contains_key(path)
+    }
+
     /// Every known path, in order.
     pub fn paths(&self) -> impl Iterator<Item = &Path> {
         self.paths.keys()

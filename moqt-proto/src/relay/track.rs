@@ -23,18 +23,52 @@ pub(super) enum Subscriber {
     Local(LocalSubscriptionId),
 }
 
+/// One group being delivered to one subscriber.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct DownGroup {
+    pub(super) sequence: u64,
+    /// The group stream, for session subscribers.
+    pub(super) stream: Option<GroupId>,
+    /// The index within the group of the next frame to arrive.
+    pub(super) next_frame: u64,
+}
+
 /// One subscriber of a track.
 #[derive(Debug)]
 pub(super) struct Downstream {
     pub(super) subscriber: Subscriber,
     pub(super) params: SubscribeParams,
-    /// Open groups by sequence, with their stream for session subscribers.
-    pub(super) groups: SmallVec<[(u64, Option<GroupId>); 4]>,
+    /// Open groups.
+    pub(super) groups: SmallVec<[DownGroup; 4]>,
 }
 
 impl Downstream {
+    /// Whether group `sequence` is within the subscription's group bounds.
     pub(super) fn wants(&self, sequence: u64) -> bool {
-        self.params.start_group.is_none_or(|s| sequence >= s) && self.params.end_group.is_none_or(|e| sequence <= e)
+        self.params.start_group.is_none_or(|s| sequence >= s) && !self.past_end(sequence)
+    }
+
+    /// Whether group `sequence` is past the subscription's last group.
+    pub(super) fn past_end(&self, sequence: u64) -> bool {
+        self.params.end_group.is_some_and(|e| sequence > e)
+    }
+
+    /// The first frame wanted of group `sequence` (lite-06 `start_frame` of the start group).
+    pub(super) fn first_frame(&self, sequence: u64) -> u64 {
+        if self.params.start_group == Some(sequence) {
+            self.params.start_frame
+        } else {
+            0
+        }
+    }
+
+    /// The last frame wanted of group `sequence` (lite-06 `end_frame` of the end group).
+    pub(super) fn last_frame(&self, sequence: u64) -> Option<u64> {
+        if self.params.end_group == Some(sequence) {
+            self.params.end_frame
+        } else {
+            None
+        }
     }
 }
 
@@ -179,7 +213,7 @@ impl Node {
         let subscriber = Subscriber::Local(subscription);
         if let Some(&idx) = self.downstreams.get(&subscriber) {
             if let Some(d) = self.track_mut(idx).downstreams.iter_mut().find(|d| d.subscriber == subscriber) {
-                d.groups.retain(|(s, _)| *s != sequence);
+                d.groups.retain(|g| g.sequence != sequence);
             }
         }
     }
@@ -279,6 +313,7 @@ impl Node {
         let parked: usize =
             self.waiting.iter().filter(|((p, _), _)| *p == path).map(|(_, w)| w.subscribers.len()).sum();
         if parked >= self.config.max_waiting_per_broadcast {
+            self.stats.limits.track_requests_refused += 1;
             return self.refuse(subscriber, stream_code::LIMIT_EXCEEDED);
         }
         let key = (path, name);
@@ -299,6 +334,7 @@ impl Node {
             return;
         };
         if let Some(w) = self.waiting.remove(&key) {
+            self.stats.limits.track_requests_refused += 1;
             tracing::debug!(path = %key.0, track = key.1, "no local track created in time");
             self.refuse_all(w.subscribers, stream_code::NOT_FOUND);
         }
@@ -361,7 +397,7 @@ impl Node {
         let mut groups: SmallVec<[GroupId; 4]> = SmallVec::new();
         track.downstreams.retain(|d| {
             if d.subscriber == subscriber {
-                groups.extend(d.groups.iter().filter_map(|(_, g)| *g));
+                groups.extend(d.groups.iter().filter_map(|g| g.stream));
                 false
             } else {
                 true
@@ -384,6 +420,28 @@ impl Node {
             self.reaggregate(idx);
         }
         self.subscribers_changed(idx);
+    }
+
+    /// A subscriber got every group it asked for (lite-06 end bounds): its subscription ends
+    /// cleanly once its open groups drain.
+    pub(super) fn finish_downstream(&mut self, idx: usize, subscriber: Subscriber) {
+        let Some(d) = self.track(idx).downstreams.iter().find(|d| d.subscriber == subscriber) else { return };
+        let end = d.params.end_group.map(|e| e.saturating_add(1));
+        let open: SmallVec<[DownGroup; 4]> = d.groups.clone();
+        self.remove_downstream(subscriber);
+        match subscriber {
+            Subscriber::Session(sid, publication) => {
+                if let Some(s) = self.session_mut(sid) {
+                    for g in open.iter().filter_map(|g| g.stream) {
+                        let _ = s.reset_group(g, stream_code::CANCEL);
+                    }
+                    let _ = s.end_subscription(publication, end);
+                }
+            }
+            Subscriber::Local(subscription) => {
+                self.events.push_back(NodeEvent::SubscriptionEnded { subscription, code: None })
+            }
+        }
     }
 
     pub(super) fn linger_expired(&mut self, idx: usize) {
@@ -421,13 +479,13 @@ impl Node {
             self.downstreams.remove(&d.subscriber);
             match d.subscriber {
                 Subscriber::Session(sid, publication) => {
-                    for g in d.groups.iter().filter_map(|(_, g)| *g) {
+                    for g in d.groups.iter().filter_map(|g| g.stream) {
                         self.downstream_groups_remove(sid, g);
                     }
                     let Some(s) = self.session_mut(sid) else { continue };
                     match code {
                         None => {
-                            for g in d.groups.iter().filter_map(|(_, g)| *g) {
+                            for g in d.groups.iter().filter_map(|g| g.stream) {
                                 let _ = s.finish_group(g);
                             }
                             let _ = s.end_subscription(publication, None);
@@ -438,11 +496,11 @@ impl Node {
                     }
                 }
                 Subscriber::Local(subscription) => {
-                    for (sequence, _) in &d.groups {
+                    for g in &d.groups {
                         let group_code = code.map(|_| stream_code::CANCEL);
                         self.events.push_back(NodeEvent::GroupEnded {
                             subscription,
-                            sequence: *sequence,
+                            sequence: g.sequence,
                             code: group_code,
                         });
                     }

@@ -324,6 +324,7 @@ impl Session {
         if new {
             self.announced += 1;
             if self.announced > self.config.session_limits.max_announced {
+                self.stats.announcements_refused += 1;
                 tracing::debug!("too many announcements: dropping the interest");
                 return self.end_interest_out(id, Some(stream_code::LIMIT_EXCEEDED));
             }

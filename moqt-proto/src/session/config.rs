@@ -1,5 +1,7 @@
 //! Session configuration: version, dialect, identity and every limit, with sane defaults.
 
+use std::time::Duration;
+
 use crate::coding::Limits;
 use crate::message::{ProbeLevel, Role, Setup};
 use crate::version::{Dialect, Version};
@@ -33,7 +35,17 @@ pub struct SessionLimits {
     /// Bytes queued for one subscription before its oldest groups are dropped (default 4 MiB).
     pub max_queued_per_subscription: usize,
     /// Bytes queued for the whole session before the oldest groups are dropped (default 32 MiB).
+    /// Control-stream bytes count too.
     pub max_queued: usize,
+    /// Bytes queued on one control stream (announcements, subscribe responses, ...) before the
+    /// peer is deemed not to read it: the stream is reset with `TOO_FAR_BEHIND` (default 4 MiB).
+    pub max_queued_control: usize,
+    /// Bytes received but not yet decoded (partial messages and frames) across the session's
+    /// streams. Reads are granted only within it, so a peer that sends partial frames is
+    /// flow-controlled, never buffered without bound (default 32 MiB, one largest frame).
+    pub max_recv_buffered: usize,
+    /// How long a stream may hold a partial message or frame before it is reset (default 10 s).
+    pub partial_timeout: Duration,
 }
 
 impl Default for SessionLimits {
@@ -46,6 +58,9 @@ impl Default for SessionLimits {
             max_streams: 10_000,
             max_queued_per_subscription: 4 << 20,
             max_queued: 32 << 20,
+            max_queued_control: 4 << 20,
+            max_recv_buffered: 32 << 20,
+            partial_timeout: Duration::from_secs(10),
         }
     }
 }

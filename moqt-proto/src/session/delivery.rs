@@ -13,7 +13,7 @@
 use std::time::{Duration, Instant};
 
 use super::subscriber::SubscribeParams;
-use super::{stream_code, Command, Error, Role, Session, StreamId};
+use super::{stream_code, Command, Error, Role, Session, SessionTimer, StreamId};
 
 /// Bits of a stream priority below the subscriber priority.
 const ORDER_BITS: u32 = 23;
@@ -77,6 +77,7 @@ impl Session {
             }
             let victim = if over_sub { self.oldest_queued_group(Some(publication), writing) } else { None }
                 .or_else(|| self.oldest_queued_group(None, writing));
+            self.stats.groups_over_budget += 1;
             match victim {
                 Some(victim) => self.drop_group(victim, stream_code::TOO_FAR_BEHIND),
                 None => {
@@ -127,6 +128,7 @@ impl Session {
             .copied()
             .collect();
         for g in expired {
+            self.stats.groups_expired += 1;
             self.drop_group(g, stream_code::EXPIRED);
         }
     }
@@ -147,15 +149,20 @@ impl Session {
     /// Arms the expiry timer of `publication` at its earliest deadline, if it has one.
     pub(super) fn arm_expiry(&mut self, publication: StreamId) {
         if let Some(deadline) = self.expiry_deadline(publication) {
-            self.timers.arm(publication, deadline);
+            self.timers.arm(SessionTimer::Expiry(publication), deadline);
         }
     }
 
-    /// Runs every expiry timer due at the session's current time.
+    /// Runs every timer due at the session's current time.
     pub(super) fn run_timers(&mut self) {
-        while let Some(publication) = self.timers.pop_due(self.now) {
-            self.expire_publication(publication);
-            self.arm_expiry(publication);
+        while let Some(timer) = self.timers.pop_due(self.now) {
+            match timer {
+                SessionTimer::Expiry(publication) => {
+                    self.expire_publication(publication);
+                    self.arm_expiry(publication);
+                }
+                SessionTimer::Partial(stream) => self.check_partial(stream),
+            }
         }
     }
 }

@@ -26,6 +26,7 @@ mod publisher;
 mod recv;
 mod requests;
 mod send;
+mod stats;
 mod subscriber;
 
 use std::collections::{BTreeMap, VecDeque};
@@ -41,6 +42,7 @@ pub use event::Event;
 pub use handle::{FetchId, GroupId, InterestId, ProbeId, PublicationId, SubscriptionId, TrackRequestId};
 pub use io::{Chunks, Command, StreamId, TransportEvent, MAX_WRITE_CHUNKS};
 pub use publisher::PublishParams;
+pub use stats::SessionStats;
 pub use subscriber::SubscribeParams;
 
 use crate::message::Codec;
@@ -52,6 +54,15 @@ use announce::{Broadcast, InterestIn, InterestOut};
 use publisher::{GroupOut, Publication};
 use send::{Pending, Stream};
 use subscriber::{EndedSubscriptions, GroupIn};
+
+/// What a session timer is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+enum SessionTimer {
+    /// A publication's earliest group expiry.
+    Expiry(StreamId),
+    /// A stream holding a partial message: reset it if it stalls.
+    Partial(StreamId),
+}
 
 /// Priority of control streams: above every group.
 const CONTROL_PRIORITY: i32 = i32::MAX;
@@ -128,8 +139,14 @@ pub struct Session {
     ended_subscriptions: EndedSubscriptions,
     /// lite-06 announce interests waiting for the peer's SETUP (its hop id).
     interests_waiting_setup: Vec<StreamId>,
-    /// Group expiry deadlines, one per publication.
-    timers: Timers<StreamId>,
+    /// Group expiry and stalled-partial deadlines.
+    timers: Timers<SessionTimer>,
+    /// Undecoded bytes across streams, and how many may be held.
+    recv_buffered: usize,
+    recv_allowance: usize,
+    /// Streams waiting for receive allowance.
+    deferred: Vec<StreamId>,
+    stats: SessionStats,
 }
 
 impl Session {
@@ -163,7 +180,12 @@ impl Session {
             ended_subscriptions: EndedSubscriptions::default(),
             interests_waiting_setup: Vec::new(),
             timers: Timers::new(),
+            recv_buffered: 0,
+            recv_allowance: usize::MAX,
+            deferred: Vec::new(),
+            stats: SessionStats::default(),
         };
+        session.recv_allowance = session.config.session_limits.max_recv_buffered;
         if session.codec.version.has_setup() {
             let setup = session.config.setup();
             let id = session.open(StreamType::Setup, Role::SetupOut, CONTROL_PRIORITY);
@@ -198,9 +220,14 @@ impl Session {
         self.goaway_received
     }
 
-    /// Group bytes queued for the transport across the session.
+    /// Bytes queued for the transport across the session (groups and control streams).
     pub fn queued_bytes(&self) -> usize {
         self.queued
+    }
+
+    /// Limits this session hit so far.
+    pub fn stats(&self) -> SessionStats {
+        self.stats
     }
 
     /// The next command for the driver.

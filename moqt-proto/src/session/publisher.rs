@@ -79,6 +79,7 @@ impl Session {
             return self.violation("duplicate subscribe id");
         }
         if self.publications.len() >= self.config.session_limits.max_subscriptions {
+            self.stats.subscriptions_refused += 1;
             tracing::debug!("too many subscriptions: rejecting");
             return self.abort(id, stream_code::LIMIT_EXCEEDED);
         }
@@ -368,7 +369,7 @@ impl Session {
     /// A group's stream is finished or reset: forget it, and finish its subscription if that
     /// was waiting for its groups to drain.
     pub(super) fn group_done(&mut self, group: StreamId) {
-        let Some(stream) = self.streams.remove(&group) else { return };
+        let Some(stream) = self.take_stream(group) else { return };
         let Role::GroupOut(g) = stream.role else { return };
         let publication = g.publication;
         let Some(p) = self.publication_mut(publication) else { return };

@@ -19,6 +19,7 @@ impl Session {
             return;
         }
         if self.remote_streams >= self.config.session_limits.max_streams {
+            self.stats.streams_refused += 1;
             if !id.is_uni() {
                 self.push(Command::Reset { stream: id, code: stream_code::LIMIT_EXCEEDED });
             }
@@ -32,6 +33,7 @@ impl Session {
     }
 
     pub(super) fn on_data(&mut self, id: StreamId, data: Bytes, fin: bool) {
+        let arrived = !data.is_empty();
         match self.streams.get_mut(&id) {
             Some(Stream { recv: Some(decoder), reading, .. }) => {
                 *reading = false;
@@ -39,6 +41,7 @@ impl Session {
             }
             _ => return,
         }
+        self.account_recv(id, arrived);
         loop {
             if self.closed {
                 return;
@@ -50,10 +53,12 @@ impl Session {
                 Err(e) => return self.on_decode_error(id, e),
             }
         }
+        self.account_recv(id, false);
         if !fin {
             return self.grant_read(id);
         }
         let Some(decoder) = self.streams.get_mut(&id).and_then(|s| s.recv.take()) else { return };
+        self.account_recv(id, false);
         match decoder.finish() {
             Ok(()) => self.on_fin(id),
             Err(e) => self.on_decode_error(id, e),
@@ -148,6 +153,7 @@ impl Session {
             }
             StreamType::Announce => {
                 if self.peer_interests >= self.config.session_limits.max_announce_interests {
+                    self.stats.interests_refused += 1;
                     return self.abort(id, stream_code::LIMIT_EXCEEDED);
                 }
                 self.peer_interests += 1;
@@ -246,6 +252,10 @@ impl Session {
         match &stream.role {
             Role::GroupOut(_) => self.drop_group(id, code),
             Role::SubscribeIn(_) => self.end_publication(id, Some(code)),
+            Role::InterestIn(_) => {
+                self.events.push_back(Event::AnnounceInterestCancelled { interest: InterestId(id) });
+                self.abort(id, code);
+            }
             Role::FetchIn { .. } => {
                 self.events.push_back(Event::FetchCancelled { fetch: FetchId(id), code });
                 self.abort(id, code);
@@ -290,6 +300,8 @@ impl Session {
         self.publications.clear();
         self.timers = crate::timer::Timers::new();
         self.queued = 0;
+        self.recv_buffered = 0;
+        self.deferred.clear();
         self.events.push_back(Event::Closed { code, reason });
     }
 }

@@ -4,14 +4,22 @@
 //! Outgoing bytes stay queued here (as `Bytes`, never copied) until the transport reports them
 //! written, so the delivery policy sees what QUIC flow control holds back. Each stream has at
 //! most one write in flight; the write is built when the driver polls, so frames queued in one
-//! burst leave in one write.
+//! burst leave in one write. Every queued byte counts against the session's `max_queued`; a
+//! control stream whose queue passes `max_queued_control` is reset (its peer does not read).
+//!
+//! Incoming bytes are read only under grants, and a grant is sized to what is left of the
+//! session's receive allowance (`max_recv_buffered`, or less when the node shares out a smaller
+//! budget). A stream with nothing left waits on the *deferred* list and is granted again when
+//! a fair share of the allowance is free. Since a read returns only what the transport already
+//! holds, the core's receive buffers stay within the allowance plus one QUIC connection window.
 
 use std::collections::VecDeque;
+use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 
 use super::io::{Chunks, MAX_WRITE_CHUNKS};
-use super::{Command, Role, Session, StreamId};
+use super::{stream_code, Command, Role, Session, SessionTimer, StreamId};
 use crate::message::Codec;
 use crate::stream::{StreamDecoder, StreamType};
 
@@ -39,12 +47,18 @@ pub(super) struct Stream {
     pub(super) recv: Option<StreamDecoder>,
     /// A read grant is out.
     pub(super) reading: bool,
+    /// Waiting on the deferred list for receive allowance.
+    pub(super) deferred: bool,
+    /// Undecoded bytes of this stream counted in the session's `recv_buffered`.
+    pub(super) counted: usize,
+    /// When bytes last arrived while a partial message was buffered.
+    pub(super) progress: Option<Instant>,
     pub(super) send: SendQueue,
 }
 
 impl Stream {
     pub(super) fn new(role: Role, recv: Option<StreamDecoder>) -> Self {
-        Self { role, recv, reading: false, send: SendQueue::default() }
+        Self { role, recv, reading: false, deferred: false, counted: 0, progress: None, send: SendQueue::default() }
     }
 
     /// Whether this endpoint can send on stream `id`.
@@ -106,9 +120,9 @@ impl Session {
             q.due = true;
             self.commands.push_back(Pending::Write(id));
         }
+        self.queued -= taken;
         if let Role::GroupOut(g) = &stream.role {
             let publication = g.publication;
-            self.queued -= taken;
             if let Some(p) = self.publication_mut(publication) {
                 p.queued -= taken;
             }
@@ -120,21 +134,97 @@ impl Session {
         }
     }
 
-    /// Grants the driver one read of stream `id`, if it is being read and none is out.
+    /// Grants the driver one read of stream `id`, if it is being read and none is out, within
+    /// the receive allowance (otherwise the stream waits on the deferred list).
     pub(super) fn grant_read(&mut self, id: StreamId) {
         let limits = self.codec.limits;
+        let room = self.recv_allowance.saturating_sub(self.recv_buffered);
         let Some(stream) = self.streams.get_mut(&id) else { return };
         let Some(decoder) = stream.recv.as_ref() else { return };
-        if stream.reading {
+        if stream.reading || stream.deferred {
             return;
         }
         let limit = if decoder.in_frames() { limits.max_frame_size } else { limits.max_message_size };
-        let max = (limit as usize + 32).saturating_sub(decoder.buffered());
+        let max = (limit as usize + 32).saturating_sub(decoder.buffered()).min(room);
         if max == 0 {
+            stream.deferred = true;
+            self.deferred.push(id);
+            self.stats.reads_deferred += 1;
             return;
         }
         stream.reading = true;
         self.commands.push_back(Pending::Ready(Command::Read { stream: id, max }));
+    }
+
+    /// Sets the receive allowance (the node's share of its budget, at most `max_recv_buffered`).
+    pub fn set_recv_allowance(&mut self, allowance: usize) {
+        self.recv_allowance = allowance.min(self.config.session_limits.max_recv_buffered);
+        self.resume_reads();
+    }
+
+    /// Bytes received and not yet decoded, across the session.
+    pub fn recv_buffered(&self) -> usize {
+        self.recv_buffered
+    }
+
+    /// Whether some stream waits for receive allowance.
+    pub fn reads_deferred(&self) -> bool {
+        !self.deferred.is_empty()
+    }
+
+    /// Grants deferred streams again once an eighth of the allowance is free (the hysteresis
+    /// keeps a session at its limit from rescanning its deferred streams on every byte).
+    pub(super) fn resume_reads(&mut self) {
+        let room = self.recv_allowance.saturating_sub(self.recv_buffered);
+        if self.deferred.is_empty() || room < (self.recv_allowance / 8).max(1) {
+            return;
+        }
+        for id in std::mem::take(&mut self.deferred) {
+            if let Some(stream) = self.streams.get_mut(&id) {
+                stream.deferred = false;
+                self.grant_read(id);
+            }
+        }
+    }
+
+    /// Records how many undecoded bytes stream `id` now holds, and when it last made progress.
+    pub(super) fn account_recv(&mut self, id: StreamId, arrived: bool) {
+        let now = self.now;
+        let timeout = self.config.session_limits.partial_timeout;
+        let Some(stream) = self.streams.get_mut(&id) else { return };
+        let held = stream.recv.as_ref().map_or(0, StreamDecoder::buffered);
+        let before = std::mem::replace(&mut stream.counted, held);
+        self.recv_buffered = self.recv_buffered - before + held;
+        if held == 0 {
+            stream.progress = None;
+        } else if arrived || stream.progress.is_none() {
+            stream.progress = Some(now);
+            if let Some(at) = now.checked_add(timeout) {
+                self.timers.arm(SessionTimer::Partial(id), at);
+            }
+        }
+        if held < before {
+            self.resume_reads();
+        }
+    }
+
+    /// A stalled-partial timer fired: reset the stream if it made no progress for the timeout.
+    pub(super) fn check_partial(&mut self, id: StreamId) {
+        let timeout = self.config.session_limits.partial_timeout;
+        let Some(stream) = self.streams.get(&id) else { return };
+        let Some(since) = stream.progress else { return };
+        if self.now.saturating_duration_since(since) < timeout {
+            if let Some(at) = since.checked_add(timeout) {
+                self.timers.arm(SessionTimer::Partial(id), at);
+            }
+            return;
+        }
+        self.stats.partial_timeouts += 1;
+        tracing::debug!(?id, "a partial message stalled: resetting the stream");
+        let data = matches!(stream.role, Role::GroupIn(_) | Role::FetchOut);
+        let code = if data { stream_code::DELIVERY_TIMEOUT } else { stream_code::CONTROL_TIMEOUT };
+        self.stop_recv(id, code);
+        self.on_reset(id, code);
     }
 
     /// Opens a local stream, queues its type, and returns its handle.
@@ -188,13 +278,22 @@ impl Session {
         q.bytes += n;
         q.chunks.push_back(data);
         Self::schedule_write(&mut self.commands, id, q);
-        // Group bytes count against the subscription's and the session's budgets.
-        if let Role::GroupOut(g) = &stream.role {
-            let publication = g.publication;
-            self.queued += n;
-            if let Some(p) = self.publication_mut(publication) {
-                p.queued += n;
+        // Every queued byte counts against the session's budget; group bytes also against the
+        // subscription's.
+        self.queued += n;
+        match &stream.role {
+            Role::GroupOut(g) => {
+                let publication = g.publication;
+                if let Some(p) = self.publication_mut(publication) {
+                    p.queued += n;
+                }
             }
+            _ if stream.send.bytes > self.config.session_limits.max_queued_control => {
+                self.stats.control_overflows += 1;
+                tracing::debug!(?id, "the peer does not read a control stream: resetting it");
+                self.on_stop(id, stream_code::TOO_FAR_BEHIND);
+            }
+            _ => {}
         }
     }
 
@@ -222,9 +321,9 @@ impl Session {
         q.closed = true;
         q.in_flight = None;
         self.commands.push_back(Pending::Ready(Command::Reset { stream: id, code }));
+        self.queued -= dropped;
         if let Role::GroupOut(g) = &stream.role {
             let publication = g.publication;
-            self.queued -= dropped;
             if let Some(p) = self.publication_mut(publication) {
                 p.queued -= dropped;
             }
@@ -237,6 +336,7 @@ impl Session {
         if stream.recv.take().is_some() {
             stream.reading = false;
             self.commands.push_back(Pending::Ready(Command::StopSending { stream: id, code }));
+            self.account_recv(id, false);
         }
     }
 
@@ -257,12 +357,30 @@ impl Session {
     }
 
     pub(super) fn remove_stream(&mut self, id: StreamId) {
-        let Some(stream) = self.streams.remove(&id) else { return };
+        let _ = self.take_stream(id);
+    }
+
+    /// Removes a stream and settles everything counted for it.
+    pub(super) fn take_stream(&mut self, id: StreamId) -> Option<Stream> {
+        let stream = self.streams.remove(&id)?;
         if id.is_remote() {
             self.remote_streams -= 1;
         }
         if matches!(stream.role, Role::InterestIn(_)) {
             self.peer_interests -= 1;
         }
+        self.queued -= stream.send.bytes;
+        if let Role::GroupOut(g) = &stream.role {
+            let publication = g.publication;
+            let bytes = stream.send.bytes;
+            if let Some(p) = self.publication_mut(publication) {
+                p.queued -= bytes;
+            }
+        }
+        if stream.counted > 0 {
+            self.recv_buffered -= stream.counted;
+            self.resume_reads();
+        }
+        Some(stream)
     }
 }

@@ -216,10 +216,7 @@ impl Session {
 
     /// A group stream ended: one `GroupEnded` event, then the stream is forgotten.
     pub(super) fn end_group_in(&mut self, id: StreamId, code: Option<u64>) {
-        let Some(stream) = self.streams.remove(&id) else { return };
-        if id.is_remote() {
-            self.remote_streams -= 1;
-        }
+        let Some(stream) = self.take_stream(id) else { return };
         if let Role::GroupIn(GroupIn { subscription: Some(subscription), sequence }) = stream.role {
             self.events.push_back(Event::GroupEnded { group: GroupId(id), subscription, sequence, code });
         }
