@@ -1,6 +1,6 @@
-//! Fuzz harnesses for moqt-proto and moqt-qmux. The logic lives in `harness.rs`,
-//! `session_harness.rs` and `qmux_harness.rs`, which `moqt-proto/tests/fuzz_corpus.rs` and
-//! `moqt-qmux/tests/fuzz_corpus.rs` also include to replay the corpus under `cargo test`.
+//! Fuzz harnesses for moqt-proto, moqt-qmux and moqt-auth. The logic lives in `harness.rs`,
+//! `session_harness.rs`, `qmux_harness.rs` and `token_harness.rs`, which the crates' `fuzz_corpus`
+//! tests also include to replay the corpus under `cargo test`.
 
 #[path = "harness.rs"]
 mod harness;
@@ -16,3 +16,8 @@ pub use session_harness::session;
 mod qmux_harness;
 
 pub use qmux_harness::qmux_records;
+
+#[path = "token_harness.rs"]
+mod token_harness;
+
+pub use token_harness::token;

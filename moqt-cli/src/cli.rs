@@ -127,6 +127,11 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::interop::InteropCommand,
     },
+    /// Keys and tokens compatible with moq-token: generate, sign, verify.
+    Token {
+        #[command(subcommand)]
+        command: crate::token::TokenCommand,
+    },
     /// Wire tools.
     #[command(after_help = WIRE_EXAMPLES)]
     Wire {

@@ -8,6 +8,7 @@ mod http;
 mod interop;
 mod relay_cmd;
 mod stats;
+mod token;
 mod wire;
 
 use std::process::ExitCode;
@@ -48,6 +49,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench(args) => bench::run(args).await,
         Command::Interop { command: interop::InteropCommand::Server(args) } => interop::server(args).await,
         Command::Interop { command: interop::InteropCommand::Client(args) } => interop::client(args).await,
+        Command::Token { command } => token::run(command),
         Command::Wire { command: WireCommand::Decode(args) } => {
             let hex = args.hex.join(" ");
             let hex = if hex.trim().is_empty() {
