@@ -2,7 +2,7 @@
 //! certificate, and the shared relay driver (`moqt_driver_quinn::relay::Relay`).
 //!
 //! ```text
-//! cargo run -p moqt-driver-smol --example relay -- [--listen ADDR]
+//! cargo run -p moqt-driver-smol --example smol_relay -- [--listen ADDR]
 //! ```
 //!
 //! It prints `certificate sha256 HEX` and `listening on ADDR` on stderr once ready; clients pin
@@ -49,7 +49,7 @@ fn main() -> anyhow::Result<()> {
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--listen" => listen = args.next().ok_or_else(|| anyhow::anyhow!("--listen needs ADDR"))?.parse()?,
-            _ => anyhow::bail!("usage: relay [--listen ADDR]"),
+            _ => anyhow::bail!("usage: smol_relay [--listen ADDR]"),
         }
     }
     smol::block_on(run(listen, |addr, fingerprint| {

@@ -1,24 +1,17 @@
-//! The logic behind `cargo run -p moqt-driver-tokio --example …`, kept in the library so that the
-//! tests can run every example in-process (the files in `examples/` are thin `main`s that parse
-//! the command line and call these functions).
+//! Helpers the examples share: a generated certificate and a server config for it, the ready
+//! lines a server prints, the accept loop, the client's certificate and version options and its
+//! connect/close, and the frame generator and announcement watcher of `broadcast` and `echo`.
 //!
-//! * [`broadcast`]: a server publishing one group of one frame every 100 ms; a client that finds
-//!   it by announcement and prints the frames.
-//! * [`echo`]: the server subscribes back to whatever the client announces and republishes it.
-//! * [`native_quic`]: a raw-QUIC handshake and a clean close.
-//! * [`relay`]: a relay from [`transport::Server`](crate::transport::Server) and
-//!   [`relay::Relay`](crate::relay::Relay) in a few dozen lines.
-//! * [`clock`]: moq-dev's clock (track `seconds`, one group per minute).
+//! Each example includes this file as its `pub mod common` (public so that `tests/examples.rs`,
+//! which includes the example files, reaches it); no example uses all of it.
 //!
 //! Servers generate a certificate at start and print its SHA-256 fingerprint; clients pin it
 //! with `--fingerprint HEX` (or skip verification with `--insecure`).
 
-pub mod broadcast;
-pub mod clock;
-pub mod echo;
-pub mod native_quic;
-pub mod relay;
+// Each example uses a part.
+#![allow(dead_code)]
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,12 +21,20 @@ use bytes::Bytes;
 use moqt_proto::Version;
 use tokio::task::JoinSet;
 
-use crate::tls::{Fingerprint, Identity, Verification};
-use crate::transport::{ClientConfig, ServerConfig};
-use crate::{Announcement, Client, Server, Session, SubscribeParams, TrackPublisher};
+use moqt_driver_tokio::tls::{Fingerprint, Identity, Verification};
+use moqt_driver_tokio::transport::{ClientConfig, ServerConfig};
+use moqt_driver_tokio::{Announcement, Client, Server, Session, SubscribeParams, TrackPublisher};
 
 /// The names the generated certificates are valid for.
 pub const CERT_NAMES: [&str; 3] = ["localhost", "127.0.0.1", "::1"];
+
+/// `127.0.0.1:port`, the examples' default listen address.
+pub fn loopback(port: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], port))
+}
+
+/// How a server bound by [`bind`] accepts sessions.
+pub const BOTH: &str = "raw QUIC + WebTransport";
 
 /// A freshly generated certificate and a server config for it (both transports, every version,
 /// tokio runtime).
@@ -41,7 +42,7 @@ pub fn server_config(listen: SocketAddr) -> Result<(ServerConfig, Fingerprint)> 
     let identity = Identity::self_signed(&CERT_NAMES).context("cannot generate a certificate")?;
     let fingerprint = identity.fingerprint();
     let mut config = ServerConfig::new(listen, identity);
-    config.runtime = Some(crate::runtime());
+    config.runtime = Some(moqt_driver_tokio::runtime());
     Ok((config, fingerprint))
 }
 
@@ -52,14 +53,28 @@ pub fn bind(listen: SocketAddr) -> Result<(Server, Fingerprint)> {
     Ok((server, fingerprint))
 }
 
-/// Prints what a server's user needs on stderr: the address, the fingerprint, and the client
-/// command line that connects to it.
-pub fn print_ready(example: &str, addr: SocketAddr, fingerprint: &Fingerprint, client_args: &str) {
-    eprintln!("listening on {addr} (raw QUIC + WebTransport)");
+/// Prints what a server's user needs on stderr: the address and `transports`, the fingerprint,
+/// and the client command line that connects to it.
+pub fn print_ready(example: &str, addr: SocketAddr, transports: &str, fingerprint: &Fingerprint, client_args: &str) {
+    eprintln!("listening on {addr} ({transports})");
     eprintln!("certificate sha256 {fingerprint}");
     eprintln!(
         "connect with: cargo run -p moqt-driver-tokio --example {example} -- {client_args} --fingerprint {fingerprint}"
     );
+}
+
+/// Accepts sessions until `server` stops, running `serve` on each in a task of its own.
+pub async fn serve_each<F>(mut server: Server, mut serve: impl FnMut(Session) -> F)
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    let mut sessions = JoinSet::new();
+    while let Some(session) = server.accept().await {
+        eprintln!("session: {} over {:?}, path {:?}", session.version(), session.kind(), session.path());
+        sessions.spawn(serve(session));
+        // Reap finished sessions so the set does not grow.
+        while sessions.try_join_next().is_some() {}
+    }
 }
 
 /// The client's certificate and version options, shared by every example.
@@ -81,9 +96,9 @@ fn parse_version(s: &str) -> Result<Version, String> {
 }
 
 impl ConnectArgs {
-    /// Pins `fingerprint`.
-    pub fn pinned(fingerprint: &Fingerprint) -> ConnectArgs {
-        ConnectArgs { fingerprint: Some(fingerprint.to_string()), ..ConnectArgs::default() }
+    /// Pins `fingerprint` and offers only `version` (what `--fingerprint HEX --version V` gives).
+    pub fn pinned(fingerprint: &Fingerprint, version: Version) -> ConnectArgs {
+        ConnectArgs { fingerprint: Some(fingerprint.to_string()), insecure: false, version: Some(version) }
     }
 
     /// How the server certificate is checked: the pinned fingerprint, none, or the system roots.
@@ -104,8 +119,8 @@ impl ConnectArgs {
         if let Some(v) = self.version {
             config = config.with_version(v);
         }
-        config.runtime = Some(crate::runtime());
-        config.resolver = Some(Arc::new(crate::TokioResolver));
+        config.runtime = Some(moqt_driver_tokio::runtime());
+        config.resolver = Some(Arc::new(moqt_driver_tokio::TokioResolver));
         let hint = if self.fingerprint.is_none() && !self.insecure {
             " (the example servers use a generated certificate: pass --fingerprint HEX as printed by the server, or --insecure)"
         } else {
@@ -210,6 +225,19 @@ pub async fn watch(
         }
     }
     Ok(received)
+}
+
+/// Connects with `connect` to `url`, reports the session on stderr, runs `run` on it, then
+/// closes it cleanly (whether `run` succeeded or not).
+pub async fn run_client<T, F>(connect: &ConnectArgs, url: &str, run: impl FnOnce(Session) -> F) -> Result<T>
+where
+    F: Future<Output = Result<T>>,
+{
+    let (client, session) = connect.connect(url).await?;
+    eprintln!("connected: {} over {:?}", session.version(), session.kind());
+    let result = run(session.clone()).await;
+    close(&client, &session).await;
+    result
 }
 
 /// Closes `session` with code 0 and waits (up to two seconds) until the close has gone out on the
