@@ -48,6 +48,8 @@ pub(super) struct Peer {
     recv_counted: usize,
     /// The deadline last armed for the session's timers.
     timer: Option<Instant>,
+    /// Listed in the node's `ready` queue.
+    ready: bool,
 }
 
 /// A relay node (or a client with one session). See the module docs.
@@ -82,7 +84,10 @@ pub struct Node {
     /// (upstream session, our TRACK request) → the requests waiting for its answer.
     pub(super) track_infos: FxHashMap<(SessionId, TrackRequestId), Vec<(SessionId, TrackRequestId)>>,
     pub(super) timers: Timers<NodeTimer>,
-    commands: VecDeque<(SessionId, Command)>,
+    /// Sessions that may have commands for the driver, in the order they got them.
+    ready: VecDeque<SessionId>,
+    /// The last commands of sessions that closed (their close among them).
+    last_words: VecDeque<(SessionId, Command)>,
     pub(super) events: VecDeque<NodeEvent>,
     pub(super) cache_bytes: usize,
     pub(super) stats: NodeStats,
@@ -119,7 +124,8 @@ impl Node {
             fetch_requests: FxHashMap::default(),
             track_infos: FxHashMap::default(),
             timers: Timers::new(),
-            commands: VecDeque::new(),
+            ready: VecDeque::new(),
+            last_words: VecDeque::new(),
             events: VecDeque::new(),
             cache_bytes: 0,
             stats: NodeStats::default(),
@@ -196,6 +202,7 @@ impl Node {
             probes: FxHashSet::default(),
             recv_counted: 0,
             timer: None,
+            ready: false,
         });
         let paths: Vec<Path> = self.origin.paths().cloned().collect();
         for path in paths {
@@ -269,9 +276,26 @@ impl Node {
         }
     }
 
-    /// The next command for one of the sessions' transports.
+    /// The next command for one of the sessions' transports. Commands are taken from the
+    /// sessions as they are polled, so a session's writes carry everything queued until then.
     pub fn poll_command(&mut self) -> Option<(SessionId, Command)> {
-        self.commands.pop_front()
+        if let Some(last) = self.last_words.pop_front() {
+            return Some(last);
+        }
+        loop {
+            let id = *self.ready.front()?;
+            let peer = self.peers.get_mut(id.index()).and_then(|p| p.as_mut());
+            match peer {
+                Some(peer) if self.generations[id.index()] == id.generation() => {
+                    if let Some(cmd) = peer.session.poll_command() {
+                        return Some((id, cmd));
+                    }
+                    peer.ready = false;
+                }
+                _ => {}
+            }
+            self.ready.pop_front();
+        }
     }
 
     /// The next node event.
@@ -378,8 +402,9 @@ impl Node {
             }
             let Some(peer) = self.peers.get_mut(id.index()).and_then(|p| p.as_mut()) else { continue };
             peer.dirty = false;
-            while let Some(cmd) = peer.session.poll_command() {
-                self.commands.push_back((id, cmd));
+            if !peer.ready && peer.session.has_commands() {
+                peer.ready = true;
+                self.ready.push_back(id);
             }
             let held = peer.session.recv_buffered();
             freed |= held < peer.recv_counted;
@@ -389,6 +414,9 @@ impl Node {
                 self.stats.limits.recv_budget_exhausted += 1;
             }
             if peer.session.is_closed() {
+                while let Some(cmd) = peer.session.poll_command() {
+                    self.last_words.push_back((id, cmd));
+                }
                 self.closed_stats += peer.session.stats();
                 self.recv_total -= peer.recv_counted;
                 self.recv_waiting.remove(&id);
