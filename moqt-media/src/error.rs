@@ -100,6 +100,15 @@ pub enum Error {
         index: usize,
     },
 
+    /// A sample of zero bytes (nothing a decoder could take).
+    #[error("track {track_id}: sample {index} is empty")]
+    EmptySample {
+        /// The MP4 track id.
+        track_id: u32,
+        /// The sample's index in its fragment.
+        index: usize,
+    },
+
     /// A fragment declares more samples than the limit.
     #[error("fragment declares {count} samples, more than the limit of {max}")]
     TooManySamples {

@@ -20,7 +20,11 @@ pub mod catalog;
 pub mod codec;
 pub mod container;
 pub mod error;
+pub mod export;
+pub mod import;
 mod mp4;
 
 pub use catalog::{AudioConfig, Catalog, Container, VideoConfig};
 pub use error::{Error, Result};
+pub use export::{Recorder, RecorderConfig};
+pub use import::{AudioGroups, ContainerKind, Frame, ImportConfig, ImportEvent, Importer};

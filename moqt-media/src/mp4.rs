@@ -21,13 +21,6 @@ pub(crate) struct BoxHeader {
     pub size: u64,
 }
 
-impl BoxHeader {
-    /// The type as text, for messages.
-    pub fn name(&self) -> String {
-        fourcc_name(&self.kind)
-    }
-}
-
 /// A four-character code as text (non-printable bytes escaped).
 pub(crate) fn fourcc_name(kind: &[u8; 4]) -> String {
     kind.iter()

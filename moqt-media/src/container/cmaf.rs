@@ -19,7 +19,8 @@ use super::{Sample, NON_SYNC_BIT, NON_SYNC_FLAGS, SYNC_FLAGS};
 use crate::error::{Error, Result};
 use crate::mp4::{decode_box, encode_into, split_boxes};
 
-/// The most samples one fragment may declare before it is refused.
+/// The most samples one fragment may declare before it is refused (also never more than the
+/// bytes of its `mdat`: samples are not empty).
 pub const MAX_SAMPLES_PER_FRAGMENT: usize = 1 << 20;
 
 /// What a track contributes to reading its fragments: `trex` defaults and whether it is audio.
@@ -123,7 +124,9 @@ pub(crate) fn parse_moof(
 ) -> Result<Vec<(u32, Sample)>> {
     let mdat_end = mdat_start + mdat.len() as u64;
     let mut out = Vec::new();
-    let mut budget = MAX_SAMPLES_PER_FRAGMENT;
+    // Every sample takes at least one byte of the mdat, which bounds the work a small input
+    // can ask for.
+    let mut budget = MAX_SAMPLES_PER_FRAGMENT.min(mdat.len());
     let mut prev_traf_end = moof_start;
     for (t, traf) in moof.traf.iter().enumerate() {
         let tfhd = &traf.tfhd;
@@ -142,7 +145,7 @@ pub(crate) fn parse_moof(
         for (r, trun) in traf.trun.iter().enumerate() {
             let count = trun.samples.len();
             if count > budget {
-                return Err(Error::TooManySamples { count: count as u64, max: MAX_SAMPLES_PER_FRAGMENT as u64 });
+                return Err(Error::TooManySamples { count: count as u64, max: budget as u64 });
             }
             budget -= count;
             if let Some(off) = trun.data_offset {
@@ -154,6 +157,9 @@ pub(crate) fn parse_moof(
                 let size = entry.size.or(tfhd.default_sample_size).unwrap_or(defaults.size);
                 let duration = entry.duration.or(tfhd.default_sample_duration).unwrap_or(defaults.duration);
                 let flags = entry.flags.or(tfhd.default_sample_flags).unwrap_or(defaults.flags);
+                if size == 0 {
+                    return Err(Error::EmptySample { track_id, index });
+                }
                 let end = pos.checked_add(u64::from(size)).ok_or(Error::SampleOutOfBounds { track_id, index })?;
                 if emit.is_some() {
                     if pos < mdat_start || end > mdat_end {
