@@ -6,7 +6,10 @@ use moqt_media::container::cmaf::{decode_fragment, encode_fragment, TrackDefault
 use moqt_media::container::{legacy, Sample};
 use proptest::prelude::*;
 
-fn samples() -> impl Strategy<Value = (u64, Vec<(i32, u32, bool, Vec<u8>)>)> {
+/// (composition offset, duration, keyframe, payload) of one generated sample.
+type RawSample = (i32, u32, bool, Vec<u8>);
+
+fn samples() -> impl Strategy<Value = (u64, Vec<RawSample>)> {
     (
         0u64..(1 << 60),
         prop::collection::vec(

@@ -44,7 +44,10 @@ fn assert_same_media(original: &Imported, again: &Imported) {
     }
     for (name, x) in &a.audio.renditions {
         let y = &b.audio.renditions[name];
-        assert_eq!((x.sample_rate, x.number_of_channels, &x.description), (y.sample_rate, y.number_of_channels, &y.description));
+        assert_eq!(
+            (x.sample_rate, x.number_of_channels, &x.description),
+            (y.sample_rate, y.number_of_channels, &y.description)
+        );
     }
     for (name, _) in a.renditions() {
         let (fa, fb) = (original.track(name), again.track(name));
@@ -84,8 +87,13 @@ fn ffprobe(file: &[u8], label: &str) -> Option<Vec<(String, usize, bool)>> {
     }
     // A full decode must run without a single decoder error.
     if Command::new("ffmpeg").arg("-version").output().is_ok() {
-        let out = Command::new("ffmpeg").args(["-v", "error", "-i"]).arg(&path).args(["-f", "null", "-"]).output().unwrap();
-        assert!(out.status.success() && out.stderr.is_empty(), "ffmpeg decode of {label}: {}", String::from_utf8_lossy(&out.stderr));
+        let out =
+            Command::new("ffmpeg").args(["-v", "error", "-i"]).arg(&path).args(["-f", "null", "-"]).output().unwrap();
+        assert!(
+            out.status.success() && out.stderr.is_empty(),
+            "ffmpeg decode of {label}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     let _ = std::fs::remove_file(&path);
     Some(result)
@@ -93,7 +101,8 @@ fn ffprobe(file: &[u8], label: &str) -> Option<Vec<(String, usize, bool)>> {
 
 #[test]
 fn legacy_round_trip_of_every_fixture() {
-    let cases: [(&str, &[u8], &[(&str, usize)]); 5] = [
+    type Case = (&'static str, &'static [u8], &'static [(&'static str, usize)]);
+    let cases: [Case; 5] = [
         ("h264_opus", H264_OPUS, &[("h264", 75), ("opus", 151)]),
         ("h265", H265, &[("hevc", 25)]),
         ("av1", AV1, &[("av1", 25)]),

@@ -316,3 +316,17 @@ fn oversized_and_unsized_boxes_are_refused() {
     let imported = import(b"\0\0\0\0mdat1234");
     assert!(matches!(imported.error, Some(Error::UnsizedBox { ref kind, offset: 0 }) if kind == "mdat"));
 }
+
+#[test]
+fn timestamps_beyond_the_varint_range_are_refused() {
+    // Set the first fragment's tfdt (version 1, 64 bits) to 2^62 ticks of 1/44100 s.
+    let mut data = AAC.to_vec();
+    let at = data.windows(4).position(|w| w == b"tfdt").unwrap();
+    assert_eq!(data[at + 4], 1, "64-bit tfdt");
+    data[at + 8..at + 16].copy_from_slice(&(1u64 << 62).to_be_bytes());
+    let imported = import(&data);
+    assert!(matches!(imported.error, Some(Error::TimestampOverflow)), "{:?}", imported.error);
+    assert!(imported.frames.is_empty());
+    // 2^61 - 1 µs is the last accepted timestamp.
+    assert_eq!(moqt_media::import::MAX_TIMESTAMP_US, (1 << 61) - 1);
+}

@@ -8,7 +8,12 @@ use crate::catalog::{AudioConfig, Rendition, VideoConfig};
 
 #[test]
 fn avc_strings() {
-    let avcc = Avcc { avc_profile_indication: 0x42, profile_compatibility: 0xe0, avc_level_indication: 0x1e, ..Default::default() };
+    let avcc = Avcc {
+        avc_profile_indication: 0x42,
+        profile_compatibility: 0xe0,
+        avc_level_indication: 0x1e,
+        ..Default::default()
+    };
     assert_eq!(avc_string("avc1", &avcc), "avc1.42e01e");
     assert_eq!(avc_string("avc3", &avcc), "avc3.42e01e");
 }
@@ -102,7 +107,10 @@ fn aac_strings_and_configs() {
     // A rate without an index is written explicitly (index 15 + 24 bits).
     let odd = AacConfig::encode(2, 37_800, 1);
     assert_eq!(odd.len(), 5);
-    assert_eq!(AacConfig::parse(&odd), Some(AacConfig { object_type: 2, sample_rate: Some(37_800), channels: Some(1) }));
+    assert_eq!(
+        AacConfig::parse(&odd),
+        Some(AacConfig { object_type: 2, sample_rate: Some(37_800), channels: Some(1) })
+    );
     // Escaped object type (31 + 6 bits), 8 channels (configuration 7).
     let esc = AacConfig::parse(&[0xf8, 0x0a, 0x38]).unwrap();
     assert_eq!(esc.object_type, 32);
@@ -118,7 +126,12 @@ fn opus_head_round_trip() {
     let surround = default_dops(6);
     assert_eq!(
         surround.channel_mapping,
-        Some(OpusChannelMapping { family: 1, stream_count: 3, coupled_count: 3, channel_mapping: vec![0, 1, 2, 3, 4, 5] })
+        Some(OpusChannelMapping {
+            family: 1,
+            stream_count: 3,
+            coupled_count: 3,
+            channel_mapping: vec![0, 1, 2, 3, 4, 5]
+        })
     );
     let head = opus_head(&surround);
     assert_eq!(head.len(), 19 + 2 + 6);
@@ -157,7 +170,10 @@ fn hvcc_from_annexb_reads_profile_tier_level() {
     // VPS / SPS / PPS NAL headers (types 32, 33, 34). The SPS has an emulation-prevention byte
     // inside its compatibility flags (00 00 03 00) that must be removed before reading.
     let vps = [0x40, 0x01, 0x0c];
-    let sps = [0x42, 0x01, 0x01, 0x01, 0x60, 0x00, 0x00, 0x03, 0x00, 0x90, 0x00, 0x00, 0x03, 0x00, 0x00, 0x03, 0x00, 0x5d, 0xa0];
+    let sps = [
+        0x42, 0x01, 0x01, 0x01, 0x60, 0x00, 0x00, 0x03, 0x00, 0x90, 0x00, 0x00, 0x03, 0x00, 0x00, 0x03, 0x00, 0x5d,
+        0xa0,
+    ];
     let pps = [0x44, 0x01, 0xc1];
     let mut stream = Vec::new();
     for nal in [&vps[..], &sps, &pps] {
@@ -176,7 +192,12 @@ fn unsupported_entries_are_typed_errors() {
     let err = config_from_entry(7, &Codec::Unknown(mp4_atom::FourCC::new(b"mp4v"), vec![])).unwrap_err();
     assert!(matches!(err, Error::UnsupportedCodec { track_id: 7, ref codec } if codec == "mp4v"), "{err}");
     let opus = mp4_atom::Opus {
-        audio: mp4_atom::Audio { data_reference_index: 1, channel_count: 0, sample_size: 16, sample_rate: 48000.into() },
+        audio: mp4_atom::Audio {
+            data_reference_index: 1,
+            channel_count: 0,
+            sample_size: 16,
+            sample_rate: 48000.into(),
+        },
         dops: mp4_atom::Dops { output_channel_count: 0, ..default_dops(2) },
         btrt: None,
     };

@@ -30,6 +30,11 @@ use crate::mp4::{decode_box, fourcc_name, read_header};
 use buffer::ChunkBuf;
 use tracks::{same_tracks, setup, ImportTrack};
 
+/// The largest frame timestamp the importer produces: 2^61 - 1 µs. Every timestamp then fits a
+/// QUIC varint, and so does the zigzag-coded difference of any two (moq-lite 05+ frame
+/// timestamps). A later one is [`Error::TimestampOverflow`].
+pub const MAX_TIMESTAMP_US: u64 = (1 << 61) - 1;
+
 /// How each MoQ frame is packaged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ContainerKind {
@@ -303,6 +308,9 @@ impl Importer {
         }
         sample.dts = sample.dts.checked_add(track.offset_ticks).ok_or(Error::TimestampOverflow)?;
         let timestamp_us = to_micros(sample.pts(), track.timescale);
+        if timestamp_us > MAX_TIMESTAMP_US {
+            return Err(Error::TimestampOverflow);
+        }
         let duration_us = to_micros(sample.duration.into(), track.timescale);
         let end = to_micros(i128::from(sample.dts) + i128::from(sample.duration), track.timescale);
         track.end_us = track.end_us.max(end);
