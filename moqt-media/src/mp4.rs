@@ -74,8 +74,47 @@ pub(crate) fn split_boxes(buf: &Bytes, base: u64) -> Result<Vec<(BoxHeader, Byte
     Ok(out)
 }
 
+/// Boxes whose body is made of child boxes, walked by [`guard`].
+const CONTAINERS: [&[u8; 4]; 11] =
+    [b"moov", b"trak", b"mdia", b"minf", b"stbl", b"mvex", b"edts", b"dinf", b"moof", b"traf", b"mfra"];
+
+/// Refuses, before mp4-atom sees them, boxes that make mp4-atom 0.17 loop without consuming
+/// input. Its `sgpd` decoder reads each entry of a version-0 box with an unknown grouping type
+/// as "the rest of the box", so every entry after the first is empty and a count of 2^32 - 1
+/// makes it allocate without bound (found by the `media_import` fuzz target). Real version-0
+/// `sgpd` boxes hold at most one such entry.
+fn guard(bytes: &[u8], offset: u64) -> Result<()> {
+    let mut pos = 0usize;
+    while pos + 8 <= bytes.len() {
+        let Some(header) = read_header(&bytes[pos..], offset + pos as u64, u64::MAX).ok().flatten() else {
+            return Ok(()); // malformed framing: mp4-atom reports it
+        };
+        let Some(end) =
+            usize::try_from(header.size).ok().and_then(|s| pos.checked_add(s)).filter(|e| *e <= bytes.len())
+        else {
+            return Ok(());
+        };
+        let body = &bytes[pos + header.header_len..end];
+        if CONTAINERS.contains(&&header.kind) {
+            guard(body, offset + (pos + header.header_len) as u64)?;
+        } else if &header.kind == b"sgpd" && body.len() >= 12 && body[0] == 0 && &body[4..8] != b"refs" {
+            let count = u32::from_be_bytes([body[8], body[9], body[10], body[11]]);
+            if count > 1 {
+                return Err(Error::mp4(
+                    "sgpd",
+                    offset + pos as u64,
+                    mp4_atom::Error::InvalidCombination("version 0 sgpd with several entries of unknown length"),
+                ));
+            }
+        }
+        pos = end;
+    }
+    Ok(())
+}
+
 /// Decodes one whole box (header included) with mp4-atom.
 pub(crate) fn decode_box<T: mp4_atom::Atom>(bytes: &[u8], offset: u64) -> Result<T> {
+    guard(bytes, offset)?;
     let mut buf = bytes;
     let atom = T::decode(&mut buf).map_err(|e| Error::mp4(T::KIND, offset, e))?;
     Ok(atom)
@@ -84,4 +123,52 @@ pub(crate) fn decode_box<T: mp4_atom::Atom>(bytes: &[u8], offset: u64) -> Result
 /// Appends one box to `out` with mp4-atom.
 pub(crate) fn encode_into<T: Encode>(atom: &T, out: &mut Vec<u8>) -> Result<()> {
     atom.encode(out).map_err(Error::Mp4Encode)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn boxed(kind: &[u8; 4], body: &[u8]) -> Vec<u8> {
+        let mut out = ((body.len() + 8) as u32).to_be_bytes().to_vec();
+        out.extend_from_slice(kind);
+        out.extend_from_slice(body);
+        out
+    }
+
+    fn moof_with_sgpd(version: u8, grouping: &[u8; 4], count: u32) -> Vec<u8> {
+        let mut sgpd = vec![version, 0, 0, 0];
+        sgpd.extend_from_slice(grouping);
+        sgpd.extend_from_slice(&count.to_be_bytes());
+        sgpd.extend_from_slice(&[0xff; 4]);
+        boxed(b"moof", &boxed(b"traf", &boxed(b"sgpd", &sgpd)))
+    }
+
+    #[test]
+    fn headers() {
+        assert_eq!(read_header(b"\0\0\0\x08free", 0, 100).unwrap().unwrap().size, 8);
+        assert_eq!(read_header(b"\0\0\0\x08fre", 0, 100).unwrap(), None);
+        let large = b"\0\0\0\x01mdat\0\0\0\0\0\0\0\x20";
+        let h = read_header(large, 0, 100).unwrap().unwrap();
+        assert_eq!((h.header_len, h.size), (16, 32));
+        assert_eq!(read_header(&large[..12], 0, 100).unwrap(), None);
+        assert!(matches!(read_header(large, 0, 31), Err(Error::BoxTooLarge { size: 32, max: 31, .. })));
+        assert!(matches!(
+            read_header(b"\0\0\0\x07free", 9, 100),
+            Err(Error::InvalidBoxSize { size: 7, offset: 9, .. })
+        ));
+        assert!(matches!(read_header(b"\0\0\0\0mdat", 0, 100), Err(Error::UnsizedBox { .. })));
+        assert_eq!(fourcc_name(b"a\x01 b"), "a\\x01 b");
+    }
+
+    #[test]
+    fn guard_refuses_the_sgpd_mp4_atom_would_loop_on() {
+        let bad = moof_with_sgpd(0, b"roll", u32::MAX);
+        let err = decode_box::<mp4_atom::Moof>(&bad, 100).unwrap_err();
+        assert!(matches!(err, Error::Mp4 { ref kind, offset: 116, .. } if kind == "sgpd"), "{err}");
+        // One entry, a version 1 box or the refs grouping go on to mp4-atom.
+        assert!(guard(&moof_with_sgpd(0, b"roll", 1), 0).is_ok());
+        assert!(guard(&moof_with_sgpd(1, b"roll", u32::MAX), 0).is_ok());
+        assert!(guard(&moof_with_sgpd(0, b"refs", u32::MAX), 0).is_ok());
+    }
 }
