@@ -74,40 +74,45 @@ pub(crate) fn split_boxes(buf: &Bytes, base: u64) -> Result<Vec<(BoxHeader, Byte
     Ok(out)
 }
 
-/// Boxes whose body is made of child boxes, walked by [`guard`].
-const CONTAINERS: [&[u8; 4]; 11] =
-    [b"moov", b"trak", b"mdia", b"minf", b"stbl", b"mvex", b"edts", b"dinf", b"moof", b"traf", b"mfra"];
-
 /// Refuses, before mp4-atom sees them, boxes that make mp4-atom 0.17 loop without consuming
 /// input. Its `sgpd` decoder reads each entry of a version-0 box with an unknown grouping type
 /// as "the rest of the box", so every entry after the first is empty and a count of 2^32 - 1
-/// makes it allocate without bound (found by the `media_import` fuzz target). Real version-0
-/// `sgpd` boxes hold at most one such entry.
+/// allocates without bound (found by the `media_import` fuzz target, in `stbl` and inside an
+/// `mp4a` sample entry: mp4-atom decodes an `sgpd` wherever a child box may appear). Real
+/// version-0 `sgpd` boxes hold at most one such entry.
+///
+/// Every occurrence of the type `sgpd` is checked, not only the ones at known positions in the
+/// box tree, since the positions mp4-atom accepts are many. `moov` and `moof` hold no media
+/// bytes, so a false match needs those four letters in a string or parameter set and a header
+/// of the refused shape around them.
 fn guard(bytes: &[u8], offset: u64) -> Result<()> {
-    let mut pos = 0usize;
-    while pos + 8 <= bytes.len() {
-        let Some(header) = read_header(&bytes[pos..], offset + pos as u64, u64::MAX).ok().flatten() else {
-            return Ok(()); // malformed framing: mp4-atom reports it
+    let mut from = 4;
+    while let Some(found) = bytes.get(from..).and_then(|rest| rest.windows(4).position(|w| w == b"sgpd")) {
+        let at = from + found; // the type; the box starts 4 bytes earlier
+        from = at + 4;
+        let size = u32::from_be_bytes([bytes[at - 4], bytes[at - 3], bytes[at - 2], bytes[at - 1]]) as usize;
+        let (body_start, end) = match size {
+            1 => {
+                let Some(large) = bytes.get(at + 4..at + 12) else { continue };
+                let mut b = [0u8; 8];
+                b.copy_from_slice(large);
+                let size = usize::try_from(u64::from_be_bytes(b)).unwrap_or(usize::MAX);
+                (at + 12, (at - 4).saturating_add(size))
+            }
+            0 => (at + 4, bytes.len()),
+            n => (at + 4, (at - 4).saturating_add(n)),
         };
-        let Some(end) =
-            usize::try_from(header.size).ok().and_then(|s| pos.checked_add(s)).filter(|e| *e <= bytes.len())
-        else {
-            return Ok(());
-        };
-        let body = &bytes[pos + header.header_len..end];
-        if CONTAINERS.contains(&&header.kind) {
-            guard(body, offset + (pos + header.header_len) as u64)?;
-        } else if &header.kind == b"sgpd" && body.len() >= 12 && body[0] == 0 && &body[4..8] != b"refs" {
+        let Some(body) = bytes.get(body_start..end.min(bytes.len())) else { continue };
+        if body.len() >= 12 && body[0] == 0 && &body[4..8] != b"refs" {
             let count = u32::from_be_bytes([body[8], body[9], body[10], body[11]]);
             if count > 1 {
                 return Err(Error::mp4(
                     "sgpd",
-                    offset + pos as u64,
+                    offset + (at - 4) as u64,
                     mp4_atom::Error::InvalidCombination("version 0 sgpd with several entries of unknown length"),
                 ));
             }
         }
-        pos = end;
     }
     Ok(())
 }
@@ -166,6 +171,15 @@ mod tests {
         let bad = moof_with_sgpd(0, b"roll", u32::MAX);
         let err = decode_box::<mp4_atom::Moof>(&bad, 100).unwrap_err();
         assert!(matches!(err, Error::Mp4 { ref kind, offset: 116, .. } if kind == "sgpd"), "{err}");
+        // Inside a sample entry (after its fixed fields), as the fuzzer found it.
+        let mut sgpd = vec![0, 0, 0, 0];
+        sgpd.extend_from_slice(b"roll");
+        sgpd.extend_from_slice(&3u32.to_be_bytes());
+        let mut entry = vec![0u8; 28];
+        entry.extend_from_slice(&boxed(b"sgpd", &sgpd));
+        let mut stsd = vec![0, 0, 0, 0, 0, 0, 0, 1];
+        stsd.extend_from_slice(&boxed(b"mp4a", &entry));
+        assert!(guard(&boxed(b"stsd", &stsd), 0).is_err());
         // One entry, a version 1 box or the refs grouping go on to mp4-atom.
         assert!(guard(&moof_with_sgpd(0, b"roll", 1), 0).is_ok());
         assert!(guard(&moof_with_sgpd(1, b"roll", u32::MAX), 0).is_ok());
