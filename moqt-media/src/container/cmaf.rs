@@ -6,7 +6,7 @@
 //! offset when any is nonzero, version 1 so offsets may be negative), then `mdat` with the
 //! samples back to back.
 //!
-//! Reading ([`parse_moof`], shared with the importer): sample fields come from the `trun`, else
+//! Reading ([`decode_fragment`], and the importer through the same code): sample fields come from the `trun`, else
 //! the `tfhd` defaults, else the `trex` defaults of the init segment. Data offsets are relative
 //! to the `tfhd` base data offset, else the `moof` (default-base-is-moof, or the first `traf`),
 //! else the end of the previous `traf`'s data. A sample is a keyframe when its
