@@ -80,6 +80,8 @@ fn h264_opus_frames_codecs_and_times() {
         let video = &catalog.video.renditions["video0"];
         assert_eq!(video.codec, "avc1.64000c");
         assert_eq!((video.coded_width, video.coded_height), (Some(320), Some(180)));
+        // From the first sample's duration: 512 ticks of 1/12800 s.
+        assert_eq!(video.framerate, Some(25.0));
         assert_eq!(video.container, Container::Legacy);
         // The description is the avcC record: version 1, then profile/compat/level.
         let desc = video.description.as_ref().unwrap();
@@ -329,4 +331,24 @@ fn timestamps_beyond_the_varint_range_are_refused() {
     assert!(imported.frames.is_empty());
     // 2^61 - 1 µs is the last accepted timestamp.
     assert_eq!(moqt_media::import::MAX_TIMESTAMP_US, (1 << 61) - 1);
+}
+
+#[test]
+fn the_catalog_comes_before_the_first_frames_or_at_finish() {
+    let mut importer = moqt_media::Importer::new(ImportConfig::default());
+    let moov_end = 28 + u32::from_be_bytes(H264_OPUS[28..32].try_into().unwrap()) as usize;
+    importer.push(Bytes::from_static(&H264_OPUS[..moov_end])).unwrap();
+    // Known, but not yet emitted: it waits for the first fragment to learn the frame rate.
+    assert!(importer.catalog().is_some());
+    assert!(importer.poll().is_none());
+    importer.push(Bytes::from_static(&H264_OPUS[moov_end..])).unwrap();
+    assert!(
+        matches!(importer.poll(), Some(moqt_media::ImportEvent::Catalog(c)) if c.video.renditions["video0"].framerate == Some(25.0))
+    );
+    assert!(matches!(importer.poll(), Some(moqt_media::ImportEvent::Frame(_))));
+    // An init segment alone still gives its catalog, at finish.
+    let init_only = import(&AAC[..top_level_boxes(AAC)[1].2]);
+    assert!(init_only.error.is_none());
+    assert_eq!(init_only.catalogs.len(), 1);
+    assert!(init_only.frames.is_empty());
 }

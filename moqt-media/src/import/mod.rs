@@ -2,9 +2,13 @@
 //!
 //! Bytes are pushed in chunks of any size ([`Importer::push`]), for example straight from
 //! `ffmpeg -f mp4 -movflags cmaf+frag_keyframe+empty_moov+default_base_moof -`. Whole top-level
-//! boxes are framed out of the input; `moov` gives the tracks and one [`ImportEvent::Catalog`],
-//! each `moof`+`mdat` pair gives one [`ImportEvent::Frame`] per sample, in decode-time order
-//! across tracks. Frames carry the payload already packaged in the configured container.
+//! boxes are framed out of the input; `moov` gives the tracks, each `moof`+`mdat` pair gives one
+//! [`ImportEvent::Frame`] per sample, in decode-time order across tracks. Frames carry the
+//! payload already packaged in the configured container.
+//!
+//! The [`ImportEvent::Catalog`] comes out just before the first fragment's frames (or at
+//! [`Importer::finish`] if none follows), so that each video rendition's `framerate` can be
+//! filled in from the duration of its first sample: the frames could not be sent earlier anyway.
 //!
 //! Group policy: a video frame starts a group when it is a keyframe (video frames before the
 //! first keyframe are dropped); an audio frame starts one according to [`AudioGroups`].
@@ -115,6 +119,8 @@ pub struct Importer {
     tracks: Vec<ImportTrack>,
     ignored: BTreeSet<u32>,
     catalog: Option<Catalog>,
+    /// The catalog has not been emitted yet (it waits for the first fragment).
+    catalog_pending: bool,
     /// A `moof` waiting for its `mdat`, with its stream position.
     moof: Option<(Moof, u64)>,
     events: VecDeque<ImportEvent>,
@@ -133,6 +139,7 @@ impl Importer {
             tracks: Vec::new(),
             ignored: BTreeSet::new(),
             catalog: None,
+            catalog_pending: false,
             moof: None,
             events: VecDeque::new(),
             state: State::Running,
@@ -163,6 +170,7 @@ impl Importer {
         let leftover = self.buf.len();
         let pending_moof = self.moof.as_ref().map(|(_, at)| *at);
         self.close();
+        self.emit_catalog();
         if leftover > 0 {
             return Err(Error::Truncated { buffered: leftover });
         }
@@ -266,9 +274,38 @@ impl Importer {
         }
         self.tracks = tracks;
         self.ignored = setup.ignored;
-        self.catalog = Some(setup.catalog.clone());
-        self.events.push_back(ImportEvent::Catalog(setup.catalog));
+        // Emit a catalog still waiting for a fragment before it is replaced.
+        self.emit_catalog();
+        self.catalog = Some(setup.catalog);
+        self.catalog_pending = true;
         Ok(())
+    }
+
+    /// Queues the catalog event if it is still pending.
+    fn emit_catalog(&mut self) {
+        if self.catalog_pending {
+            self.catalog_pending = false;
+            if let Some(catalog) = &self.catalog {
+                self.events.push_back(ImportEvent::Catalog(catalog.clone()));
+            }
+        }
+    }
+
+    /// Fills each video rendition's frame rate from the first sample of the first fragment.
+    fn fill_framerates(&mut self, samples: &[(u32, Sample)]) {
+        let Some(catalog) = self.catalog.as_mut() else { return };
+        for track in self.tracks.iter().filter(|t| !t.audio) {
+            let first = samples.iter().find(|(id, _)| *id == track.init.track_id());
+            let Some((_, sample)) = first else { continue };
+            if sample.duration == 0 {
+                continue;
+            }
+            if let Some(config) = catalog.video.renditions.get_mut(&*track.name) {
+                let fps = f64::from(track.timescale) / f64::from(sample.duration);
+                // Three decimals: 30000/1001 → 29.97.
+                config.framerate = Some((fps * 1000.0).round() / 1000.0);
+            }
+        }
     }
 
     fn on_fragment(&mut self, moof: &Moof, moof_at: u64, mdat: &Bytes, mdat_at: u64) -> Result<()> {
@@ -279,6 +316,10 @@ impl Importer {
                 None => Err(Error::UnknownTrackId(id)),
             }
         })?;
+        if self.catalog_pending {
+            self.fill_framerates(&samples);
+            self.emit_catalog();
+        }
         // Interleave tracks by decode time so that a paced sender keeps them in step.
         let mut timed: Vec<(u64, usize, Sample)> = Vec::with_capacity(samples.len());
         for (id, sample) in samples {
