@@ -1,6 +1,7 @@
-//! Fuzz harnesses for moqt-proto, moqt-qmux and moqt-auth. The logic lives in `harness.rs`,
-//! `session_harness.rs`, `qmux_harness.rs` and `token_harness.rs`, which the crates' `fuzz_corpus`
-//! tests also include to replay the corpus under `cargo test`.
+//! Fuzz harnesses for moqt-proto, moqt-qmux, moqt-auth and moqt-media. The logic lives in
+//! `harness.rs`, `session_harness.rs`, `qmux_harness.rs`, `token_harness.rs` and
+//! `media_harness.rs`, which the crates' `fuzz_corpus` tests also include to replay the corpus
+//! under `cargo test`.
 
 #[path = "harness.rs"]
 mod harness;
@@ -21,3 +22,8 @@ pub use qmux_harness::qmux_records;
 mod token_harness;
 
 pub use token_harness::token;
+
+#[path = "media_harness.rs"]
+mod media_harness;
+
+pub use media_harness::media_import;
