@@ -188,3 +188,40 @@ fn a_client_resubscribes_over_its_next_session() {
         assert!(groups.contains_key(&3) && groups.contains_key(&4), "{v}: resumed: {groups:?}");
     }
 }
+
+#[test]
+fn a_client_waits_for_the_publisher_after_a_relay_restart() {
+    for v in Version::ALL {
+        let mut net = Net::new(v);
+        let mut source = Source::new(&mut net, "live");
+        let old = relay(&mut net, 0x11);
+        let source_link = net.connect(source.ep, old, WireOptions::default());
+        let viewer = client_node(&mut net);
+        let viewer_link = net.connect(viewer, old, WireOptions::default());
+        let first = net.ends(viewer_link)[0].session;
+        net.node(viewer).set_default_upstream(first);
+        let id = net.node(viewer).subscribe(p("live"), "video", SubscribeParams::default(), None);
+        net.run();
+        source.group(&mut net);
+        // The relay dies; a fresh one takes its place. The viewer is back first: NOT_FOUND, so
+        // it keeps trying instead of ending the subscription.
+        net.disconnect(source_link, 1);
+        net.disconnect(viewer_link, 1);
+        let fresh = relay(&mut net, 0x11);
+        let again = net.connect(viewer, fresh, WireOptions::default());
+        let second = net.ends(again)[0].session;
+        net.node(viewer).set_default_upstream(second);
+        net.run();
+        net.advance(std::time::Duration::from_millis(1500));
+        // Then the publisher.
+        net.connect(source.ep, fresh, WireOptions::default());
+        net.advance(std::time::Duration::from_millis(1500));
+        source.group(&mut net);
+        source.group(&mut net);
+        let events = net.node_events(viewer);
+        assert!(!events.iter().any(|e| matches!(e, NodeEvent::SubscriptionEnded { .. })), "{v}: {events:?}");
+        let groups = local_groups(&events, id);
+        assert!(groups.contains_key(&0) && groups.contains_key(&1) && groups.contains_key(&2), "{v}: {groups:?}");
+        assert!(groups.values().all(|n| *n == 1), "{v}: {groups:?}");
+    }
+}

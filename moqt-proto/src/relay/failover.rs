@@ -9,12 +9,17 @@
 //! after a switch the new upstream's groups at or below the last group already delivered are
 //! ignored. So across a switch no group is delivered twice, and a planned switch loses none.
 
+use std::time::Duration;
+
 use smallvec::SmallVec;
 
 use super::node::{Node, NodeTimer};
 use super::track::{Subscriber, Upstream};
 use super::{NodeEvent, Route, SessionId, Source};
 use crate::session::{stream_code, SubscribeParams, SubscriptionId};
+
+/// How often a track waiting for a route tries to subscribe again.
+const RETRY: Duration = Duration::from_secs(1);
 
 /// What an upstream subscription is to its track.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,7 +114,10 @@ impl Node {
         if feed == Feed::Candidate {
             self.promote(idx, sequence);
         }
-        let sw = &mut self.track_mut(idx).switching;
+        let track = self.track_mut(idx);
+        // Groups flow again: the wait for a route is over.
+        track.dangling_until = None;
+        let sw = &mut track.switching;
         sw.feeds.push((sequence, session));
         sw.delivered = Some(sw.delivered.map_or(sequence, |d| d.max(sequence)));
         true
@@ -183,33 +191,62 @@ impl Node {
         }
         track.upstream = Upstream::Dangling;
         track.switching.floor = track.switching.delivered;
-        if self.resubscribe(idx) {
+        // Another route now (never the session that just refused: that waits for a retry).
+        let avoid = if lost { None } else { Some(session) };
+        if self.resubscribe_avoiding(idx, avoid) {
             return;
         }
-        let waits = lost || code == stream_code::UNROUTABLE || code == stream_code::GOING_AWAY;
-        match self.now.checked_add(self.config.failover_grace).filter(|_| waits) {
+        // A lost route waits; so does a NOT_FOUND after a switch (the publisher may not have
+        // reached the new route yet, as after a relay restart).
+        let resumed = self.track(idx).switching.delivered.is_some();
+        let waits = lost
+            || code == stream_code::UNROUTABLE
+            || code == stream_code::GOING_AWAY
+            || (resumed && code == stream_code::NOT_FOUND);
+        let fresh = self.now.checked_add(self.config.failover_grace);
+        let waiting = self.track(idx).dangling_until;
+        match waiting.or(fresh).filter(|_| waits) {
             Some(until) => {
-                self.stats.limits.tracks_waiting_for_route += 1;
-                self.track_mut(idx).linger_until = None;
-                self.dangling.push(idx);
-                self.timers.arm(NodeTimer::Dangling(idx), until);
-                self.track_mut(idx).dangling_until = Some(until);
+                if waiting.is_none() {
+                    self.stats.limits.tracks_waiting_for_route += 1;
+                }
+                let track = self.track_mut(idx);
+                track.linger_until = None;
+                track.dangling_until = Some(until);
+                if !self.dangling.contains(&idx) {
+                    self.dangling.push(idx);
+                }
+                self.arm_retry(idx, until);
             }
             None => self.end_track(idx, Some(code)),
         }
     }
 
-    /// A waiting track found no route in time.
+    /// Arms a waiting track's next retry (every `RETRY` until `until`).
+    fn arm_retry(&mut self, idx: usize, until: std::time::Instant) {
+        let next = self.now.checked_add(RETRY).map_or(until, |t| t.min(until));
+        self.timers.arm(NodeTimer::Dangling(idx), next);
+    }
+
+    /// A waiting track's timer: retry, or give up once the grace period is over.
     pub(super) fn dangling_expired(&mut self, idx: usize) {
         let Some(track) = self.tracks[idx].as_ref() else { return };
-        match track.dangling_until {
-            Some(until) if until <= self.now && track.upstream == Upstream::Dangling => {
-                self.dangling.retain(|i| *i != idx);
-                self.end_track(idx, Some(stream_code::UNROUTABLE));
+        let Some(until) = track.dangling_until else { return };
+        if track.upstream != Upstream::Dangling {
+            // Subscribed again, not confirmed yet: keep the deadline armed.
+            if until > self.now {
+                self.arm_retry(idx, until);
             }
-            Some(until) if until > self.now => self.timers.arm(NodeTimer::Dangling(idx), until),
-            _ => {}
+            return;
         }
+        if until <= self.now {
+            self.dangling.retain(|i| *i != idx);
+            return self.end_track(idx, Some(stream_code::UNROUTABLE));
+        }
+        if self.resubscribe(idx) {
+            self.dangling.retain(|i| *i != idx);
+        }
+        self.arm_retry(idx, until);
     }
 
     /// Routes to `path` changed: tracks waiting for one subscribe now.
@@ -234,6 +271,10 @@ impl Node {
     /// the best route that does not lead back to one of its subscribers, or else the default
     /// upstream. Returns whether it did.
     pub(super) fn resubscribe(&mut self, idx: usize) -> bool {
+        self.resubscribe_avoiding(idx, None)
+    }
+
+    fn resubscribe_avoiding(&mut self, idx: usize, avoid: Option<SessionId>) -> bool {
         let Some(track) = self.tracks[idx].as_ref() else { return false };
         let downstream_sessions: SmallVec<[SessionId; 8]> = track
             .downstreams
@@ -244,13 +285,13 @@ impl Node {
             })
             .collect();
         let best = self.origin.routes(&track.path).filter(|r| match r.source {
-            Source::Session(s) => !downstream_sessions.contains(&s),
+            Source::Session(s) => !downstream_sessions.contains(&s) && Some(s) != avoid,
             Source::Local => false,
         });
         let up = match best.min_by_key(|r| r.rank()) {
             Some(Route { source: Source::Session(s), .. }) => *s,
             _ => match track.via.or(self.default_upstream) {
-                Some(s) if self.peer(s).is_some() => s,
+                Some(s) if self.peer(s).is_some() && Some(s) != avoid => s,
                 _ => return false,
             },
         };
@@ -265,7 +306,6 @@ impl Node {
         self.upstreams.insert((up, subscription), (idx, Feed::Primary));
         let track = self.track_mut(idx);
         track.upstream = Upstream::Remote { session: up, subscription };
-        track.dangling_until = None;
         track.aggregated = SubscribeParams { start_group: None, ..params };
         let event = NodeEvent::RouteSwitched { path: track.path.clone(), track: track.name.clone() };
         self.events.push_back(event);
