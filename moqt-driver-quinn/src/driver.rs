@@ -180,6 +180,7 @@ impl NodeDriver {
             let task_waker = conn.task_waker.clone();
             let mut cx = Context::from_waker(&task_waker);
             let mut ended = false;
+            let mut exhausted = true;
             for _ in 0..EVENTS_PER_TURN {
                 let Some(conn) = self.conns.get_mut(&session) else { break };
                 match conn.io.poll_event(&mut cx) {
@@ -193,7 +194,10 @@ impl NodeDriver {
                         ended = true;
                         break;
                     }
-                    Poll::Pending => break,
+                    Poll::Pending => {
+                        exhausted = false;
+                        break;
+                    }
                 }
             }
             if ended {
@@ -202,11 +206,9 @@ impl NodeDriver {
                 // Harmless if the node already knows (a closed session ignores it).
                 self.node.handle(session, Instant::now(), gone);
                 moved = true;
-            } else if let Some(conn) = self.conns.get(&session) {
-                // Out of turns with events left: come back to it.
-                if !conn.waker.filed.load(Ordering::Acquire) {
-                    self.file(session);
-                }
+            } else if exhausted {
+                // Out of turns with events left: come back to it after the others.
+                self.file(session);
             }
         }
         moved

@@ -24,18 +24,29 @@
 //!
 //! The owner ends when the connection closes or every handle is dropped (which closes the
 //! session with code 0).
+//!
+//! # Reconnection
+//!
+//! With [`SessionOptions::reconnect`] enabled, a client session outlives its connections: the
+//! owner dials again after a loss (backoff with jitter, `moqt_proto::reconnect`), follows a
+//! GOAWAY's next URI make-before-break, and the node moves every subscription and broadcast
+//! over (subscriptions resume from the next group; published broadcasts are announced again).
+//! Handles stay valid throughout; [`Session::next_state`] reports what happens.
 
+mod link;
 mod owner;
 mod publish;
+mod route;
 mod subscribe;
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use futures::channel::{mpsc, oneshot};
 use moqt_proto::session::{Error as CoreError, Perspective, SessionLimits};
 use moqt_proto::{Path, Version};
 
+pub use moqt_proto::reconnect::ReconnectPolicy;
 pub use moqt_proto::session::SubscribeParams;
 pub use publish::{BroadcastPublisher, FetchRequest, GroupPublisher, TrackPublisher};
 pub use subscribe::{Announced, FetchReader, GroupReader, ProbeReader, TrackReader};
@@ -92,6 +103,8 @@ pub struct SessionOptions {
     pub limits: SessionLimits,
     /// Our hop id (0 = none).
     pub hop_id: u64,
+    /// Whether and how a client session reconnects (default: it does not).
+    pub reconnect: ReconnectPolicy,
 }
 
 impl Default for SessionOptions {
@@ -102,8 +115,35 @@ impl Default for SessionOptions {
             max_pending_announcements: 4096,
             limits: SessionLimits::default(),
             hop_id: 0,
+            reconnect: ReconnectPolicy::disabled(),
         }
     }
+}
+
+/// What happens to a session's connection (see [`Session::next_state`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConnectionState {
+    /// A connection is up (the first, or a new one after a loss or a GOAWAY).
+    Connected {
+        /// The URL dialled (empty on the server side).
+        url: String,
+        /// The negotiated version.
+        version: Version,
+    },
+    /// The connection was lost; a new one will be dialled.
+    Lost {
+        /// The close code.
+        code: u64,
+        /// The reason.
+        reason: String,
+    },
+    /// The peer sent GOAWAY: moving to `uri` (empty: the same URL, after the drain).
+    Moving {
+        /// The next URI.
+        uri: String,
+    },
+    /// The session is over.
+    Closed(CloseInfo),
 }
 
 /// An announcement event.
@@ -147,10 +187,22 @@ struct Shared {
     closed: Latch<CloseInfo>,
     goaway: Latch<String>,
     next_key: AtomicU64,
-    version: Version,
-    kind: TransportKind,
     path: Option<String>,
-    connection: Connection,
+    /// The connection in use (it changes when the session reconnects).
+    current: Mutex<Connection>,
+    states: Queue<ConnectionState>,
+}
+
+impl Shared {
+    fn current(&self) -> Connection {
+        self.current.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+/// How an owner dials again.
+pub(crate) struct Redial {
+    connector: Arc<transport::Connector>,
+    url: String,
 }
 
 /// A moq-lite session. Cheap to clone; every clone (and every handle made from it) keeps the
@@ -166,8 +218,8 @@ pub struct Session {
 impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Session")
-            .field("version", &self.shared.version)
-            .field("kind", &self.shared.kind)
+            .field("version", &self.version())
+            .field("kind", &self.kind())
             .field("path", &self.shared.path)
             .finish()
     }
@@ -183,18 +235,28 @@ impl Session {
         options: SessionOptions,
         runtime: Runtime,
     ) -> Session {
+        Self::start_with(connection, perspective, path, options, runtime, None)
+    }
+
+    fn start_with(
+        connection: Connection,
+        perspective: Perspective,
+        path: Option<String>,
+        options: SessionOptions,
+        runtime: Runtime,
+        redial: Option<Redial>,
+    ) -> Session {
         let (tx, rx) = mpsc::unbounded();
         let shared = Arc::new(Shared {
             closed: Latch::new(),
             goaway: Latch::new(),
             next_key: AtomicU64::new(1),
-            version: connection.version(),
-            kind: connection.kind(),
             path: path.clone(),
-            connection: connection.clone(),
+            current: Mutex::new(connection.clone()),
+            states: Queue::new(),
         });
         let internal = Session { tx: tx.clone(), shared: shared.clone(), _token: None };
-        let owner = Owner::new(connection, perspective, path, options, rx, internal, &runtime);
+        let owner = Owner::new(connection, perspective, path, options, rx, internal, &runtime, redial);
         rt::spawn(&runtime, owner.run());
         let token = Some(Arc::new(Token { tx: tx.clone() }));
         Session { tx, shared, _token: token }
@@ -223,14 +285,14 @@ impl Session {
         self.tx.unbounded_send(req).map_err(|_| Error::Closed)
     }
 
-    /// The negotiated version.
+    /// The negotiated version (of the current connection).
     pub fn version(&self) -> Version {
-        self.shared.version
+        self.shared.current().version()
     }
 
-    /// Raw QUIC or WebTransport.
+    /// Raw QUIC or WebTransport (of the current connection).
     pub fn kind(&self) -> TransportKind {
-        self.shared.kind
+        self.shared.current().kind()
     }
 
     /// The WebTransport request path (server side) or the dialed URL's path (client side).
@@ -238,9 +300,15 @@ impl Session {
         self.shared.path.as_deref()
     }
 
-    /// The transport connection (addresses, RTT, ...).
-    pub fn connection(&self) -> &Connection {
-        &self.shared.connection
+    /// The current transport connection (addresses, RTT, ...).
+    pub fn connection(&self) -> Connection {
+        self.shared.current()
+    }
+
+    /// The next change of the connection (a single consumer; unread states beyond 64 are
+    /// dropped, oldest first). `None` once the session is over and every state was read.
+    pub async fn next_state(&self) -> Option<ConnectionState> {
+        self.shared.states.pop().await.ok()
     }
 
     /// Announces `path` and returns its publisher handle (dropping it unannounces).
@@ -317,14 +385,14 @@ impl Session {
 /// Dials moq-lite servers (`moqt://` raw QUIC, `https://` WebTransport) and starts sessions.
 #[derive(Debug)]
 pub struct Client {
-    connector: transport::Connector,
+    connector: Arc<transport::Connector>,
     options: SessionOptions,
 }
 
 impl Client {
     /// A client with these transport settings (versions offered, TLS verification, runtime).
     pub fn new(config: transport::ClientConfig) -> Result<Client, TransportError> {
-        Ok(Client { connector: transport::Connector::new(config)?, options: SessionOptions::default() })
+        Ok(Client { connector: Arc::new(transport::Connector::new(config)?), options: SessionOptions::default() })
     }
 
     /// Replaces the session options.
@@ -338,14 +406,15 @@ impl Client {
         self.connector.wait_idle().await;
     }
 
-    /// Connects and starts a session.
+    /// Connects and starts a session (which reconnects if the options say so).
     pub async fn connect(&self, url: &str) -> Result<Session, TransportError> {
         let parsed = url::Url::parse(url)
             .map_err(|e| TransportError::InvalidUrl { url: url.to_owned(), reason: e.to_string() })?;
         let connection = self.connector.connect_url(&parsed).await?;
         let path = Some(parsed.path().to_owned());
         let runtime = self.connector.runtime().clone();
-        Ok(Session::start(connection, Perspective::Client, path, self.options.clone(), runtime))
+        let redial = Some(Redial { connector: self.connector.clone(), url: url.to_owned() });
+        Ok(Session::start_with(connection, Perspective::Client, path, self.options.clone(), runtime, redial))
     }
 }
 

@@ -1,10 +1,11 @@
-//! The owner task of one connection: it owns a one-session `Node` and the connection's I/O,
-//! turns handle requests into node calls, and routes node events into handle queues.
+//! The owner task of a session: it owns a client `Node` and its connections' I/O (a
+//! [`NodeDriver`]), turns handle requests into node calls, routes node events into handle
+//! queues (`route`), and replaces lost connections (`link`).
 //!
-//! The loop, once per wake-up: run due timers; hand the node's commands to the I/O and its
-//! events to the queues (repeating until both are empty); wait for the next I/O event, handle
-//! request or timer (alternating which source goes first, so neither a busy network nor a busy
-//! application starves the other); feed it to the node; take whatever else the I/O has ready.
+//! The loop, once per wake-up: wait for the next node event (the driver runs timers, commands
+//! and transport input), a handle request, or a reconnection step (alternating which of the
+//! first two goes first, so neither a busy network nor a busy application starves the other);
+//! handle it.
 
 use std::sync::Arc;
 use std::task::Poll;
@@ -17,23 +18,24 @@ use moqt_proto::message::{Probe, TrackInfo};
 use moqt_proto::relay::{
     FetchRequestId, LocalFetchId, LocalSubscriptionId, Node, NodeConfig, NodeEvent, SessionId, TrackId, WatchId,
 };
-use moqt_proto::session::{session_code, stream_code, Config, Perspective, ProbeId, SubscribeParams};
-use moqt_proto::{Path, TransportEvent};
+use moqt_proto::session::{session_code, Perspective, ProbeId, SubscribeParams};
+use moqt_proto::Path;
 use rustc_hash::FxHashMap;
 
-use super::Shared;
-use super::{Announcement, BroadcastRequest, CloseInfo, Error, FetchRequest, GroupReader, Session, SessionOptions};
-use crate::connection::{Connection, TransportKind};
-use crate::io::ConnectionIo;
-use crate::rt::{Runtime, Sleep};
+use super::link::{Dial, Link};
+use super::{Announcement, BroadcastRequest, CloseInfo, ConnectionState, Error, GroupReader, Redial, Session};
+use super::{SessionOptions, Shared};
+use crate::connection::Connection;
+use crate::driver::NodeDriver;
+use crate::rt::Runtime;
 use crate::sync::{Counter, End, Queue};
 
 /// Most requests a broadcast queues for the application (tracks to create, fetches to serve).
-const MAX_BROADCAST_REQUESTS: usize = 64;
+pub(super) const MAX_BROADCAST_REQUESTS: usize = 64;
 /// Most probe reports queued for the application.
-const MAX_PROBE_REPORTS: usize = 16;
-/// I/O events taken per wake-up after the first, before the loop looks at other sources.
-const IO_BATCH: usize = 64;
+pub(super) const MAX_PROBE_REPORTS: usize = 16;
+/// Connection states queued for the application.
+pub(super) const MAX_STATES: usize = 64;
 
 /// What a handle asks of the owner.
 pub(super) enum Request {
@@ -133,48 +135,51 @@ pub(super) enum Serve {
     Reject(u64),
 }
 
-struct Broadcast {
-    path: Path,
-    queue: Arc<Queue<BroadcastRequest>>,
+pub(super) struct Broadcast {
+    pub(super) path: Path,
+    pub(super) queue: Arc<Queue<BroadcastRequest>>,
 }
 
 enum Step {
-    Io(Option<TransportEvent>),
+    Node(NodeEvent),
     Request(Option<Request>),
-    Timeout,
+    Dialed(Result<Connection, crate::transport::TransportError>),
+    Redial,
 }
 
 /// The owner of one connection. See the module docs.
 pub(super) struct Owner {
-    node: Node,
-    sid: SessionId,
-    io: ConnectionIo,
-    runtime: Runtime,
-    timer: Option<Sleep>,
+    pub(super) driver: NodeDriver,
+    /// The session the application's requests go through.
+    pub(super) sid: SessionId,
     requests: mpsc::UnboundedReceiver<Request>,
-    requests_open: bool,
+    pub(super) requests_open: bool,
+    /// Reconnection: the policy's state, the dialer, the dial in progress.
+    pub(super) link: Link,
     /// A handle without a token, for the readers the owner creates (it never keeps the session
     /// open).
-    handle: Session,
-    options: SessionOptions,
-    shared: Arc<Shared>,
-    broadcasts: FxHashMap<u64, Broadcast>,
+    pub(super) handle: Session,
+    pub(super) options: SessionOptions,
+    pub(super) shared: Arc<Shared>,
+    pub(super) perspective: Perspective,
+    pub(super) broadcasts: FxHashMap<u64, Broadcast>,
     /// The broadcast that currently owns each path.
-    paths: FxHashMap<Path, u64>,
+    pub(super) paths: FxHashMap<Path, u64>,
     tracks: FxHashMap<u64, TrackId>,
-    counters: FxHashMap<TrackId, Arc<Counter>>,
-    subscriptions: FxHashMap<u64, LocalSubscriptionId>,
-    readers: FxHashMap<LocalSubscriptionId, (u64, Arc<Queue<GroupReader>>)>,
-    groups: FxHashMap<(LocalSubscriptionId, u64), Arc<Queue<Bytes>>>,
-    watches: FxHashMap<u64, WatchId>,
-    watch_queues: FxHashMap<WatchId, (u64, Arc<Queue<Announcement>>)>,
-    fetches: FxHashMap<u64, LocalFetchId>,
-    fetch_queues: FxHashMap<LocalFetchId, (u64, Arc<Queue<Bytes>>)>,
+    pub(super) counters: FxHashMap<TrackId, Arc<Counter>>,
+    pub(super) subscriptions: FxHashMap<u64, LocalSubscriptionId>,
+    pub(super) readers: FxHashMap<LocalSubscriptionId, (u64, Arc<Queue<GroupReader>>)>,
+    pub(super) groups: FxHashMap<(LocalSubscriptionId, u64), Arc<Queue<Bytes>>>,
+    pub(super) watches: FxHashMap<u64, WatchId>,
+    pub(super) watch_queues: FxHashMap<WatchId, (u64, Arc<Queue<Announcement>>)>,
+    pub(super) fetches: FxHashMap<u64, LocalFetchId>,
+    pub(super) fetch_queues: FxHashMap<LocalFetchId, (u64, Arc<Queue<Bytes>>)>,
     probes: FxHashMap<u64, ProbeId>,
-    probe_queues: FxHashMap<ProbeId, Arc<Queue<Probe>>>,
+    pub(super) probe_queues: FxHashMap<ProbeId, Arc<Queue<Probe>>>,
 }
 
 impl Owner {
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn new(
         connection: Connection,
         perspective: Perspective,
@@ -183,26 +188,27 @@ impl Owner {
         requests: mpsc::UnboundedReceiver<Request>,
         handle: Session,
         runtime: &Runtime,
+        redial: Option<Redial>,
     ) -> Owner {
-        let now = Instant::now();
-        let mut node = Node::new(NodeConfig { hop_id: options.hop_id, ..NodeConfig::client() }, now);
-        let mut config = Config::new(connection.version(), perspective);
-        config.session_limits = options.limits;
-        if perspective == Perspective::Client && connection.kind() == TransportKind::RawQuic {
-            config.setup_path = path.filter(|p| !p.is_empty() && p != "/");
-        }
-        let sid = node.add_session(config, now);
+        let node = Node::new(NodeConfig { hop_id: options.hop_id, ..NodeConfig::client() }, Instant::now());
+        let mut driver = NodeDriver::new(node, runtime.clone());
+        let link = Link::new(redial, options.reconnect);
+        let config = link.session_config(&connection, perspective, path.as_deref(), &options);
+        let version = connection.version();
+        let sid = driver.add(connection, config);
+        driver.node().set_default_upstream(Some(sid));
+        let url = link.url().to_owned();
+        handle.shared.states.push(ConnectionState::Connected { url, version }, 0, MAX_STATES);
         Owner {
-            node,
+            driver,
             sid,
-            io: ConnectionIo::new(connection),
-            runtime: runtime.clone(),
-            timer: None,
             requests,
             requests_open: true,
+            link,
             shared: handle.shared.clone(),
             handle,
             options,
+            perspective,
             broadcasts: FxHashMap::default(),
             paths: FxHashMap::default(),
             tracks: FxHashMap::default(),
@@ -222,20 +228,7 @@ impl Owner {
     /// The loop: see the module docs.
     pub(super) async fn run(mut self) {
         let mut turn = false;
-        loop {
-            let now = Instant::now();
-            if self.node.poll_timeout().is_some_and(|t| t <= now) {
-                self.node.handle_timeout(now);
-            }
-            self.flush();
-            if self.shared.closed.get().is_some() {
-                break;
-            }
-            match (self.node.poll_timeout(), &mut self.timer) {
-                (Some(d), Some(t)) => t.reset(d),
-                (Some(d), None) => self.timer = Some(Sleep::until(&self.runtime, d)),
-                (None, _) => self.timer = None,
-            }
+        while self.shared.closed.get().is_none() {
             turn = !turn;
             let step = std::future::poll_fn(|cx| {
                 let requests_first = turn && self.requests_open;
@@ -244,68 +237,45 @@ impl Owner {
                         return Poll::Ready(Step::Request(req));
                     }
                 }
-                if let Poll::Ready(ev) = self.io.poll_event(cx) {
-                    return Poll::Ready(Step::Io(ev));
+                if let Poll::Ready(event) = self.driver.poll_event(cx) {
+                    return Poll::Ready(Step::Node(event));
                 }
                 if self.requests_open && !requests_first {
                     if let Poll::Ready(req) = self.requests.poll_next_unpin(cx) {
                         return Poll::Ready(Step::Request(req));
                     }
                 }
-                if let Some(timer) = &mut self.timer {
-                    if timer.poll_expired(cx).is_ready() {
-                        return Poll::Ready(Step::Timeout);
-                    }
+                match self.link.poll(cx) {
+                    Poll::Ready(Dial::Done(result)) => Poll::Ready(Step::Dialed(result)),
+                    Poll::Ready(Dial::Due) => Poll::Ready(Step::Redial),
+                    Poll::Pending => Poll::Pending,
                 }
-                Poll::Pending
             })
             .await;
-            let now = Instant::now();
             match step {
-                Step::Io(Some(ev)) => self.node.handle(self.sid, now, ev),
-                Step::Io(None) => {
-                    // The transport is gone; make sure the core knows.
-                    let closed =
-                        TransportEvent::Closed { code: session_code::INTERNAL, reason: "transport ended".into() };
-                    self.node.handle(self.sid, now, closed);
-                }
+                Step::Node(event) => self.event(event),
                 Step::Request(Some(req)) => self.request(req),
                 Step::Request(None) => {
                     self.requests_open = false;
-                    self.node.close_session(self.sid, session_code::NO_ERROR, "session dropped");
+                    self.close(session_code::NO_ERROR, "session dropped");
                 }
-                Step::Timeout => {
-                    self.timer = None;
-                    self.node.handle_timeout(now);
-                }
+                Step::Dialed(result) => self.dialed(result),
+                Step::Redial => self.redial(),
             }
-            self.node.set_rtt(self.sid, self.io.connection().rtt());
-            for _ in 0..IO_BATCH {
-                let ready = futures::FutureExt::now_or_never(std::future::poll_fn(|cx| match self.io.poll_event(cx) {
-                    Poll::Ready(Some(ev)) => Poll::Ready(Some(ev)),
-                    _ => Poll::Ready(None),
-                }));
-                let Some(ev) = ready.flatten() else { break };
-                self.node.handle(self.sid, Instant::now(), ev);
+            self.settle_drains();
+            if let Some(connection) = self.driver.connection(self.sid) {
+                let rtt = connection.rtt();
+                self.driver.node().set_rtt(self.sid, rtt);
             }
         }
         self.finish();
     }
 
-    /// Hands the node's commands to the I/O and its events to the handles, until both are empty.
-    fn flush(&mut self) {
-        loop {
-            while let Some((_, cmd)) = self.node.poll_command() {
-                self.io.command(cmd);
-            }
-            let Some(event) = self.node.poll_event() else { break };
-            self.event(event);
-        }
-    }
-
     /// Ends every handle after the session closed.
     fn finish(&mut self) {
         let info = self.shared.closed.get().unwrap_or(CloseInfo { code: 0, reason: String::new() });
+        self.shared.states.push(ConnectionState::Closed(info.clone()), 0, MAX_STATES);
+        self.shared.states.close(End::Done);
         // A session closed without error ends its streams normally.
         let end = if info.code == session_code::NO_ERROR { End::Done } else { End::Code(info.code) };
         for (_, q) in self.readers.values() {
@@ -338,51 +308,51 @@ impl Owner {
                     }
                 }
                 self.broadcasts.insert(key, Broadcast { path: path.clone(), queue });
-                self.node.publish_broadcast(path);
+                self.driver.node().publish_broadcast(path);
             }
             Request::Unpublish { key } => {
                 let Some(b) = self.broadcasts.remove(&key) else { return };
                 b.queue.close(End::Done);
                 if self.paths.get(&b.path) == Some(&key) {
                     self.paths.remove(&b.path);
-                    self.node.unpublish_broadcast(&b.path);
+                    self.driver.node().unpublish_broadcast(&b.path);
                 }
             }
             Request::CreateTrack { broadcast, key, name, subscribers } => {
                 let Some(b) = self.broadcasts.get(&broadcast) else { return };
-                let id = self.node.publish_track(b.path.clone(), &name, TrackInfo::default());
-                subscribers.set(self.node.track_subscribers(id));
+                let id = self.driver.node().publish_track(b.path.clone(), &name, TrackInfo::default());
+                subscribers.set(self.driver.node().track_subscribers(id));
                 self.tracks.insert(key, id);
                 self.counters.insert(id, subscribers);
             }
             Request::DropTrack { key } => {
                 if let Some(id) = self.tracks.remove(&key) {
                     self.counters.remove(&id);
-                    self.node.end_local_track(id);
+                    self.driver.node().end_local_track(id);
                 }
             }
             Request::OpenGroup { track, sequence } => {
                 if let Some(&id) = self.tracks.get(&track) {
-                    self.node.publish_group(id, sequence);
+                    self.driver.node().publish_group(id, sequence);
                 }
             }
             Request::WriteFrame { track, sequence, timestamp, payload } => {
                 if let Some(&id) = self.tracks.get(&track) {
-                    self.node.publish_frame(id, sequence, timestamp, payload);
+                    self.driver.node().publish_frame(id, sequence, timestamp, payload);
                 }
             }
             Request::EndGroup { track, sequence, code } => {
                 if let Some(&id) = self.tracks.get(&track) {
-                    self.node.publish_group_end(id, sequence, code);
+                    self.driver.node().publish_group_end(id, sequence, code);
                 }
             }
             Request::Serve { request, action } => match action {
-                Serve::Frame(timestamp, payload) => self.node.serve_fetch_frame(request, timestamp, payload),
-                Serve::Finish => self.node.serve_fetch_finish(request),
-                Serve::Reject(code) => self.node.serve_fetch_reject(request, code),
+                Serve::Frame(timestamp, payload) => self.driver.node().serve_fetch_frame(request, timestamp, payload),
+                Serve::Finish => self.driver.node().serve_fetch_finish(request),
+                Serve::Reject(code) => self.driver.node().serve_fetch_reject(request, code),
             },
             Request::Subscribe { key, path, track, params, queue } => {
-                let id = self.node.subscribe(path, &track, params, Some(sid));
+                let id = self.driver.node().subscribe(path, &track, params, None);
                 self.subscriptions.insert(key, id);
                 self.readers.insert(id, (key, queue));
             }
@@ -390,17 +360,17 @@ impl Owner {
                 if let Some(id) = self.subscriptions.remove(&key) {
                     self.readers.remove(&id);
                     self.groups.retain(|(s, _), _| *s != id);
-                    self.node.unsubscribe(id);
+                    self.driver.node().unsubscribe(id);
                 }
             }
             Request::StopGroup { subscription, sequence } => {
                 if let Some(&id) = self.subscriptions.get(&subscription) {
                     if self.groups.remove(&(id, sequence)).is_some() {
-                        self.node.stop_group(id, sequence);
+                        self.driver.node().stop_group(id, sequence);
                     }
                 }
             }
-            Request::Watch { key, prefix, queue } => match self.node.watch(prefix, Some(sid)) {
+            Request::Watch { key, prefix, queue } => match self.driver.node().watch(prefix, Some(sid)) {
                 Ok(id) => {
                     self.watches.insert(key, id);
                     self.watch_queues.insert(id, (key, queue));
@@ -410,22 +380,22 @@ impl Owner {
             Request::Unwatch { key } => {
                 if let Some(id) = self.watches.remove(&key) {
                     self.watch_queues.remove(&id);
-                    self.node.unwatch(id);
+                    self.driver.node().unwatch(id);
                 }
             }
             Request::Fetch { key, path, track, group, queue } => {
-                let id = self.node.fetch(path, &track, group, Some(sid));
+                let id = self.driver.node().fetch(path, &track, group, None);
                 self.fetches.insert(key, id);
                 self.fetch_queues.insert(id, (key, queue));
             }
             Request::CancelFetch { key } => {
                 if let Some(id) = self.fetches.remove(&key) {
                     self.fetch_queues.remove(&id);
-                    self.node.cancel_fetch(id);
+                    self.driver.node().cancel_fetch(id);
                 }
             }
             Request::Probe { key, target, queue, reply } => {
-                let result = self.node.probe(sid, target).map(|id| {
+                let result = self.driver.node().probe(sid, target).map(|id| {
                     self.probes.insert(key, id);
                     self.probe_queues.insert(id, queue);
                 });
@@ -434,129 +404,15 @@ impl Owner {
             Request::ProbeClose { key } => {
                 if let Some(id) = self.probes.remove(&key) {
                     self.probe_queues.remove(&id);
-                    self.node.probe_close(sid, id);
+                    self.driver.node().probe_close(sid, id);
                 }
             }
             Request::Goaway { uri, reply } => {
-                let result = self.node.with_session(sid, |s| s.goaway(&uri)).and_then(|r| r);
+                let result = self.driver.node().with_session(sid, |s| s.goaway(&uri)).and_then(|r| r);
                 let _ = reply.send(result.map_err(Error::Core));
             }
-            Request::Close { code, reason } => self.node.close_session(sid, code, &reason),
-            Request::Dropped => self.node.close_session(sid, session_code::NO_ERROR, "session dropped"),
-        }
-    }
-
-    fn event(&mut self, event: NodeEvent) {
-        match event {
-            NodeEvent::SessionClosed { code, reason, .. } => self.shared.closed.set(CloseInfo { code, reason }),
-            NodeEvent::Goaway { uri, .. } => self.shared.goaway.set(uri),
-            NodeEvent::PeerSetup { .. } | NodeEvent::RouteSwitched { .. } => {}
-            NodeEvent::TrackRequested { path, track } => {
-                if let Some(b) = self.paths.get(&path).and_then(|k| self.broadcasts.get(k)) {
-                    b.queue.push(BroadcastRequest::Track(track), 0, MAX_BROADCAST_REQUESTS);
-                }
-            }
-            NodeEvent::TrackSubscribers { track, count } => {
-                if let Some(c) = self.counters.get(&track) {
-                    c.set(count);
-                }
-            }
-            NodeEvent::FetchRequested { request, path, track, group } => {
-                let broadcast = self.paths.get(&path).and_then(|k| self.broadcasts.get(k));
-                match broadcast {
-                    Some(b) if b.queue.receiver_alive() => {
-                        let req = FetchRequest::new(self.handle.clone(), request, track, group);
-                        // An evicted request is refused when it drops.
-                        drop(b.queue.push(BroadcastRequest::Fetch(req), 0, MAX_BROADCAST_REQUESTS));
-                    }
-                    _ => self.node.serve_fetch_reject(request, stream_code::NOT_FOUND),
-                }
-            }
-            NodeEvent::FetchServed { path, track, group } => {
-                if let Some(b) = self.paths.get(&path).and_then(|k| self.broadcasts.get(k)) {
-                    b.queue.push(BroadcastRequest::FetchServed { track, group }, 0, MAX_BROADCAST_REQUESTS);
-                }
-            }
-            NodeEvent::Announced { watch, path } => self.announcement(watch, Announcement::Active(path)),
-            NodeEvent::Unannounced { watch, path } => self.announcement(watch, Announcement::Ended(path)),
-            NodeEvent::WatchEnded { watch, code } => {
-                if let Some((key, q)) = self.watch_queues.remove(&watch) {
-                    self.watches.remove(&key);
-                    q.close(code.map_or(End::Done, End::Code));
-                }
-            }
-            NodeEvent::GroupStarted { subscription, sequence } => {
-                let Some((key, readers)) = self.readers.get(&subscription) else { return };
-                let queue = Arc::new(Queue::new());
-                let reader = GroupReader::new(self.handle.clone(), *key, sequence, queue.clone());
-                self.groups.insert((subscription, sequence), queue);
-                if let Some(evicted) = readers.push(reader, 0, self.options.max_pending_groups) {
-                    // Dropping it stops its group.
-                    tracing::debug!(sequence = evicted.sequence(), "dropping an unread group");
-                    drop(evicted);
-                }
-            }
-            NodeEvent::Frame { subscription, sequence, payload, .. } => {
-                let Some(q) = self.groups.get(&(subscription, sequence)) else { return };
-                let n = payload.len();
-                q.push(payload, n, usize::MAX);
-                if q.backlog().1 > self.options.max_buffered_bytes {
-                    q.close(End::Code(stream_code::TOO_FAR_BEHIND));
-                    self.groups.remove(&(subscription, sequence));
-                    self.node.stop_group(subscription, sequence);
-                }
-            }
-            NodeEvent::GroupEnded { subscription, sequence, code } => {
-                if let Some(q) = self.groups.remove(&(subscription, sequence)) {
-                    q.close(code.map_or(End::Done, End::Code));
-                }
-            }
-            NodeEvent::SubscriptionEnded { subscription, code } => {
-                if let Some((key, q)) = self.readers.remove(&subscription) {
-                    self.subscriptions.remove(&key);
-                    q.close(code.map_or(End::Done, End::Code));
-                }
-            }
-            NodeEvent::FetchFrame { fetch, payload, .. } => {
-                let Some((_, q)) = self.fetch_queues.get(&fetch) else { return };
-                let n = payload.len();
-                q.push(payload, n, usize::MAX);
-                if q.backlog().1 > self.options.max_buffered_bytes {
-                    q.close(End::Code(stream_code::TOO_FAR_BEHIND));
-                    if let Some((key, _)) = self.fetch_queues.remove(&fetch) {
-                        self.fetches.remove(&key);
-                    }
-                    self.node.cancel_fetch(fetch);
-                }
-            }
-            NodeEvent::FetchEnded { fetch, code } => {
-                if let Some((key, q)) = self.fetch_queues.remove(&fetch) {
-                    self.fetches.remove(&key);
-                    q.close(code.map_or(End::Done, End::Code));
-                }
-            }
-            NodeEvent::ProbeReport { probe, report, .. } => {
-                if let Some(q) = self.probe_queues.get(&probe) {
-                    q.push(report, 0, MAX_PROBE_REPORTS);
-                }
-            }
-            NodeEvent::ProbeEnded { probe, code, .. } => {
-                if let Some(q) = self.probe_queues.remove(&probe) {
-                    q.close(code.map_or(End::Done, End::Code));
-                }
-            }
-        }
-    }
-
-    fn announcement(&mut self, watch: WatchId, a: Announcement) {
-        let Some((key, q)) = self.watch_queues.get(&watch) else { return };
-        q.push(a, 0, usize::MAX);
-        if q.backlog().0 > self.options.max_pending_announcements {
-            q.close(End::Code(stream_code::TOO_FAR_BEHIND));
-            let key = *key;
-            self.watches.remove(&key);
-            self.watch_queues.remove(&watch);
-            self.node.unwatch(watch);
+            Request::Close { code, reason } => self.close(code, &reason),
+            Request::Dropped => self.close(session_code::NO_ERROR, "session dropped"),
         }
     }
 }

@@ -95,6 +95,12 @@ impl Node {
         self.pump();
     }
 
+    /// How many upstream subscriptions go through `session` (a migrating client closes the old
+    /// session when this reaches zero).
+    pub fn feeds_through(&self, session: SessionId) -> usize {
+        self.upstreams.keys().filter(|(s, _)| *s == session).count()
+    }
+
     /// Whether a group from `session` (in role `feed`) is taken for the track; records who
     /// feeds it. A candidate's first group past what was delivered promotes it.
     pub(super) fn accept_group(&mut self, idx: usize, session: SessionId, feed: Feed, sequence: u64) -> bool {
@@ -290,10 +296,13 @@ impl Node {
         });
         let up = match best.min_by_key(|r| r.rank()) {
             Some(Route { source: Source::Session(s), .. }) => *s,
-            _ => match track.via.or(self.default_upstream) {
-                Some(s) if self.peer(s).is_some() && Some(s) != avoid => s,
-                _ => return false,
-            },
+            _ => {
+                let usable = |s: &SessionId| self.peer(*s).is_some_and(|p| !p.session.is_closed()) && Some(*s) != avoid;
+                match track.via.filter(usable).or(self.default_upstream.filter(usable)) {
+                    Some(s) => s,
+                    None => return false,
+                }
+            }
         };
         let (path, name) = (track.path.clone(), track.name.clone());
         let mut params = self.upstream_params(idx);

@@ -180,7 +180,7 @@ impl Node {
                 return;
             }
             Some(Route { source: Source::Session(up), .. }) => up,
-            None => match via {
+            None => match via.or(self.default_upstream.filter(|_| matches!(requester, Requester::Local(_)))) {
                 Some(up) => up,
                 None => return self.reject(waiter.requester, stream_code::NOT_FOUND),
             },

@@ -1,0 +1,247 @@
+//! Keeping a client session connected: the I/O side of `moqt_proto::reconnect`. When the
+//! session's connection is lost, or the peer sends GOAWAY, the owner dials again as the policy
+//! says, adds the new connection to its node, and either makes it the default upstream (after a
+//! loss: waiting tracks resubscribe from the next group) or migrates to it make-before-break
+//! (after a GOAWAY: the old connection serves until every track has switched, then closes).
+
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use futures::future::BoxFuture;
+use moqt_proto::reconnect::{Action, Reconnect, ReconnectPolicy};
+use moqt_proto::relay::SessionId;
+use moqt_proto::session::{session_code, Config, Perspective};
+
+use super::owner::{Owner, MAX_STATES};
+use super::{CloseInfo, ConnectionState, Redial, SessionOptions};
+use crate::connection::{Connection, TransportKind};
+use crate::rt::Sleep;
+use crate::transport::TransportError;
+
+/// The longest an old connection serves after a GOAWAY once the new one is up.
+const DRAIN_MAX: Duration = Duration::from_secs(10);
+
+/// What [`Link::poll`] has.
+pub(super) enum Dial {
+    /// A dial finished.
+    Done(Result<Connection, TransportError>),
+    /// A backoff or drain deadline passed.
+    Due,
+}
+
+/// The reconnection state of one session.
+pub(super) struct Link {
+    redial: Option<Redial>,
+    reconnect: Reconnect,
+    dialing: Option<BoxFuture<'static, Result<Connection, TransportError>>>,
+    /// The dial in progress follows a GOAWAY (make-before-break).
+    migrating: bool,
+    /// Old sessions serving their last groups after a migration, with their deadline.
+    draining: Vec<(SessionId, Instant)>,
+    timer: Option<Sleep>,
+    random: u64,
+}
+
+impl Link {
+    pub(super) fn new(redial: Option<Redial>, policy: ReconnectPolicy) -> Self {
+        // Without a way to dial (server side) there is nothing to reconnect.
+        let policy = if redial.is_some() { policy } else { ReconnectPolicy::disabled() };
+        let url = redial.as_ref().map_or("", |r| r.url.as_str()).to_owned();
+        let seed = std::hash::BuildHasher::hash_one(&std::collections::hash_map::RandomState::new(), Instant::now());
+        Self {
+            reconnect: Reconnect::new(policy, &url),
+            redial,
+            dialing: None,
+            migrating: false,
+            draining: Vec::new(),
+            timer: None,
+            random: seed | 1,
+        }
+    }
+
+    /// The URL this session dials ("" on the server side).
+    pub(super) fn url(&self) -> &str {
+        self.redial.as_ref().map_or("", |r| r.url.as_str())
+    }
+
+    /// The session configuration for a connection.
+    pub(super) fn session_config(
+        &self,
+        connection: &Connection,
+        perspective: Perspective,
+        path: Option<&str>,
+        options: &SessionOptions,
+    ) -> Config {
+        let mut config = Config::new(connection.version(), perspective);
+        config.session_limits = options.limits;
+        if perspective == Perspective::Client && connection.kind() == TransportKind::RawQuic {
+            // lite-05+ raw QUIC carries the URL's path (and query) in SETUP.
+            config.setup_path = path.filter(|p| !p.is_empty() && *p != "/").map(str::to_owned);
+        }
+        config
+    }
+
+    fn next_random(&mut self) -> u64 {
+        self.random ^= self.random << 13;
+        self.random ^= self.random >> 7;
+        self.random ^= self.random << 17;
+        self.random
+    }
+
+    fn start(&mut self, url: String, migrating: bool) {
+        let Some(redial) = &self.redial else { return };
+        let connector = redial.connector.clone();
+        self.migrating = migrating;
+        self.dialing = Some(Box::pin(async move {
+            let parsed = url::Url::parse(&url)
+                .map_err(|e| TransportError::InvalidUrl { url: url.clone(), reason: e.to_string() })?;
+            connector.connect_url(&parsed).await
+        }));
+    }
+
+    /// A finished dial, or a deadline.
+    pub(super) fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Dial> {
+        if let Some(dialing) = &mut self.dialing {
+            if let Poll::Ready(result) = dialing.as_mut().poll(cx) {
+                self.dialing = None;
+                return Poll::Ready(Dial::Done(result));
+            }
+        }
+        let deadline =
+            [self.reconnect.poll_timeout(), self.draining.iter().map(|(_, d)| *d).min()].into_iter().flatten().min();
+        let Some(deadline) = deadline else {
+            self.timer = None;
+            return Poll::Pending;
+        };
+        let runtime = self.redial.as_ref().map(|r| r.connector.runtime().clone());
+        let timer = match (&mut self.timer, runtime) {
+            (Some(t), _) => {
+                t.reset(deadline);
+                t
+            }
+            (None, Some(runtime)) => self.timer.insert(Sleep::until(&runtime, deadline)),
+            (None, None) => return Poll::Pending,
+        };
+        if timer.poll_expired(cx).is_ready() {
+            self.timer = None;
+            return Poll::Ready(Dial::Due);
+        }
+        Poll::Pending
+    }
+}
+
+impl Owner {
+    /// The application closes the session: every connection goes.
+    pub(super) fn close(&mut self, code: u64, reason: &str) {
+        self.link.reconnect.closed();
+        self.link.dialing = None;
+        for (old, _) in std::mem::take(&mut self.link.draining) {
+            self.driver.node().close_session(old, code, reason);
+        }
+        let sid = self.sid;
+        self.driver.node().close_session(sid, code, reason);
+    }
+
+    /// A session of the node closed.
+    pub(super) fn session_closed(&mut self, session: SessionId, code: u64, reason: String) {
+        if session != self.sid {
+            self.link.draining.retain(|(s, _)| *s != session);
+            return;
+        }
+        // Refusals that another attempt would meet again end the session.
+        let refused = code == session_code::UNAUTHORIZED || code == session_code::VERSION;
+        let action = if refused {
+            self.link.reconnect.closed();
+            Action::GiveUp
+        } else {
+            let random = self.link.next_random();
+            self.link.reconnect.lost(Instant::now(), random)
+        };
+        match action {
+            Action::GiveUp => self.shared.closed.set(CloseInfo { code, reason }),
+            action => {
+                tracing::info!(code, reason, url = self.link.url(), "connection lost: reconnecting");
+                self.shared.states.push(ConnectionState::Lost { code, reason }, 0, MAX_STATES);
+                if let Action::Dial(url) = action {
+                    self.link.start(url, false);
+                }
+            }
+        }
+    }
+
+    /// The peer of a session sent GOAWAY.
+    pub(super) fn goaway(&mut self, session: SessionId, uri: String) {
+        if session != self.sid {
+            return;
+        }
+        self.shared.goaway.set(uri.clone());
+        self.shared.states.push(ConnectionState::Moving { uri: uri.clone() }, 0, MAX_STATES);
+        if let Action::Dial(url) = self.link.reconnect.goaway(&uri) {
+            tracing::info!(uri, "goaway: moving to the next uri");
+            self.link.start(url, true);
+        }
+    }
+
+    /// A dial finished.
+    pub(super) fn dialed(&mut self, result: Result<Connection, TransportError>) {
+        let connection = match result {
+            Ok(connection) => connection,
+            Err(err) => {
+                tracing::info!(%err, "reconnection attempt failed");
+                let random = self.link.next_random();
+                if self.link.reconnect.failed(Instant::now(), random) == Action::GiveUp {
+                    let info = CloseInfo { code: session_code::INTERNAL, reason: err.to_string() };
+                    self.shared.closed.set(info);
+                }
+                return;
+            }
+        };
+        if self.link.reconnect.is_done() {
+            connection.close(0, "session closed");
+            return;
+        }
+        let path = url::Url::parse(self.link.url()).ok().map(|u| u.path().to_owned());
+        let config = self.link.session_config(&connection, self.perspective, path.as_deref(), &self.options);
+        let version = connection.version();
+        let old = self.sid;
+        let new = self.driver.add(connection.clone(), config);
+        if self.link.migrating && self.driver.connection(old).is_some() {
+            self.driver.node().migrate(old, new);
+            self.link.draining.push((old, Instant::now() + DRAIN_MAX));
+        } else {
+            self.driver.node().set_default_upstream(Some(new));
+        }
+        self.sid = new;
+        *self.shared.current.lock().unwrap_or_else(|e| e.into_inner()) = connection;
+        self.link.reconnect.connected();
+        let url = self.link.url().to_owned();
+        tracing::info!(url, %version, "connected again");
+        self.shared.states.push(ConnectionState::Connected { url, version }, 0, MAX_STATES);
+    }
+
+    /// A backoff ended (dial), or an old connection may be done serving (close it).
+    pub(super) fn redial(&mut self) {
+        let now = Instant::now();
+        if let Some(url) = self.link.reconnect.poll_dial(now) {
+            self.link.start(url, false);
+        }
+        let done: Vec<SessionId> = self
+            .link
+            .draining
+            .iter()
+            .filter(|(s, deadline)| *deadline <= now || self.driver.node().feeds_through(*s) == 0)
+            .map(|(s, _)| *s)
+            .collect();
+        for old in done {
+            self.link.draining.retain(|(s, _)| *s != old);
+            self.driver.node().close_session(old, session_code::NO_ERROR, "moved");
+        }
+    }
+
+    /// After every event: old connections that no longer feed anything close now.
+    pub(super) fn settle_drains(&mut self) {
+        if self.link.draining.iter().any(|(s, _)| self.driver.node().feeds_through(*s) == 0) {
+            self.redial();
+        }
+    }
+}
