@@ -109,10 +109,10 @@ pub enum Command {
     /// Run a relay: raw QUIC + WebTransport on one UDP port, HTTP on the same TCP port number.
     #[command(after_help = RELAY_EXAMPLES)]
     Relay(RelayArgs),
-    /// Publish a broadcast: stdin, a clock track, or a test pattern.
+    /// Publish a broadcast: stdin, a clock track, a test pattern, or audio/video from fragmented MP4.
     #[command(after_help = PUB_EXAMPLES)]
     Pub(PubArgs),
-    /// Subscribe to a track and write its frames to stdout (or print stats).
+    /// Subscribe to a track and write its frames to stdout (or print stats), or record a media broadcast.
     #[command(after_help = SUB_EXAMPLES)]
     Sub(SubArgs),
     /// List live broadcasts under a prefix, then their comings and goings.
@@ -265,9 +265,11 @@ pub struct PubArgs {
     /// Stop after this many frames (test pattern and clock).
     #[arg(long)]
     pub count: Option<u64>,
-    /// Start publishing only once a subscriber is there.
+    /// Start publishing only once a subscriber is there (with --media: to every rendition).
     #[arg(long)]
     pub wait_subscriber: bool,
+    #[command(flatten)]
+    pub media: crate::media::MediaPubArgs,
 }
 
 #[derive(Debug, Args)]
@@ -294,6 +296,8 @@ pub struct SubArgs {
     /// Max latency in milliseconds.
     #[arg(long, default_value_t = 10_000)]
     pub max_latency: u64,
+    #[command(flatten)]
+    pub media: crate::media::MediaSubArgs,
 }
 
 #[derive(Debug, Args)]
