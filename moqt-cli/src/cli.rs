@@ -42,8 +42,13 @@ Examples (HEX: the fingerprint `moqt relay` prints):
   moqt pub https://localhost:4443/ clock --clock --tls-fingerprint HEX                  # moq-dev's clock
   moqt pub moqt://localhost:4443 big --fps 60 --rate 8000000 --tls-fingerprint HEX      # 8 Mbit/s
   echo hello | moqt pub moqt://localhost:4443 chat --tls-fingerprint HEX                # a group per line
+  moqt pub moqt://localhost:4443 film.hang --media film.mp4 --loop --tls-fingerprint HEX    # audio + video
+  ffmpeg -i in.mp4 -c copy $CMAF - | moqt pub moqt://localhost:4443 live.hang --media --tls-fingerprint HEX
 
-Test-pattern frames carry their send time, so `moqt sub --stats` (and the demo page) measure latency.";
+Test-pattern frames carry their send time, so `moqt sub --stats` (and the demo page) measure latency.
+--media reads fragmented MP4 from a file (paced by its timestamps) or stdin: CMAF as ffmpeg writes it
+with CMAF='-f mp4 -movflags cmaf+frag_keyframe+empty_moov'. It publishes moq-dev's hang format (a NAME.hang
+broadcast plays in the demo page) or, with --catalog msf, the MSF catalog (draft-ietf-moq-msf-00/01).";
 
 /// `moqt sub --help` examples.
 pub const SUB_EXAMPLES: &str = "\
@@ -52,8 +57,11 @@ Examples (HEX: the fingerprint `moqt relay` prints):
   moqt sub moqt://localhost:4443 clock --track seconds --count 3 --tls-fingerprint HEX
   moqt sub moqt://localhost:4443 chat --tls-fingerprint HEX                             # frames to stdout
   moqt sub moqt://relay.example.com:443 demo --track pattern --stats                    # system roots
+  moqt sub moqt://localhost:4443 film.hang --media copy.mp4 --tls-fingerprint HEX        # record to MP4
+  moqt sub moqt://localhost:4443 film.hang --media - --tls-fingerprint HEX | ffplay -    # watch it
 
-Subscribe after the broadcast is announced (`moqt announced URL NAME --count 1` waits for it).";
+Subscribe after the broadcast is announced (`moqt announced URL NAME --count 1` waits for it);
+--media waits for the announcement itself, then records every rendition until the broadcast ends.";
 
 /// `moqt announced --help` examples.
 pub const ANNOUNCED_EXAMPLES: &str = "\
@@ -433,9 +441,8 @@ mod tests {
         let mut checked = 0;
         for text in ALL {
             for line in text.lines().filter(|l| l.starts_with("  ")) {
-                // The moqt part of a pipeline (`echo hello | moqt …`).
-                let command =
-                    if line.trim_start().starts_with("moqt ") { line } else { line.rsplit("| ").next().unwrap() };
+                // The moqt part of a pipeline (`echo hello | moqt …`, `moqt … | ffplay -`).
+                let command = line.split("| ").map(str::trim).find(|part| part.starts_with("moqt ")).unwrap_or(line);
                 let argv = words(&command.replace("HEX", &"ab".repeat(32)));
                 assert_eq!(argv.first().map(String::as_str), Some("moqt"), "{line}");
                 if let Err(e) = Cli::try_parse_from(&argv) {

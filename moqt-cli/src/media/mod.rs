@@ -7,6 +7,7 @@
 
 pub mod publish;
 pub mod record;
+mod reorder;
 
 use std::io::Read;
 use std::path::PathBuf;

@@ -176,7 +176,8 @@ pub async fn run(args: PubArgs) -> Result<()> {
                 out.report(started);
             }
             if let Err(e) = result {
-                return Err(anyhow!(e)).with_context(|| {
+                // The message only: the chain would repeat what it already says.
+                return Err(anyhow!("{e}")).with_context(|| {
                     format!(
                         "{}: not a valid fragmented MP4 stream (the {} frames before this point were published \
                          in whole groups)",

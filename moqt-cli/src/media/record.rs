@@ -9,7 +9,7 @@
 //! rendition is (a new decoder config cannot continue the same file).
 
 use std::io::Write;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
 use bytes::Bytes;
@@ -21,6 +21,7 @@ use moqt_proto::session::SubscribeParams;
 use tokio::sync::{mpsc, watch};
 
 use super::publish::describe;
+use super::reorder::Reorder;
 use super::CatalogFormat;
 use crate::cli::SubArgs;
 use crate::client_cmd::{close, connect_with, shutdown_signal, ConnectOptions};
@@ -125,7 +126,7 @@ async fn record(
         }
         drop(announced);
         let mut reader = session
-            .subscribe(broadcast, format.track(), params.clone())
+            .subscribe(broadcast, format.track(), params)
             .await
             .with_context(|| format!("subscribing to {broadcast}/{}", format.track()))?;
         loop {
@@ -144,7 +145,7 @@ async fn record(
     let (tx, mut rx) = mpsc::unbounded_channel();
     for (index, name) in names.iter().enumerate() {
         let reader = session
-            .subscribe(broadcast, name, params.clone())
+            .subscribe(broadcast, name, params)
             .await
             .with_context(|| format!("subscribing to {broadcast}/{name}"))?;
         tokio::spawn(read_track(index, reader, tx.clone()));
@@ -268,37 +269,57 @@ async fn watch_catalog(mut reader: TrackReader, format: CatalogFormat, tx: mpsc:
     }
 }
 
-/// Reads one rendition's groups in order; a group older than one already read is skipped.
+/// How long a missing group is waited for before the groups after it are recorded.
+const REORDER_WINDOW: Duration = Duration::from_secs(1);
+
+/// Reads one rendition's groups, each on its own task (they arrive newest first), and sends
+/// their frames in sequence order.
 async fn read_track(track: usize, mut reader: TrackReader, tx: mpsc::UnboundedSender<Msg>) {
-    let mut last: Option<u64> = None;
-    let error = loop {
-        let mut group = match reader.next_group().await {
-            Ok(Some(group)) => group,
-            Ok(None) => break None,
-            Err(e) => break Some(format!("the subscription failed: {e}")),
-        };
-        let sequence = group.sequence();
-        if last.is_some_and(|l| sequence <= l) {
-            tracing::debug!(sequence, "late group skipped");
-            continue;
-        }
-        last = Some(sequence);
-        let mut group_start = true;
-        loop {
-            match group.next_frame().await {
-                Ok(Some(payload)) => {
-                    if tx.send(Msg::Frame { track, group_start, payload }).is_err() {
-                        return;
+    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<(u64, Vec<Bytes>)>();
+    let mut order = Reorder::new(REORDER_WINDOW);
+    let mut ended: Option<Option<String>> = None;
+    loop {
+        tokio::select! {
+            group = reader.next_group(), if ended.is_none() => match group {
+                Ok(Some(mut group)) => {
+                    let sequence = group.sequence();
+                    if !order.opened(sequence) {
+                        tracing::debug!(sequence, "group older than what was recorded: skipped");
+                        continue;
                     }
-                    group_start = false;
+                    let done = done_tx.clone();
+                    tokio::spawn(async move {
+                        let mut frames = Vec::new();
+                        loop {
+                            match group.next_frame().await {
+                                Ok(Some(frame)) => frames.push(frame),
+                                Ok(None) => break,
+                                Err(e) => {
+                                    tracing::debug!(sequence, error = %e, "group cut short");
+                                    break;
+                                }
+                            }
+                        }
+                        let _ = done.send((sequence, frames));
+                    });
                 }
-                Ok(None) => break,
-                Err(e) => {
-                    tracing::debug!(sequence, error = %e, "group cut short");
-                    break;
+                Ok(None) => ended = Some(None),
+                Err(e) => ended = Some(Some(format!("the subscription failed: {e}"))),
+            },
+            Some((sequence, frames)) = done_rx.recv() => order.completed(sequence, frames, Instant::now()),
+            _ = sleep_until(order.deadline().map(Into::into)) => {}
+        }
+        let finished = ended.is_some() && order.reading() == 0;
+        for (_, frames) in order.release(Instant::now(), finished) {
+            for (i, payload) in frames.into_iter().enumerate() {
+                if tx.send(Msg::Frame { track, group_start: i == 0, payload }).is_err() {
+                    return;
                 }
             }
         }
-    };
-    let _ = tx.send(Msg::Ended { track, error });
+        if finished {
+            break;
+        }
+    }
+    let _ = tx.send(Msg::Ended { track, error: ended.flatten() });
 }
