@@ -37,6 +37,8 @@ enum Msg {
 struct Output {
     name: String,
     tx: Option<std::sync::mpsc::Sender<Bytes>>,
+    /// Pieces handed to the writer so far.
+    pieces: u64,
     thread: Option<std::thread::JoinHandle<std::io::Result<u64>>>,
 }
 
@@ -60,11 +62,12 @@ impl Output {
             writer.flush()?;
             Ok(total)
         })?;
-        Ok(Output { name, tx: Some(tx), thread: Some(thread) })
+        Ok(Output { name, tx: Some(tx), pieces: 0, thread: Some(thread) })
     }
 
     /// Queues a piece; fails once the writer has stopped (its error comes from `finish`).
-    fn send(&self, piece: Bytes) -> bool {
+    fn send(&mut self, piece: Bytes) -> bool {
+        self.pieces += 1;
         self.tx.as_ref().is_some_and(|tx| tx.send(piece).is_ok())
     }
 
@@ -104,6 +107,9 @@ pub async fn run(args: SubArgs) -> Result<()> {
     Ok(())
 }
 
+/// How many times a recording that has written nothing yet starts over for a grown catalog.
+const MAX_RESTARTS: usize = 8;
+
 /// Waits for the broadcast, records it; returns a summary line.
 async fn record(
     session: &Session,
@@ -113,18 +119,51 @@ async fn record(
     mut stop: watch::Receiver<bool>,
 ) -> Result<String> {
     let broadcast = args.broadcast.as_str();
-    let params = SubscribeParams { priority: args.priority, max_latency: args.max_latency, ..Default::default() };
     eprintln!("waiting for {broadcast} to be announced");
-    let (catalog_reader, catalog) = or_stop(&mut stop, async {
+    or_stop(&mut stop, async {
         let mut announced = session.announced(broadcast).await?;
         loop {
             match announced.next().await? {
-                Some(Announcement::Active(path)) if path == moqt_proto::Path::new(broadcast) => break,
+                Some(Announcement::Active(path)) if path == moqt_proto::Path::new(broadcast) => return Ok(()),
                 Some(_) => {}
                 None => bail!("the relay ended the announcements before {broadcast} was live"),
             }
         }
-        drop(announced);
+    })
+    .await?;
+    let mut restarts = 0;
+    loop {
+        match record_catalog(session, args, format, output, &mut stop).await? {
+            Attempt::Done(summary) => return Ok(summary),
+            Attempt::Restart(why) if restarts < MAX_RESTARTS => {
+                restarts += 1;
+                eprintln!("{why}: starting over with the new catalog (nothing was written yet)");
+            }
+            Attempt::Restart(why) => bail!("{why}, again and again: giving up"),
+        }
+    }
+}
+
+/// How one recording attempt ended.
+enum Attempt {
+    /// The recording is finished: the summary line.
+    Done(String),
+    /// A later catalog named more renditions before anything was written.
+    Restart(String),
+}
+
+/// Subscribes to the catalog, then to every rendition the first catalog with renditions names,
+/// and records until the end.
+async fn record_catalog(
+    session: &Session,
+    args: &SubArgs,
+    format: CatalogFormat,
+    output: &mut Output,
+    stop: &mut watch::Receiver<bool>,
+) -> Result<Attempt> {
+    let broadcast = args.broadcast.as_str();
+    let params = SubscribeParams { priority: args.priority, max_latency: args.max_latency, ..Default::default() };
+    let (catalog_reader, catalog) = or_stop(stop, async {
         let mut reader = session
             .subscribe(broadcast, format.track(), params)
             .await
@@ -142,15 +181,23 @@ async fn record(
     let mut recorder = Recorder::new(&catalog).context("nothing in the catalog can be recorded")?;
     let names: Vec<String> = recorder.tracks().map(str::to_string).collect();
 
+    // The tasks end with the attempt: aborting one drops its reader, which unsubscribes.
+    struct Tasks(Vec<tokio::task::JoinHandle<()>>);
+    impl Drop for Tasks {
+        fn drop(&mut self) {
+            self.0.iter().for_each(|t| t.abort());
+        }
+    }
+    let mut tasks = Tasks(Vec::new());
     let (tx, mut rx) = mpsc::unbounded_channel();
     for (index, name) in names.iter().enumerate() {
         let reader = session
             .subscribe(broadcast, name, params)
             .await
             .with_context(|| format!("subscribing to {broadcast}/{name}"))?;
-        tokio::spawn(read_track(index, reader, tx.clone()));
+        tasks.0.push(tokio::spawn(read_track(index, reader, tx.clone())));
     }
-    tokio::spawn(watch_catalog(catalog_reader, format, tx.clone()));
+    tasks.0.push(tokio::spawn(watch_catalog(catalog_reader, format, tx.clone())));
     drop(tx);
     eprintln!("recording {} into {}", names.join(", "), output.name);
 
@@ -188,10 +235,19 @@ async fn record(
                 }
             }
             Some(Msg::Catalog(new)) => {
-                if let Some(name) = names.iter().find(|n| decoding(catalog.rendition(n)) != decoding(new.rendition(n)))
-                {
+                let changed = names.iter().find(|n| decoding(catalog.rendition(n)) != decoding(new.rendition(n)));
+                if let Some(name) = changed {
                     break format!("the catalog changed rendition {name}");
                 }
+                let added: Vec<&str> =
+                    new.renditions().map(|(n, _)| n).filter(|n| !names.iter().any(|m| m == n)).collect();
+                if added.is_empty() {
+                    continue;
+                }
+                if output.pieces == 0 {
+                    return Ok(Attempt::Restart(format!("the catalog added {}", added.join(", "))));
+                }
+                eprintln!("catalog update: {} (not recorded: {})", describe(&new), added.join(", "));
             }
             None => break "every subscription ended".to_string(),
         }
@@ -204,7 +260,7 @@ async fn record(
     if refused > 0 {
         summary += &format!(" ({refused} frames refused, see the log)");
     }
-    Ok(summary)
+    Ok(Attempt::Done(summary))
 }
 
 /// Runs `f` unless Ctrl-C comes first.
@@ -223,7 +279,7 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
 }
 
 /// Moves the recorder's output to the writer; false once the writer has stopped.
-fn drain(recorder: &mut Recorder, output: &Output) -> bool {
+fn drain(recorder: &mut Recorder, output: &mut Output) -> bool {
     while let Some(piece) = recorder.poll_output() {
         if !output.send(piece) {
             return false;
