@@ -4,6 +4,7 @@
 //       --loop` publishes it; the page presses "play video" and <moq-watch> must decode at least
 //       VIDEO_FRAMES frames (its `video.out.stats` frameCount, and as many VideoDecoder outputs).
 //       Once per container/catalog: legacy + hang (the default), CMAF + hang, legacy + MSF.
+//       Then the page unmutes the player and its AudioDecoder must decode AUDIO_FRAMES frames.
 //       Glass-to-glass latency: `moqt pub` prints which wall-clock instant its media clock's
 //       origin was sent at (it paces frames by their timestamps from there), and the page records
 //       when each frame leaves its VideoDecoder (a wrapper installed before the page loads). The
@@ -26,14 +27,37 @@ const VIDEO_FRAMES = Number(process.env.VIDEO_FRAMES ?? 60);
 /** Steady-state frames whose latency is measured per variant. */
 const LATENCY_FRAMES = Number(process.env.LATENCY_FRAMES ?? 90);
 const RECORD_SECONDS = Number(process.env.RECORD_SECONDS ?? 5);
+/** Decoded audio frames to wait for once unmuted (Opus: 50 a second). */
+const AUDIO_FRAMES = 50;
 
-/** Installed in the page before its scripts: note when each video frame is decoded. */
+/**
+ * Installed in the page before its scripts: note when each video frame is decoded, and count
+ * decoded audio frames and decoder errors.
+ */
 function decodeHook() {
 	const Native = globalThis.VideoDecoder;
 	if (!Native) return;
-	const media = { decoded: [], keys: [] };
+	const media = { decoded: [], keys: [], audio: 0, errors: [] };
 	window.__media = media;
 	const now = () => performance.timeOrigin + performance.now();
+	const NativeAudio = globalThis.AudioDecoder;
+	if (NativeAudio) {
+		globalThis.AudioDecoder = class extends NativeAudio {
+			constructor(init) {
+				super({
+					...init,
+					output: (data) => {
+						media.audio++;
+						return init.output(data);
+					},
+					error: (err) => {
+						media.errors.push(`audio: ${err?.message ?? err}`);
+						return init.error(err);
+					},
+				});
+			}
+		};
+	}
 	globalThis.VideoDecoder = class extends Native {
 		constructor(init) {
 			super({
@@ -41,6 +65,10 @@ function decodeHook() {
 				output: (frame) => {
 					if (media.decoded.length < 20000) media.decoded.push([frame.timestamp, now()]);
 					return init.output(frame);
+				},
+				error: (err) => {
+					media.errors.push(`video: ${err?.message ?? err}`);
+					return init.error(err);
 				},
 			});
 		}
@@ -170,11 +198,19 @@ export async function mediaScenarios(env, context, { scenario, pageUrl }) {
 				`max ${ms(l.steady.at(-1))} over ${l.steady.length} frames; first frame after joining ${ms(l.first)}`;
 			console.log(line);
 			summary.push(line);
+			// Sound too: unmuted, <moq-watch> subscribes to the audio rendition and decodes it.
+			await page.evaluate(() => document.querySelector("moq-watch").removeAttribute("muted"));
+			const heard = await page
+				.waitForFunction((n) => window.__media.audio >= n || window.__media.errors.length > 0, AUDIO_FRAMES, { timeout: 30000 })
+				.catch(() => undefined);
+			const media = await page.evaluate(() => window.__media);
+			if (media.errors.length) fail(`decoder errors: ${media.errors.slice(0, 3).join("; ")}`);
+			if (!heard) fail(`only ${media.audio} audio frames decoded in 30 s after unmuting`);
 			const after = await waitFor(page, "decode", () => true);
 			return (
-				`<moq-watch> received ${after.video.frames} frames (video.out.stats frameCount), ` +
-				`${(await page.evaluate(() => window.__media.decoded.length))} left its VideoDecoder, ` +
-				`${after.video.width}x${after.video.height}`
+				`<moq-watch> received ${after.video.frames} frames (video.out.stats frameCount, ` +
+				`${(after.video.bytes / 1024).toFixed(0)} KiB), ${media.decoded.length} left its VideoDecoder, ` +
+				`${after.video.width}x${after.video.height}; unmuted: ${media.audio} audio frames decoded`
 			);
 		});
 		await page.screenshot({ path: path.join(ARTIFACTS, `media-${v.name}.png`), fullPage: true });
