@@ -171,7 +171,7 @@ pub async fn run(args: PubArgs) -> Result<()> {
             let before = out.frames;
             out.handle(events, &mut pacer, &mut waiting_subscribers).await?;
             pass_frames += out.frames - before;
-            if last_report.elapsed() >= Duration::from_secs(1) {
+            if !end && last_report.elapsed() >= Duration::from_secs(1) {
                 last_report = Instant::now();
                 out.report(started);
             }
@@ -217,7 +217,7 @@ impl Broadcast {
         while let Some(event) = events.pop_front() {
             match event {
                 ImportEvent::Catalog(mut catalog) => {
-                    self.set_jitter(&mut catalog, events.make_contiguous());
+                    set_jitter(self.jitter, &mut catalog, events.make_contiguous());
                     self.publish_catalog(catalog)?;
                 }
                 ImportEvent::Frame(frame) => {
@@ -236,35 +236,6 @@ impl Broadcast {
             }
         }
         Ok(())
-    }
-
-    /// Fills in `jitter` per the policy. For stdin the frames that came with the catalog are at
-    /// least its first fragment: each rendition's jitter is their time span.
-    fn set_jitter(&self, catalog: &mut Catalog, rest: &[ImportEvent]) {
-        let by_track = |name: &str| -> Option<u64> {
-            let frames = rest.iter().filter_map(|e| match e {
-                ImportEvent::Frame(f) if &*f.track == name => Some(f),
-                _ => None,
-            });
-            let (lo, hi) = frames.fold((u64::MAX, 0u64), |(lo, hi), f: &Frame| {
-                (lo.min(f.timestamp_us), hi.max(f.timestamp_us.saturating_add(f.duration_us)))
-            });
-            (hi > lo).then(|| (hi - lo).div_ceil(1000))
-        };
-        for (name, v) in catalog.video.renditions.iter_mut() {
-            v.jitter = match self.jitter {
-                Jitter::None => v.jitter,
-                Jitter::Fixed(ms) => Some(ms),
-                Jitter::FirstFragment => by_track(name).or(v.jitter),
-            };
-        }
-        for (name, a) in catalog.audio.renditions.iter_mut() {
-            a.jitter = match self.jitter {
-                Jitter::None => a.jitter,
-                Jitter::Fixed(ms) => Some(ms),
-                Jitter::FirstFragment => by_track(name).or(a.jitter),
-            };
-        }
     }
 
     /// Creates the tracks a catalog names (dropping those it no longer names), then writes it
@@ -348,6 +319,32 @@ impl Broadcast {
     }
 }
 
+/// Fills in each rendition's `jitter` per the policy. From stdin, the frames that came with the
+/// catalog (`rest`) are at least its first fragment: a rendition's jitter is their time span.
+fn set_jitter(policy: Jitter, catalog: &mut Catalog, rest: &[ImportEvent]) {
+    let span_ms = |name: &str| -> Option<u64> {
+        let frames = rest.iter().filter_map(|e| match e {
+            ImportEvent::Frame(f) if &*f.track == name => Some(f),
+            _ => None,
+        });
+        let (lo, hi) = frames.fold((u64::MAX, 0u64), |(lo, hi), f: &Frame| {
+            (lo.min(f.timestamp_us), hi.max(f.timestamp_us.saturating_add(f.duration_us)))
+        });
+        (hi > lo).then(|| (hi - lo).div_ceil(1000))
+    };
+    let pick = |name: &str, current: Option<u64>| match policy {
+        Jitter::None => current,
+        Jitter::Fixed(ms) => Some(ms),
+        Jitter::FirstFragment => span_ms(name).or(current),
+    };
+    for (name, v) in catalog.video.renditions.iter_mut() {
+        v.jitter = pick(name, v.jitter);
+    }
+    for (name, a) in catalog.audio.renditions.iter_mut() {
+        a.jitter = pick(name, a.jitter);
+    }
+}
+
 /// One line about a catalog's renditions, e.g. `video0 avc1.64000c 320x180 25 fps legacy, audio0 opus 48000 Hz 2 ch legacy`.
 pub fn describe(catalog: &Catalog) -> String {
     let mut parts = Vec::new();
@@ -375,5 +372,69 @@ pub fn describe(catalog: &Catalog) -> String {
         "no renditions".into()
     } else {
         parts.join(", ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use bytes::Bytes;
+    use moqt_media::{AudioConfig, VideoConfig};
+
+    use super::*;
+
+    fn frame(track: &str, timestamp_us: u64, duration_us: u64) -> ImportEvent {
+        ImportEvent::Frame(Frame {
+            track: Arc::from(track),
+            timestamp_us,
+            duration_us,
+            keyframe: true,
+            group_start: true,
+            payload: Bytes::new(),
+        })
+    }
+
+    fn catalog() -> Catalog {
+        let mut c = Catalog::default();
+        c.video.renditions.insert("video0".into(), VideoConfig::new("avc1.64001f"));
+        c.audio.renditions.insert("audio0".into(), AudioConfig::new("opus", 48_000, 2));
+        c
+    }
+
+    #[test]
+    fn jitter_from_the_first_fragment_per_rendition() {
+        // A 1 s GOP of 25 fps video and 20 ms audio frames, as one fragment brings them.
+        let mut rest: Vec<ImportEvent> = (0..25).map(|i| frame("video0", i * 40_000, 40_000)).collect();
+        rest.extend((0..50).map(|i| frame("audio0", i * 20_000, 20_000)));
+        let mut c = catalog();
+        set_jitter(Jitter::FirstFragment, &mut c, &rest);
+        assert_eq!(c.video.renditions["video0"].jitter, Some(1000));
+        assert_eq!(c.audio.renditions["audio0"].jitter, Some(1000));
+        // No frames of a rendition: left as it was.
+        let mut c = catalog();
+        set_jitter(Jitter::FirstFragment, &mut c, &rest[..25]);
+        assert_eq!((c.video.renditions["video0"].jitter, c.audio.renditions["audio0"].jitter), (Some(1000), None));
+    }
+
+    #[test]
+    fn jitter_fixed_or_left_unset() {
+        let rest = [frame("video0", 0, 40_000)];
+        let mut c = catalog();
+        set_jitter(Jitter::Fixed(250), &mut c, &rest);
+        assert_eq!(c.video.renditions["video0"].jitter, Some(250));
+        assert_eq!(c.audio.renditions["audio0"].jitter, Some(250));
+        let mut c = catalog();
+        set_jitter(Jitter::None, &mut c, &rest);
+        assert_eq!(c.video.renditions["video0"].jitter, None);
+    }
+
+    #[test]
+    fn describe_names_every_rendition() {
+        let mut c = catalog();
+        c.video.renditions.get_mut("video0").unwrap().coded_width = Some(320);
+        c.video.renditions.get_mut("video0").unwrap().coded_height = Some(180);
+        assert_eq!(describe(&c), "video0 avc1.64001f 320x180 legacy, audio0 opus 48000 Hz 2 ch legacy");
+        assert_eq!(describe(&Catalog::default()), "no renditions");
     }
 }

@@ -102,9 +102,17 @@ pub async fn run(args: SubArgs) -> Result<()> {
     let written = output.finish();
     close(&client, &session).await;
     let summary = outcome?;
-    let bytes = written?;
-    eprintln!("{summary}; {bytes} bytes written to {}", output.name);
+    match written {
+        Ok(bytes) => eprintln!("{summary}; {bytes} bytes written to {}", output.name),
+        // `| ffplay -` closed: the reader went away, which ends a recording to stdout.
+        Err(e) if is_broken_pipe(&e) => eprintln!("{summary}; {} was closed by its reader", output.name),
+        Err(e) => return Err(e),
+    }
     Ok(())
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe))
 }
 
 /// How many times a recording that has written nothing yet starts over for a grown catalog.
