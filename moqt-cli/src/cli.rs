@@ -43,7 +43,7 @@ Examples (HEX: the fingerprint `moqt relay` prints):
   moqt pub moqt://localhost:4443 big --fps 60 --rate 8000000 --tls-fingerprint HEX      # 8 Mbit/s
   echo hello | moqt pub moqt://localhost:4443 chat --tls-fingerprint HEX                # a group per line
   moqt pub moqt://localhost:4443 film.hang --media film.mp4 --loop --tls-fingerprint HEX    # audio + video
-  ffmpeg -i in.mp4 -c copy $CMAF - | moqt pub moqt://localhost:4443 live.hang --media --tls-fingerprint HEX
+  ffmpeg -re -i in.mp4 $CMAF - | moqt pub moqt://localhost:4443 live.hang --media --tls-fingerprint HEX
 
 Test-pattern frames carry their send time, so `moqt sub --stats` (and the demo page) measure latency.
 --media reads fragmented MP4 from a file (paced by its timestamps) or stdin: CMAF as ffmpeg writes it
