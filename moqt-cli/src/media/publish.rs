@@ -177,13 +177,19 @@ pub async fn run(args: PubArgs) -> Result<()> {
             }
             if let Err(e) = result {
                 // The message only: the chain would repeat what it already says.
-                return Err(anyhow!("{e}")).with_context(|| {
-                    format!(
-                        "{}: not a valid fragmented MP4 stream (the {} frames before this point were published \
-                         in whole groups)",
-                        source.describe(),
-                        out.frames
-                    )
+                let hint = match e {
+                    moqt_media::Error::BeforeInit { .. } | moqt_media::Error::NoInit => {
+                        " (a regular MP4 must be made fragmented first: ffmpeg -i IN -c copy -f mp4 \
+                         -movflags cmaf+frag_keyframe+empty_moov OUT)"
+                    }
+                    _ => "",
+                };
+                let published = match out.frames {
+                    0 => "nothing was published".to_string(),
+                    n => format!("the {n} frames before this point were published in whole groups"),
+                };
+                return Err(anyhow!("{e}{hint}")).with_context(|| {
+                    format!("{}: not a valid fragmented MP4 stream ({published})", source.describe())
                 });
             }
             if end {
