@@ -270,8 +270,12 @@ pub async fn publish(args: PubArgs) -> Result<()> {
         }
     }
     report(frames, bytes, true);
-    // Give the last frames a moment to reach subscribers: closing the connection discards what
-    // QUIC has not delivered yet.
+    // End the track and the broadcast first, so subscribers learn that the publisher ended them
+    // (a relay keeps subscribers of a track whose publisher merely vanished waiting for another
+    // route), then give the last frames and the ends a moment to reach them: closing the
+    // connection discards what QUIC has not delivered yet.
+    drop(track);
+    drop(broadcast);
     tokio::time::sleep(Duration::from_millis(250)).await;
     close(&client, &session).await;
     Ok(())

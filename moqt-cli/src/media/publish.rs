@@ -20,7 +20,7 @@ use moqt_media::{Catalog, ContainerKind, Frame, ImportConfig, ImportEvent, Impor
 
 use super::{spawn_reader, CatalogFormat, ContainerArg, Input, MsfDraft, Source};
 use crate::cli::PubArgs;
-use crate::client_cmd::{close, connect};
+use crate::client_cmd::{close, connect_with, shutdown_signal, ConnectOptions};
 
 /// One published rendition track.
 struct Rendition {
@@ -116,7 +116,9 @@ pub async fn run(args: PubArgs) -> Result<()> {
         ContainerArg::Cmaf => ContainerKind::Cmaf,
     };
     let mut input = spawn_reader(source.clone(), media.loop_file)?;
-    let (client, session) = connect(&args.connect).await?;
+    // Ctrl-C ends the broadcast cleanly (groups finished, tracks ended), like the end of input.
+    let options = ConnectOptions { exit_on_signal: false, session: None };
+    let (client, session) = connect_with(&args.connect, options).await?;
     let mut out = Broadcast {
         _broadcast: session.publish(&args.broadcast),
         catalogs: Vec::new(),
@@ -141,7 +143,7 @@ pub async fn run(args: PubArgs) -> Result<()> {
     let mut pass_frames = 0u64;
     let started = Instant::now();
     let mut last_report = Instant::now();
-    let outcome: Result<()> = async {
+    let body = async {
         loop {
             let (result, end) = match input.recv().await {
                 Some(Input::Data(bytes)) => {
@@ -196,8 +198,11 @@ pub async fn run(args: PubArgs) -> Result<()> {
                 return Ok(());
             }
         }
-    }
-    .await;
+    };
+    let (outcome, interrupted) = tokio::select! {
+        outcome = body => (outcome, None),
+        code = shutdown_signal() => (Ok(()), Some(code)),
+    };
     out.finish_groups();
     out.report(started);
     if importer.dropped() > 0 {
@@ -209,6 +214,10 @@ pub async fn run(args: PubArgs) -> Result<()> {
     drop(out);
     tokio::time::sleep(Duration::from_millis(250)).await;
     close(&client, &session).await;
+    if let Some(code) = interrupted {
+        eprintln!("pub: interrupted; the broadcast ended cleanly");
+        std::process::exit(code);
+    }
     outcome
 }
 
