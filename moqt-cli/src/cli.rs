@@ -42,8 +42,13 @@ Examples (HEX: the fingerprint `moqt relay` prints):
   moqt pub https://localhost:4443/ clock --clock --tls-fingerprint HEX                  # moq-dev's clock
   moqt pub moqt://localhost:4443 big --fps 60 --rate 8000000 --tls-fingerprint HEX      # 8 Mbit/s
   echo hello | moqt pub moqt://localhost:4443 chat --tls-fingerprint HEX                # a group per line
+  moqt pub moqt://localhost:4443 film.hang --media film.mp4 --loop --tls-fingerprint HEX    # audio + video
+  ffmpeg -re -i in.mp4 $CMAF - | moqt pub moqt://localhost:4443 live.hang --media --tls-fingerprint HEX
 
-Test-pattern frames carry their send time, so `moqt sub --stats` (and the demo page) measure latency.";
+Test-pattern frames carry their send time, so `moqt sub --stats` (and the demo page) measure latency.
+--media reads fragmented MP4 from a file (paced by its timestamps) or stdin: CMAF as ffmpeg writes it
+with CMAF='-f mp4 -movflags cmaf+frag_keyframe+empty_moov'. It publishes moq-dev's hang format (a NAME.hang
+broadcast plays in the demo page) or, with --catalog msf, the MSF catalog (draft-ietf-moq-msf-00/01).";
 
 /// `moqt sub --help` examples.
 pub const SUB_EXAMPLES: &str = "\
@@ -52,8 +57,11 @@ Examples (HEX: the fingerprint `moqt relay` prints):
   moqt sub moqt://localhost:4443 clock --track seconds --count 3 --tls-fingerprint HEX
   moqt sub moqt://localhost:4443 chat --tls-fingerprint HEX                             # frames to stdout
   moqt sub moqt://relay.example.com:443 demo --track pattern --stats                    # system roots
+  moqt sub moqt://localhost:4443 film.hang --media copy.mp4 --tls-fingerprint HEX        # record to MP4
+  moqt sub moqt://localhost:4443 film.hang --media - --tls-fingerprint HEX | ffplay -    # watch it
 
-Subscribe after the broadcast is announced (`moqt announced URL NAME --count 1` waits for it).";
+Subscribe after the broadcast is announced (`moqt announced URL NAME --count 1` waits for it);
+--media waits for the announcement itself, then records every rendition until the broadcast ends.";
 
 /// `moqt announced --help` examples.
 pub const ANNOUNCED_EXAMPLES: &str = "\
@@ -109,10 +117,10 @@ pub enum Command {
     /// Run a relay: raw QUIC + WebTransport on one UDP port, HTTP on the same TCP port number.
     #[command(after_help = RELAY_EXAMPLES)]
     Relay(RelayArgs),
-    /// Publish a broadcast: stdin, a clock track, or a test pattern.
+    /// Publish a broadcast: stdin, a clock track, a test pattern, or audio/video from fragmented MP4.
     #[command(after_help = PUB_EXAMPLES)]
     Pub(PubArgs),
-    /// Subscribe to a track and write its frames to stdout (or print stats).
+    /// Subscribe to a track and write its frames to stdout (or print stats), or record a media broadcast.
     #[command(after_help = SUB_EXAMPLES)]
     Sub(SubArgs),
     /// List live broadcasts under a prefix, then their comings and goings.
@@ -265,9 +273,11 @@ pub struct PubArgs {
     /// Stop after this many frames (test pattern and clock).
     #[arg(long)]
     pub count: Option<u64>,
-    /// Start publishing only once a subscriber is there.
+    /// Start publishing only once a subscriber is there (with --media: to every rendition).
     #[arg(long)]
     pub wait_subscriber: bool,
+    #[command(flatten)]
+    pub media: crate::media::MediaPubArgs,
 }
 
 #[derive(Debug, Args)]
@@ -294,6 +304,8 @@ pub struct SubArgs {
     /// Max latency in milliseconds.
     #[arg(long, default_value_t = 10_000)]
     pub max_latency: u64,
+    #[command(flatten)]
+    pub media: crate::media::MediaSubArgs,
 }
 
 #[derive(Debug, Args)]
@@ -429,9 +441,8 @@ mod tests {
         let mut checked = 0;
         for text in ALL {
             for line in text.lines().filter(|l| l.starts_with("  ")) {
-                // The moqt part of a pipeline (`echo hello | moqt …`).
-                let command =
-                    if line.trim_start().starts_with("moqt ") { line } else { line.rsplit("| ").next().unwrap() };
+                // The moqt part of a pipeline (`echo hello | moqt …`, `moqt … | ffplay -`).
+                let command = line.split("| ").map(str::trim).find(|part| part.starts_with("moqt ")).unwrap_or(line);
                 let argv = words(&command.replace("HEX", &"ab".repeat(32)));
                 assert_eq!(argv.first().map(String::as_str), Some("moqt"), "{line}");
                 if let Err(e) = Cli::try_parse_from(&argv) {

@@ -6,27 +6,46 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context, Result};
 use bytes::{BufMut, Bytes, BytesMut};
-use moqt_driver_quinn::{Announcement, Client, Session};
+use moqt_driver_quinn::{Announcement, Client, Session, SessionOptions};
 use moqt_driver_tokio::transport::ClientConfig;
 use moqt_proto::session::SubscribeParams;
 
 use crate::cli::{AnnouncedArgs, ConnectArgs, PubArgs, SubArgs};
 use crate::stats::Latencies;
 
-async fn connect(args: &ConnectArgs) -> Result<(Arc<Client>, Session)> {
+/// How [`connect_with`] sets up the session.
+pub(crate) struct ConnectOptions {
+    /// Ctrl-C or SIGTERM closes the session and exits the process (else the caller handles them).
+    pub exit_on_signal: bool,
+    /// Session buffering limits (`None`: the defaults).
+    pub session: Option<SessionOptions>,
+}
+
+pub(crate) async fn connect(args: &ConnectArgs) -> Result<(Arc<Client>, Session)> {
+    connect_with(args, ConnectOptions { exit_on_signal: true, session: None }).await
+}
+
+pub(crate) async fn connect_with(args: &ConnectArgs, options: ConnectOptions) -> Result<(Arc<Client>, Session)> {
     let mut config = ClientConfig::new(args.verification()?);
     if let Some(v) = args.version {
         config.versions = vec![v];
     }
     config.runtime = Some(moqt_driver_tokio::runtime());
     config.resolver = Some(Arc::new(moqt_driver_tokio::TokioResolver));
-    let client = Arc::new(Client::new(config)?);
+    let mut client = Client::new(config)?;
+    if let Some(session_options) = options.session {
+        client = client.with_options(session_options);
+    }
+    let client = Arc::new(client);
     let session = client.connect(&args.url).await.with_context(|| format!("cannot connect to {}", args.url))?;
     eprintln!("connected to {} ({}, {:?})", args.url, session.version(), session.kind());
     // Ctrl-C or SIGTERM closes the session cleanly (so the peer learns at once), then exits.
     let on_signal = session.clone();
     let on_signal_client = client.clone();
     tokio::spawn(async move {
+        if !options.exit_on_signal {
+            return;
+        }
         let code = shutdown_signal().await;
         on_signal.close(0, "interrupted");
         let _ = tokio::time::timeout(Duration::from_millis(500), async {
@@ -46,7 +65,7 @@ async fn connect(args: &ConnectArgs) -> Result<(Arc<Client>, Session)> {
 }
 
 /// Waits for Ctrl-C or (on Unix) SIGTERM; returns the conventional exit code.
-async fn shutdown_signal() -> i32 {
+pub(crate) async fn shutdown_signal() -> i32 {
     #[cfg(unix)]
     {
         let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) else {
@@ -67,7 +86,7 @@ async fn shutdown_signal() -> i32 {
 
 /// Closes the session and waits (bounded) until the close has gone out on the wire, so the peer
 /// learns at once instead of at its idle timeout.
-async fn close(client: &Client, session: &Session) {
+pub(crate) async fn close(client: &Client, session: &Session) {
     session.close(0, "done");
     let _ = tokio::time::timeout(Duration::from_secs(2), async {
         session.closed().await;
@@ -112,6 +131,9 @@ pub fn utc(secs: u64) -> (i64, u32, u32, u32, u32, u32) {
 }
 
 pub async fn publish(args: PubArgs) -> Result<()> {
+    if args.media.media.is_some() {
+        return crate::media::publish::run(args).await;
+    }
     let pattern = args.fps.is_some() || args.rate.is_some() || args.size.is_some() || args.group.is_some();
     if args.clock && pattern {
         bail!("--clock and the test pattern flags (--fps/--rate/--size/--group) are exclusive");
@@ -248,14 +270,21 @@ pub async fn publish(args: PubArgs) -> Result<()> {
         }
     }
     report(frames, bytes, true);
-    // Give the last frames a moment to reach subscribers: closing the connection discards what
-    // QUIC has not delivered yet.
+    // End the track and the broadcast first, so subscribers learn that the publisher ended them
+    // (a relay keeps subscribers of a track whose publisher merely vanished waiting for another
+    // route), then give the last frames and the ends a moment to reach them: closing the
+    // connection discards what QUIC has not delivered yet.
+    drop(track);
+    drop(broadcast);
     tokio::time::sleep(Duration::from_millis(250)).await;
     close(&client, &session).await;
     Ok(())
 }
 
 pub async fn subscribe(args: SubArgs) -> Result<()> {
+    if args.media.media.is_some() {
+        return crate::media::record::run(args).await;
+    }
     let (client, session) = connect(&args.connect).await?;
     let track_name = args.track.clone().unwrap_or_else(|| "data".to_string());
     let params = SubscribeParams { priority: args.priority, max_latency: args.max_latency, ..Default::default() };

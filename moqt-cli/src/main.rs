@@ -6,6 +6,7 @@ mod client_cmd;
 mod hints;
 mod http;
 mod interop;
+mod media;
 mod relay_cmd;
 mod stats;
 mod token;

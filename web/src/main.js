@@ -10,7 +10,7 @@
 //   alpn=moq-lite-04,...           WebTransport sub-protocols to offer instead of the library's list
 //   watch=BROADCAST&track=NAME     watch this track as soon as the broadcast is announced
 //   publish=BROADCAST&ptrack=NAME&fps=N&size=BYTES&group=N   publish a test pattern at once
-//   video=NAME.hang                play this hang broadcast with <moq-watch> once connected
+//   video=NAME.hang                play this hang (or NAME.msf: MSF) broadcast with <moq-watch> once connected
 //   camera=NAME.hang               publish the camera with <moq-publish> once connected
 
 import { Chart } from "./chart.js";
@@ -228,8 +228,9 @@ function renderAnnounced() {
 			watch(path, $("#watch-form").track.value);
 		};
 		li.append(button);
-		// moq-dev's hang format (video and audio) announces itself by the name's suffix.
-		if (path.endsWith(".hang")) {
+		// Media broadcasts announce their catalog format by the name's suffix: .hang (moq-dev's
+		// hang format) or .msf (the MoQ Streaming Format); <moq-watch> reads both.
+		if (path.endsWith(".hang") || path.endsWith(".msf")) {
 			const play = document.createElement("button");
 			play.textContent = "play video";
 			play.onclick = () => {

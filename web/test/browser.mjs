@@ -9,7 +9,11 @@
 //                         more with @moq/net offering only moq-lite-03; (c) a page opened as
 //                         http://localhost:PORT/ finds a relay bound to 127.0.0.1 only; (d) failed
 //                         connections are explained; (e) <moq-publish> sends Chromium's fake camera
-//                         through the relay and <moq-watch> decodes it.
+//                         through the relay and <moq-watch> decodes it; (f) <moq-watch> decodes
+//                         `moqt pub --media` (an ffmpeg test pattern; legacy and CMAF containers,
+//                         hang and MSF catalogs) and the glass-to-glass latency is printed as
+//                         `MEDIA LATENCY: …`; (g) `moqt sub --media` records the page's camera into
+//                         an MP4 that ffprobe accepts (see media.mjs; needs ffmpeg).
 //   RELAY=moq-relay       moq-dev's relay instead (no native peers): one page publishes,
 //                         another watches, for every pair of libraries. The page is then
 //                         served by a small static server here.
@@ -17,10 +21,11 @@
 // Environment: MOQT_BIN (default target/release/moqt, else target/debug/moqt), CHROMIUM
 // (default /usr/bin/chromium), MOQ_RELAY_BIN (default .ci/cache/peers/bin/moq-relay),
 // FRAMES (frames to wait for per scenario, default 90), FPS (default 30), SIZE (default 1000),
-// VIDEO_FRAMES (decoded camera frames to wait for, default 60).
+// VIDEO_FRAMES (decoded camera frames to wait for, default 60), ONLY=media (only (f) and (g)).
 // Installs nothing. Writes web/test-artifacts/: demo.png (the main screenshot, with the chart),
-// video.png (the decoded camera), per-scenario screenshots, browser-console.log and the
-// processes' logs. Exits non-zero on any failure.
+// video.png (the decoded camera), media-*.png (the CLI's broadcasts playing), media-source.mp4 and
+// camera-recording.mp4, per-scenario screenshots, browser-console.log and the processes' logs.
+// Exits non-zero on any failure.
 
 import { existsSync } from "node:fs";
 import { mkdir, readdir, readFile, rm } from "node:fs/promises";
@@ -41,6 +46,7 @@ import {
 	stopAll,
 	waitFor,
 } from "./harness.mjs";
+import { mediaScenarios } from "./media.mjs";
 
 const RELAY = process.env.RELAY ?? "moqt";
 const FRAMES = Number(process.env.FRAMES ?? 90);
@@ -54,6 +60,7 @@ const LIBS = [
 ];
 
 const results = [];
+let mediaSummary = [];
 
 /** Serve web/dist on a loopback port (for RELAY=moq-relay, whose web listener does not serve it). */
 async function serveDist() {
@@ -212,6 +219,10 @@ const latencyText = (l, first) =>
 
 /** moqt relay: for each library, one page watches `moqt pub` and publishes for `moqt sub`. */
 async function moqtScenarios(env, context) {
+	if (process.env.ONLY === "media") {
+		mediaSummary = (await mediaScenarios(env, context, { scenario, pageUrl })) ?? [];
+		return;
+	}
 	for (const lib of LIBS) {
 		const track = "pattern";
 		const fromNative = `native-${lib.lib}`;
@@ -273,6 +284,7 @@ async function moqtScenarios(env, context) {
 	await fallbackScenario(env, context);
 	await failureScenarios(env, context);
 	await cameraScenario(env, context);
+	mediaSummary = (await mediaScenarios(env, context, { scenario, pageUrl })) ?? [];
 }
 
 /**
@@ -421,6 +433,7 @@ try {
 	await stopAll();
 	const passed = results.filter((r) => r.ok).length;
 	const failed = results.length - passed;
+	for (const line of mediaSummary) console.log(line);
 	console.log(`browser: ${passed} passed, ${failed} failed`);
 	if (failed > 0 || passed === 0) exitCode = 1;
 }

@@ -11,6 +11,10 @@
 // opens exactly that URL in headless Chromium; the page must connect, and must watch at least 30
 // frames of the broadcast the block publishes, by pressing its "watch" button as a person would.
 //
+// The media example: ffmpeg must write its file, `moqt pub --media` must print the catalog it
+// publishes, `moqt sub --media … --duration` must record frames, and ffprobe must count H.264 and
+// Opus frames in the recording.
+//
 // Also checked: the Quick start has exactly two commands (a relay and the test suite, which CI's
 // test step runs from this README), the relay's output matches the README's sample, the browser
 // demo's URL is one the relay printed, and every link and file path in the README exists in the
@@ -23,7 +27,7 @@
 
 import { execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdir, readFile, rm } from "node:fs/promises";
+import { mkdir, readFile, rm, stat } from "node:fs/promises";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { ARTIFACTS, ROOT, fail, launchBrowser, start, stop, useArtifacts, waitFor } from "./harness.mjs";
@@ -147,6 +151,45 @@ export const RULES = [
 		async run(ctx, cmd) {
 			const line = await until(ctx, cmd, (l) => Number(l.match(/^sub: (\d+) frames/)?.[1]) >= STATS_FRAMES);
 			return `"${line}"`;
+		},
+	},
+	{
+		name: "ffmpeg makes a CMAF file",
+		match: /^ffmpeg .*-movflags \S*cmaf\S* (\S+\.mp4)$/,
+		async run(ctx, cmd, m) {
+			await runToEnd(ctx, cmd);
+			const size = (await stat(m[1]).catch(() => undefined))?.size ?? 0;
+			if (size === 0) fail(`${m[1]} was not written`);
+			return `${m[1]}: ${size} bytes`;
+		},
+	},
+	{
+		name: "moqt pub --media",
+		match: /^cargo run --release --bin moqt -- pub \S+ (\S+) .*--media /,
+		async run(ctx, cmd, m) {
+			const child = await server(ctx, cmd, /^pub: catalog: /);
+			return `publishing ${m[1]}; ${child.lines.find((l) => l.startsWith("pub: catalog: "))}`;
+		},
+	},
+	{
+		name: "moqt sub --media --duration",
+		match: /^cargo run --release --bin moqt -- sub .*--media (\S+) .*--duration /,
+		async run(ctx, cmd, m) {
+			const child = await runToEnd(ctx, cmd);
+			const summary = child.lines.find((l) => /^recorded [1-9]\d* frames/.test(l));
+			if (!summary) fail(`no recording summary; last lines:\n${child.lines.slice(-5).join("\n")}`);
+			return `"${summary}"`;
+		},
+	},
+	{
+		name: "ffprobe counts the frames of each stream",
+		match: /^ffprobe .*-count_packets .*-of csv (\S+\.mp4)$/,
+		async run(ctx, cmd) {
+			const child = await runToEnd(ctx, cmd);
+			const streams = child.lines.map((l) => l.match(/^stream,(\w+),(\d+)$/)).filter(Boolean);
+			const frames = Object.fromEntries(streams.map(([, codec, n]) => [codec, Number(n)]));
+			if (!(frames.h264 > 0 && frames.opus > 0)) fail(`expected H.264 and Opus frames, ffprobe says ${child.lines.join(" | ")}`);
+			return streams.map(([line]) => line).join(", ");
 		},
 	},
 	{

@@ -52,14 +52,31 @@ impl Proc {
 
     /// Starts `moqt ARGS` with the given log level.
     pub fn spawn_logging(args: &[&str], log: &str) -> Proc {
+        Self::start(args, log, None)
+    }
+
+    /// Starts `moqt ARGS` with `input` on its stdin (closed after it), logs at `warn`.
+    pub fn spawn_with_stdin(args: &[&str], input: Vec<u8>) -> Proc {
+        Self::start(args, "warn", Some(input))
+    }
+
+    fn start(args: &[&str], log: &str, input: Option<Vec<u8>>) -> Proc {
         let mut child = Command::new(BIN)
             .args(args)
             .env("MOQT_LOG", log)
-            .stdin(Stdio::null())
+            .stdin(if input.is_some() { Stdio::piped() } else { Stdio::null() })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn moqt");
+        if let Some(input) = input {
+            let mut stdin = child.stdin.take().unwrap();
+            thread::spawn(move || {
+                use std::io::Write;
+                // The process may exit before reading it all (bad input): a broken pipe is fine.
+                let _ = stdin.write_all(&input);
+            });
+        }
         let out = lines(child.stdout.take().unwrap());
         let err = lines(child.stderr.take().unwrap());
         Proc { child, out, err }
