@@ -225,3 +225,49 @@ fn a_client_waits_for_the_publisher_after_a_relay_restart() {
         assert!(groups.values().all(|n| *n == 1), "{v}: {groups:?}");
     }
 }
+
+#[test]
+fn a_rolling_restart_loses_nothing_when_the_viewer_moves_first() {
+    for v in Version::ALL {
+        let mut net = Net::new(v);
+        let mut source = Source::new(&mut net, "live");
+        let (r1, r2) = (relay(&mut net, 0x11), relay(&mut net, 0x22));
+        let s_old = net.connect(source.ep, r1, WireOptions::default());
+        let s_old_session = net.ends(s_old)[0].session.unwrap();
+        net.node(source.ep).set_default_upstream(Some(s_old_session));
+        let viewer = client_node(&mut net);
+        let v_old = net.connect(viewer, r1, WireOptions::default());
+        let v_old_session = net.ends(v_old)[0].session.unwrap();
+        net.node(viewer).set_default_upstream(Some(v_old_session));
+        let id = net.node(viewer).subscribe(p("live"), "video", SubscribeParams::default(), None);
+        net.run();
+        for _ in 0..3 {
+            source.group(&mut net);
+        }
+        // r1 drains: the viewer moves first, to a relay that has not heard of the broadcast yet.
+        let v_new = net.connect(viewer, r2, WireOptions::default());
+        let v_new_session = net.ends(v_new)[0].session.unwrap();
+        net.node(viewer).migrate(v_old_session, v_new_session);
+        net.run();
+        source.group(&mut net);
+        source.group(&mut net);
+        // Then the publisher moves and leaves r1 at once: r1's copy of the track stalls.
+        let s_new = net.connect(source.ep, r2, WireOptions::default());
+        let s_new_session = net.ends(s_new)[0].session.unwrap();
+        net.node(source.ep).migrate(s_old_session, s_new_session);
+        net.node(source.ep).close_session(s_old_session, 0, "moved");
+        net.run();
+        source.group(&mut net);
+        // The viewer's retry reaches the publisher through r2 and picks up where it stopped.
+        net.advance(std::time::Duration::from_millis(1200));
+        source.group(&mut net);
+        source.group(&mut net);
+        net.node(viewer).close_session(v_old_session, 0, "moved");
+        net.run();
+        source.group(&mut net);
+        let events = net.node_events(viewer);
+        assert!(!events.iter().any(|e| matches!(e, NodeEvent::SubscriptionEnded { .. })), "{v}: {events:?}");
+        let want: BTreeMap<u64, usize> = (0..9).map(|g| (g, 1)).collect();
+        assert_eq!(local_groups(&events, id), want, "{v}: every group exactly once");
+    }
+}

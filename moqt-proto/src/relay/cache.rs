@@ -84,6 +84,11 @@ impl GroupCache {
         self.groups.iter().max_by_key(|g| g.sequence)
     }
 
+    /// The sequences of the cached groups, oldest first.
+    pub fn sequences(&self) -> impl Iterator<Item = u64> + '_ {
+        self.groups.iter().map(|g| g.sequence)
+    }
+
     /// A group by sequence.
     pub fn get(&self, sequence: u64) -> Option<&CachedGroup> {
         self.groups.iter().find(|g| g.sequence == sequence)

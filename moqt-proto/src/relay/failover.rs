@@ -48,6 +48,8 @@ pub(super) struct Switching {
     pub(super) candidate: Option<(SessionId, SubscriptionId)>,
     /// Former sources finishing their groups.
     pub(super) retiring: SmallVec<[(SessionId, SubscriptionId); 1]>,
+    /// Where a migration is moving the track (kept while the candidate is retried).
+    pub(super) moving_to: Option<SessionId>,
 }
 
 impl Node {
@@ -77,22 +79,41 @@ impl Node {
             .map(|(_, (idx, _))| *idx)
             .collect();
         for idx in tracks {
-            let Some(track) = self.tracks[idx].as_ref() else { continue };
-            if track.switching.candidate.is_some() || track.downstreams.is_empty() {
-                continue;
-            }
-            let (path, name) = (track.path.clone(), track.name.clone());
-            let params = self.upstream_params(idx);
-            let Some(Ok(subscription)) = self.session_mut(to).map(|s| s.subscribe(path, &name, params)) else {
-                continue;
-            };
-            self.stats.upstream_subscribes += 1;
-            self.upstreams.insert((to, subscription), (idx, Feed::Candidate));
-            self.track_mut(idx).switching.candidate = Some((to, subscription));
+            self.track_mut(idx).switching.moving_to = Some(to);
+            self.subscribe_candidate(idx);
         }
         self.default_upstream = Some(to);
         self.reopen_watches();
         self.pump();
+    }
+
+    /// Subscribes a track's candidate on the session it moves to, from the next group.
+    fn subscribe_candidate(&mut self, idx: usize) {
+        let Some(track) = self.tracks[idx].as_ref() else { return };
+        let Some(to) = track.switching.moving_to else { return };
+        if track.switching.candidate.is_some() || track.downstreams.is_empty() {
+            return;
+        }
+        let (path, name) = (track.path.clone(), track.name.clone());
+        let mut params = self.upstream_params(idx);
+        params.start_group = track.switching.delivered.map(|d| d.saturating_add(1));
+        let Some(Ok(subscription)) = self.session_mut(to).map(|s| s.subscribe(path, &name, params)) else {
+            return;
+        };
+        self.stats.upstream_subscribes += 1;
+        self.upstreams.insert((to, subscription), (idx, Feed::Candidate));
+        self.track_mut(idx).switching.candidate = Some((to, subscription));
+    }
+
+    /// A refused candidate tries again (the publisher may not have reached the new route yet).
+    pub(super) fn candidate_retry(&mut self, idx: usize) {
+        let alive = self.tracks[idx]
+            .as_ref()
+            .and_then(|t| t.switching.moving_to)
+            .is_some_and(|to| self.peer(to).is_some_and(|p| !p.session.is_closed()));
+        if alive {
+            self.subscribe_candidate(idx);
+        }
     }
 
     /// How many upstream subscriptions go through `session` (a migrating client closes the old
@@ -121,9 +142,12 @@ impl Node {
             self.promote(idx, sequence);
         }
         let track = self.track_mut(idx);
-        // Groups flow again: the wait for a route is over.
+        // Groups flow again: the wait for a route is over (and a move, if this is the candidate).
         track.dangling_until = None;
         let sw = &mut track.switching;
+        if feed == Feed::Candidate {
+            sw.moving_to = None;
+        }
         sw.feeds.push((sequence, session));
         sw.delivered = Some(sw.delivered.map_or(sequence, |d| d.max(sequence)));
         true
@@ -172,6 +196,11 @@ impl Node {
             Feed::Candidate => {
                 let track = self.track_mut(idx);
                 track.switching.candidate = None;
+                if code.is_some() && track.switching.moving_to == Some(session) {
+                    if let Some(at) = self.now.checked_add(RETRY) {
+                        self.timers.arm(NodeTimer::Candidate(idx), at);
+                    }
+                }
                 return;
             }
             Feed::Retiring { .. } => {

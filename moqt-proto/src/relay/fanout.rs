@@ -57,33 +57,43 @@ impl Node {
         }
     }
 
-    /// A new subscriber starts at the first frame of the current group.
+    /// A new subscriber starts at the first frame of the current group, or, if it asked for a
+    /// start group, with every cached group from there on (a subscriber resuming after a switch
+    /// loses nothing the cache still holds).
     pub(super) fn late_join(&mut self, idx: usize, subscriber: Subscriber) {
         let track = self.track(idx);
-        let Some(latest) = track.cache.latest() else { return };
-        if latest.aborted {
-            return;
-        }
         let Some(d) = track.downstreams.iter().find(|d| d.subscriber == subscriber) else { return };
-        let sequence = latest.sequence;
-        if !d.wants(sequence) {
-            return;
+        let sequences: SmallVec<[u64; 8]> = match d.params.start_group {
+            Some(start) => track.cache.sequences().filter(|s| *s >= start && d.wants(*s)).collect(),
+            None => track.cache.latest().map(|g| g.sequence).filter(|s| d.wants(*s)).into_iter().collect(),
+        };
+        for sequence in sequences {
+            if !self.join_group(idx, subscriber, sequence) {
+                break;
+            }
         }
+    }
+
+    /// Serves one cached group to a new subscriber; `false` if it cannot take more.
+    fn join_group(&mut self, idx: usize, subscriber: Subscriber, sequence: u64) -> bool {
+        let track = self.track(idx);
+        let Some(cached) = track.cache.get(sequence).filter(|g| !g.aborted) else { return true };
+        let Some(d) = track.downstreams.iter().find(|d| d.subscriber == subscriber) else { return false };
         let (first, last) = (d.first_frame(sequence), d.last_frame(sequence));
-        let frames: SmallVec<[CachedFrame; 16]> = latest.frames.iter().cloned().collect();
-        let complete = latest.complete || last.is_some_and(|l| (l as usize) < frames.len());
+        let frames: SmallVec<[CachedFrame; 16]> = cached.frames.iter().cloned().collect();
+        let complete = cached.complete || last.is_some_and(|l| (l as usize) < frames.len());
         let end = last.map_or(frames.len(), |l| (l as usize + 1).min(frames.len()));
         let wanted = &frames[(first as usize).min(end)..end];
         let stream = match subscriber {
             Subscriber::Session(sid, publication) => {
                 let now = self.now;
-                let Some(session) = self.session_mut(sid) else { return };
+                let Some(session) = self.session_mut(sid) else { return false };
                 session.handle_timeout(now);
-                let Ok(group) = session.open_group_at(publication, sequence, first) else { return };
+                let Ok(group) = session.open_group_at(publication, sequence, first) else { return false };
                 for f in wanted {
                     if session.write_frame(group, f.timestamp, f.payload.clone()).is_err() {
                         let _ = session.reset_group(group, stream_code::INTERNAL);
-                        return;
+                        return false;
                     }
                 }
                 if complete {
@@ -113,7 +123,9 @@ impl Node {
             }
         } else if last.is_some() {
             self.finish_downstream(idx, subscriber);
+            return false;
         }
+        true
     }
 
     pub(super) fn group_started(&mut self, idx: usize, sequence: u64) {

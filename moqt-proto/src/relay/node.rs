@@ -34,6 +34,8 @@ pub(super) enum NodeTimer {
     TrackInfo(SessionId, TrackRequestId),
     /// A track waiting for a route (track index).
     Dangling(usize),
+    /// A migrating track's refused candidate, to try again (track index).
+    Candidate(usize),
 }
 
 /// One session of the node.
@@ -334,6 +336,7 @@ impl Node {
                 NodeTimer::Fetch(id) => self.fetch_expired(id),
                 NodeTimer::TrackInfo(sid, request) => self.track_info_expired(sid, request),
                 NodeTimer::Dangling(idx) => self.dangling_expired(idx),
+                NodeTimer::Candidate(idx) => self.candidate_retry(idx),
             }
         }
         self.pump();
