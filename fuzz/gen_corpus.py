@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Writes the seed corpus under fuzz/corpus/<target>/ from the hex vectors of
-/work/shared/spec/moq-lite-wire.md §12 and moq-lite-06.md §10.
+docs/wire/vectors.md (the same bytes moqt-proto/tests/vectors.rs checks).
 
 Input layouts are documented in fuzz/src/harness.rs:
   decode_opener / decode_responder: [cfg, chunk_mode, chunk_param, stream bytes...]

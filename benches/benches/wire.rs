@@ -11,7 +11,7 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use moqt_proto::message::{Announce, AnnounceStart, AnnounceStatus, GroupHeader, Message, RouteCost, Subscribe};
 use moqt_proto::{Codec, Path, StreamDecoder, StreamEncoder, StreamMessage, StreamType, Version};
 
-/// A typical SUBSCRIBE (fields as in the spec's vector V11).
+/// A typical SUBSCRIBE (fields as in vector V11 of docs/wire/vectors.md).
 fn subscribe() -> Subscribe {
     Subscribe {
         id: 1,

@@ -1,4 +1,4 @@
-//! `moqt interop server` and `moqt interop client`: gomoqt's interop scenario (peers.md §2.5),
+//! `moqt interop server` and `moqt interop client`: gomoqt's interop scenario (docs/peers.md),
 //! with its wiring bugs fixed, over raw QUIC or WebTransport.
 //!
 //! Each side prints one line per step, `step: ok [(detail)]`, `step: FAILED reason` or

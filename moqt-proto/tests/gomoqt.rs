@@ -2,8 +2,9 @@
 //! `/`, `+1` SUBSCRIBE_DROP groups, lazy SUBSCRIBE_OK, groups numbered from 1, subscribe ids
 //! from 1, an empty hop list from its default mux) replayed against our Session as byte
 //! scripts, with our Session as publisher and as subscriber, in the gomoqt dialect. The peer's
-//! bytes are written here by hand from the spec's gomoqt vectors and played through the rig's
-//! scripted peer (`Net::scripted`); ours are read off the wire and checked byte for byte.
+//! bytes are written here by hand from the gomoqt vectors of docs/wire/vectors.md and played
+//! through the rig's scripted peer (`Net::scripted`); ours are read off the wire and checked byte
+//! for byte.
 
 use std::collections::HashSet;
 
@@ -118,7 +119,7 @@ fn we_publish_to_a_gomoqt_subscriber() {
     us.us().announce(Path::new("room/alice")).unwrap();
     us.drain();
 
-    // gomoqt: ANNOUNCE_INTEREST for "/room/" with exclude hop 0 (spec V4).
+    // gomoqt: ANNOUNCE_INTEREST for "/room/" with exclude hop 0 (docs/wire/vectors.md V4).
     let announce = us.peer_stream(false, "01 | 08 06 2f 72 6f 6f 6d 2f 00");
     assert!(
         us.take_events().iter().any(|e| matches!(e,

@@ -1,5 +1,6 @@
-//! Every hex vector of moq-lite-wire.md §12 and moq-lite-06.md §10, checked both ways: encoding
-//! the fields gives the bytes, and decoding the bytes gives the fields.
+//! Every hex vector of `docs/wire/vectors.md`, checked both ways: encoding the fields gives the
+//! bytes, and decoding the bytes gives the fields. V1–V27 (lite-03 to lite-05) are in the `v12_*`
+//! tests, L1–L20 (lite-06) in the `lite06_*` tests.
 
 use std::fmt::Debug;
 
@@ -131,7 +132,7 @@ fn v12_2_announce_family() {
     msg(gomoqt(), &a, "08 01 05 61 6c 69 63 65 00");
     // V9: lite-05 ANNOUNCE_OK.
     msg(draft(L05), &AnnounceOk { hop_id: 1000, active_count: 2 }, "03 43 e8 02");
-    // V10 is the August 2026 lite-06-wip form (one cost varint); lite-06 proper is tested below.
+    // V10 (the August 2026 lite-06-wip form, one cost varint) is not implemented; lite-06 is below.
 }
 
 #[test]
@@ -190,6 +191,7 @@ fn v12_3_subscribe_family() {
 
 #[test]
 fn v12_4_track_fetch_probe_goaway_setup() {
+    // V18: TRACK.
     let track = Track { path: p("room/alice"), track: "video".into() };
     msg(draft(L05), &track, "11 0a 72 6f 6f 6d 2f 61 6c 69 63 65 05 76 69 64 65 6f");
     // V19: TRACK_INFO (the older zero-priority vector, the moq-net default, and a second case).
@@ -304,14 +306,14 @@ fn lite06_setup() {
 #[test]
 fn lite06_announce() {
     let c = draft(L06);
-    // V1: prefix only; "/room/" normalises.
+    // L1: prefix only; "/room/" normalises.
     msg(c, &AnnounceRequest { prefix: p("/room/"), exclude_hop: 0 }, "05 04 72 6f 6f 6d");
     msg(c, &AnnounceRequest::default(), "01 00");
     msg(draft(L05), &AnnounceRequest { prefix: p("room"), exclude_hop: 42 }, "06 04 72 6f 6f 6d 2a");
-    // V2: ANNOUNCE_OK.
+    // L2: ANNOUNCE_OK.
     msg(c, &AnnounceOk { hop_id: 1000, active_count: 2 }, "03 43 e8 02");
     msg(c, &AnnounceOk { hop_id: 1, active_count: 0 }, "02 01 00");
-    // V3..V7 on one announce stream, responder side.
+    // L3..L7 on one announce stream, responder side.
     let max = RouteCost { warm: (1 << 62) - 1, cold: (1 << 62) - 1 };
     let msgs = [
         StreamMessage::AnnounceOk(AnnounceOk { hop_id: 1, active_count: 0 }),
@@ -349,7 +351,7 @@ fn lite06_announce() {
 #[test]
 fn lite06_subscribe() {
     let c = draft(L06);
-    // V8.
+    // L8.
     let sub = Subscribe {
         id: 1,
         path: p("room/alice"),
@@ -361,12 +363,12 @@ fn lite06_subscribe() {
     };
     msg(c, &sub, "1a 01 0a 72 6f 6f 6d 2f 61 6c 69 63 65 05 76 69 64 65 6f 80 41 f4 00 40 64 00 00");
     msg(draft(L05), &sub, "19 01 0a 72 6f 6f 6d 2f 61 6c 69 63 65 05 76 69 64 65 6f 80 00 41 f4 00 40 64");
-    // V9: start "group 0" is no floor on lite-06 and `opt+1` 1 on lite-05.
+    // L9: start "group 0" is no floor on lite-06 and `opt+1` 1 on lite-05.
     let sub = Subscribe { id: 0, path: p("/live/cam/"), track: "audio".into(), priority: 2, ..Default::default() };
     msg(c, &sub, "16 00 08 6c 69 76 65 2f 63 61 6d 05 61 75 64 69 6f 02 00 00 00 00 00");
     let sub05 = Subscribe { start_group: Some(0), ..sub };
     msg(draft(L05), &sub05, "15 00 08 6c 69 76 65 2f 63 61 6d 05 61 75 64 69 6f 02 00 00 01 00");
-    // V10: frame bounds.
+    // L10: frame bounds.
     let sub = Subscribe {
         id: 5,
         path: p("room"),
@@ -391,13 +393,13 @@ fn lite06_subscribe() {
         ..Default::default()
     };
     msg(c, &sub, "15 06 04 72 6f 6f 6d 07 63 61 74 61 6c 6f 67 00 67 10 00 00 03 00");
-    // V11: SUBSCRIBE_UPDATE.
+    // L11: SUBSCRIBE_UPDATE.
     let upd = SubscribeUpdate { priority: 200, max_latency: 2000, start_group: Some(5), ..Default::default() };
     msg(c, &upd, "07 c8 47 d0 05 00 00 00");
     msg(draft(L05), &upd, "06 c8 00 47 d0 06 00");
     let upd = SubscribeUpdate { priority: 1, end_group: Some(20), end_frame: Some(0), ..Default::default() };
     msg(c, &upd, "06 01 00 00 15 00 01");
-    // V12: responses, same bytes as lite-05.
+    // L12: responses, same bytes as lite-05.
     responses(
         c,
         &[
@@ -413,12 +415,13 @@ fn lite06_subscribe() {
 #[test]
 fn lite06_track_fetch_probe_group() {
     let c = draft(L06);
+    // L13.
     msg(
         c,
         &Track { path: p("room/alice"), track: "video".into() },
         "11 0a 72 6f 6f 6d 2f 61 6c 69 63 65 05 76 69 64 65 6f",
     );
-    // V14.
+    // L14.
     msg(
         c,
         &TrackInfo { priority: 1, ordered: false, max_latency: 10_000, timescale: 90_000 },
@@ -430,19 +433,19 @@ fn lite06_track_fetch_probe_group() {
         &TrackInfo { priority: 1, ordered: false, max_latency: 10_000, timescale: 90_000 },
         "08 01 00 67 10 80 01 5f 90",
     );
-    // V15.
+    // L15.
     let fetch = Fetch { path: p("room/alice"), track: "video".into(), priority: 10, group: 64, ..Default::default() };
     msg(c, &fetch, "16 0a 72 6f 6f 6d 2f 61 6c 69 63 65 05 76 69 64 65 6f 0a 40 40 00 00");
     let fetch =
         Fetch { path: p("room"), track: "video".into(), priority: 3, group: 7, start_frame: 2, end_frame: Some(6) };
     msg(c, &fetch, "0f 04 72 6f 6f 6d 05 76 69 64 65 6f 03 07 02 07");
-    // V16, V17.
+    // L16 (L17, GOAWAY, is checked with V22 above).
     msg(c, &Probe { bitrate: 1_000_000, rtt_ms: 25 }, "05 80 0f 42 40 19");
     msg(c, &Probe { bitrate: 0, rtt_ms: 40 }, "02 00 28");
-    // V18.
+    // L18.
     msg(c, &GroupHeader { subscribe_id: 1, sequence: 16384, frame_start: 0 }, "06 01 80 00 40 00 00");
     msg(c, &GroupHeader { subscribe_id: 1, sequence: 7, frame_start: 4 }, "03 01 07 04");
-    // V19: a complete group stream, and the same group resumed at frame 2.
+    // L19: a complete group stream, and the same group resumed at frame 2.
     let frame = |ts: u64, data: &'static [u8]| {
         StreamMessage::Frame(Frame { timestamp: Some(ts), payload: Bytes::from_static(data) })
     };
@@ -454,7 +457,7 @@ fn lite06_track_fetch_probe_group() {
         "00 | 03 01 00 00 | 47 d0 05 68 65 6c 6c 6f | 40 42 00 | 19 01 78",
     );
     stream(StreamDecoder::opener(c, true), &[ty, group(2), frame(1020, b"x")], "00 | 03 01 00 02 | 47 f8 01 78");
-    // V20.
+    // L20.
     let d = Datagram { subscribe_id: 7, group: 42, timestamp: 1000, payload: Bytes::from_static(b"hello") };
     assert_eq!(Datagram::decode(&hx("07 2a 43 e8 68 65 6c 6c 6f"), &c).unwrap(), d);
 }
