@@ -37,6 +37,9 @@ pub mod stream_code {
     pub const DELIVERY_TIMEOUT: u64 = 0x2;
     /// A session-scoped reason (unauthorised, protocol violation, version).
     pub const SESSION: u64 = 0x3;
+    /// Not authorised: what moq-net resets a refused request with (its session-scoped code,
+    /// the same number as [`SESSION`]; the stream registry has no code of its own for it).
+    pub const UNAUTHORIZED: u64 = SESSION;
     /// The session is going away.
     pub const GOING_AWAY: u64 = 0x4;
     /// The reader fell too far behind (queue budget exceeded).
