@@ -201,6 +201,8 @@ pub struct RelayArgs {
     /// Only these versions (repeatable) [default: all].
     #[arg(long = "version", value_parser = parse_version)]
     pub versions: Vec<Version>,
+    #[command(flatten)]
+    pub auth: crate::auth_cmd::AuthArgs,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -219,9 +221,18 @@ pub struct ConnectArgs {
     /// Do not verify the server certificate (development only).
     #[arg(long)]
     pub tls_disable_verify: bool,
+    /// A token for the relay (sent as `?jwt=` in the URL; the URL may carry it instead).
+    #[arg(long)]
+    pub jwt: Option<String>,
 }
 
 impl ConnectArgs {
+    /// The URL to dial: `url` with `--jwt` added to its query (replacing a `jwt` already there).
+    pub fn url(&self) -> Result<String> {
+        let Some(jwt) = &self.jwt else { return Ok(self.url.clone()) };
+        with_jwt(&self.url, jwt)
+    }
+
     pub fn verification(&self) -> Result<Verification> {
         Ok(if self.tls_disable_verify {
             Verification::InsecureNoVerification
@@ -308,6 +319,15 @@ pub struct AnnouncedArgs {
     pub count: Option<u64>,
 }
 
+/// `url` with its `jwt` query parameter set to `jwt` (other parameters kept).
+pub fn with_jwt(url: &str, jwt: &str) -> Result<String> {
+    let mut parsed = url::Url::parse(url).with_context(|| format!("invalid URL {url:?}"))?;
+    let kept: Vec<(String, String)> =
+        parsed.query_pairs().filter(|(k, _)| k != "jwt").map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
+    parsed.query_pairs_mut().clear().extend_pairs(kept).append_pair("jwt", jwt);
+    Ok(parsed.to_string())
+}
+
 pub fn parse_version(s: &str) -> Result<Version, String> {
     s.parse::<Version>().map_err(|e| e.to_string())
 }
@@ -336,6 +356,8 @@ pub struct RelayFile {
     pub hop_id: Option<u64>,
     #[serde(default)]
     pub versions: Vec<String>,
+    #[serde(default)]
+    pub auth: crate::auth_cmd::AuthFile,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -370,6 +392,7 @@ impl RelayArgs {
         self.drain_timeout = self.drain_timeout.or(file.drain_timeout);
         self.web_root = self.web_root.or(file.web_root);
         self.hop_id = self.hop_id.or(file.hop_id);
+        self.auth = self.auth.merge(file.auth);
         if self.versions.is_empty() {
             for v in &file.versions {
                 self.versions.push(parse_version(v).map_err(|e| anyhow::anyhow!("config file: {e}"))?);

@@ -21,8 +21,10 @@ async fn connect(args: &ConnectArgs) -> Result<(Arc<Client>, Session)> {
     config.runtime = Some(moqt_driver_tokio::runtime());
     config.resolver = Some(Arc::new(moqt_driver_tokio::TokioResolver));
     let client = Arc::new(Client::new(config)?);
-    let session = client.connect(&args.url).await.with_context(|| format!("cannot connect to {}", args.url))?;
-    eprintln!("connected to {} ({}, {:?})", args.url, session.version(), session.kind());
+    let url = args.url()?;
+    let shown = crate::auth_cmd::redact(&url);
+    let session = client.connect(&url).await.with_context(|| format!("cannot connect to {shown}"))?;
+    eprintln!("connected to {shown} ({}, {:?})", session.version(), session.kind());
     // Ctrl-C or SIGTERM closes the session cleanly (so the peer learns at once), then exits.
     let on_signal = session.clone();
     let on_signal_client = client.clone();
