@@ -28,8 +28,9 @@ use moqt_proto::session::session_code;
 use moqt_proto::Path;
 use serde::Deserialize;
 
-/// Key directories are read again at most this often when a token names an unknown key, and at
-/// least this often in the background (so removed keys stop working).
+/// A key directory is read again when a token names an unknown key and the directory changed
+/// since the last read (or the last read is this old), and in the background every
+/// `RESCAN_EVERY` (so removed keys stop working).
 const RESCAN_MIN: Duration = Duration::from_secs(1);
 const RESCAN_EVERY: Duration = Duration::from_secs(10);
 
@@ -208,14 +209,9 @@ impl AuthArgs {
             Some((p, s)) => format!("{line}; public: publish [{}] subscribe [{}]", describe(p), describe(s)),
             None => format!("{line}; nothing is public"),
         };
-        let verifier = keys.map(|keys| Verifier { keys, options });
-        let gate = TokenGate {
-            inner: Arc::new(Inner {
-                verifier: Mutex::new(verifier.map(|v| (v, Instant::now()))),
-                public,
-                metrics: metrics.clone(),
-            }),
-        };
+        let verifier = keys.map(|keys| Keys::new(Verifier { keys, options }));
+        let gate =
+            TokenGate { inner: Arc::new(Inner { verifier: Mutex::new(verifier), public, metrics: metrics.clone() }) };
         gate.spawn_rescans();
         Ok((Some(Gate(Arc::new(gate))), metrics, line))
     }
@@ -271,9 +267,49 @@ struct TokenGate {
     inner: Arc<Inner>,
 }
 
+/// The verifier, and when and in what state its key directory was last read.
+struct Keys {
+    verifier: Verifier,
+    scanned: Instant,
+    modified: Option<SystemTime>,
+}
+
+impl Keys {
+    fn new(verifier: Verifier) -> Keys {
+        let modified = Keys::modified(&verifier);
+        Keys { verifier, scanned: Instant::now(), modified }
+    }
+
+    /// The key directory's modification time (it changes when a key file is added or removed).
+    fn modified(verifier: &Verifier) -> Option<SystemTime> {
+        match &verifier.keys {
+            KeySet::Dir(dir) => std::fs::metadata(dir.path()).and_then(|m| m.modified()).ok(),
+            KeySet::Single(_) => None,
+        }
+    }
+
+    /// Reads the key directory again.
+    fn rescan(&mut self) {
+        self.scanned = Instant::now();
+        self.modified = Keys::modified(&self.verifier);
+        match self.verifier.rescan() {
+            Ok(scan) if !(scan.added.is_empty() && scan.changed.is_empty() && scan.removed.is_empty()) => {
+                tracing::info!(added = ?scan.added, changed = ?scan.changed, removed = ?scan.removed, "auth: keys reloaded");
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!("auth: cannot read the key directory: {e}"),
+        }
+    }
+
+    /// Whether the directory may hold keys not read yet.
+    fn stale(&self) -> bool {
+        let modified = Keys::modified(&self.verifier);
+        (modified.is_some() && modified != self.modified) || self.scanned.elapsed() >= RESCAN_MIN
+    }
+}
+
 struct Inner {
-    /// The verifier and when its key directory was last read.
-    verifier: Mutex<Option<(Verifier, Instant)>>,
+    verifier: Mutex<Option<Keys>>,
     public: Option<(Patterns, Patterns)>,
     metrics: Arc<AuthMetrics>,
 }
@@ -301,18 +337,15 @@ impl Inner {
 
     fn check_token(&self, token: &str, connect: &Path) -> Result<(Access, &'static str), (&'static str, String)> {
         let mut guard = self.verifier.lock().expect("verifier lock");
-        let Some((verifier, scanned)) = guard.as_mut() else {
+        let Some(keys) = guard.as_mut() else {
             return Err(("no_key", "a token was presented but no key is configured to verify it".into()));
         };
         let now = unix_now();
-        let mut result = verifier.authorize(token, connect, now);
-        // A key added to the directory since the last read: read it again (rate-limited).
-        if matches!(result, Err(Refusal::UnknownKid(_))) && scanned.elapsed() >= RESCAN_MIN {
-            *scanned = Instant::now();
-            if let Err(e) = verifier.rescan() {
-                tracing::warn!("auth: cannot read the key directory: {e}");
-            }
-            result = verifier.authorize(token, connect, now);
+        let mut result = keys.verifier.authorize(token, connect, now);
+        // A key added to the directory since the last read: read it again.
+        if matches!(result, Err(Refusal::UnknownKid(_))) && keys.stale() {
+            keys.rescan();
+            result = keys.verifier.authorize(token, connect, now);
         }
         result.map(|a| (a, "token")).map_err(|e| (e.kind(), e.to_string()))
     }
@@ -336,15 +369,8 @@ impl TokenGate {
                 tokio::time::sleep(RESCAN_EVERY).await;
                 let Some(inner) = weak.upgrade() else { return };
                 let mut guard = inner.verifier.lock().expect("verifier lock");
-                if let Some((verifier, scanned)) = guard.as_mut() {
-                    *scanned = Instant::now();
-                    match verifier.rescan() {
-                        Ok(scan) if !(scan.added.is_empty() && scan.changed.is_empty() && scan.removed.is_empty()) => {
-                            tracing::info!(added = ?scan.added, changed = ?scan.changed, removed = ?scan.removed, "auth: keys reloaded");
-                        }
-                        Ok(_) => {}
-                        Err(e) => tracing::warn!("auth: cannot read the key directory: {e}"),
-                    }
+                if let Some(keys) = guard.as_mut() {
+                    keys.rescan();
                 }
             }
         });
