@@ -183,7 +183,7 @@ fn dechunk(mut rest: &[u8], eof: bool) -> Result<Option<Vec<u8>>, String> {
         if size == 0 {
             return Ok(Some(body));
         }
-        if rest.len() < size + 2 {
+        if size.checked_add(2).is_none_or(|n| rest.len() < n) {
             return if eof { Err("a chunk ended early".into()) } else { Ok(None) };
         }
         body.extend_from_slice(&rest[..size]);

@@ -103,6 +103,18 @@ fn replies_are_read_whole() {
     assert_eq!(parse_reply(to_eof, false).unwrap(), None);
     assert_eq!(parse_reply(to_eof, true).unwrap(), Some((200, b"{}".to_vec())));
     assert!(parse_reply(b"NOT HTTP\r\n\r\n", true).is_err());
+    // Sizes that cannot be honoured are errors, not panics.
+    let huge = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffff\r\nab";
+    assert_eq!(parse_reply(huge, false).unwrap(), None);
+    assert!(parse_reply(huge, true).is_err());
+    assert!(parse_reply(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nfffffffffffffffff0\r\n", true).is_err());
+    let long = b"HTTP/1.1 200 OK\r\nContent-Length: 18446744073709551615\r\n\r\n{}";
+    assert!(parse_reply(long, true).is_err());
+    // Every prefix of a reply either waits for more or is an error at the end.
+    for cut in 0..chunked.len() {
+        assert!(parse_reply(&chunked[..cut], false).is_ok());
+        let _ = parse_reply(&chunked[..cut], true);
+    }
     assert!(parse_reply(b"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n", true).is_err());
 }
 
