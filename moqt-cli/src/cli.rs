@@ -30,10 +30,12 @@ Examples:
   moqt relay --listen [::]:443 --tls-cert cert.pem --tls-key key.pem
   moqt relay --listen 127.0.0.1:4444 --peer moqt://127.0.0.1:4443 --peer-fingerprint HEX
   moqt relay --config relay.toml              # the same settings under [relay]; flags override the file
+  moqt relay --auth-key root.jwk --auth-public 'anon/**'   # tokens required, except under anon/
 
-At start it prints `certificate sha256 HEX`, `listening on ADDR`, the demo page's URL and a `moqt pub` /
-`moqt sub` pair with the fingerprint filled in. HTTP on the same TCP port: /certificate.sha256, /health,
-/metrics. Ctrl-C sends GOAWAY (--next-uri) and drains for up to --drain-timeout seconds.";
+At start it prints `certificate sha256 HEX`, `listening on ADDR`, who may do what (`auth: …`, or a warning
+for an open relay), the demo page's URL and a `moqt pub` / `moqt sub` pair with the fingerprint filled in.
+HTTP on the same TCP port: /certificate.sha256, /health, /metrics. Ctrl-C sends GOAWAY (--next-uri) and
+drains for up to --drain-timeout seconds. Tokens, keys and public paths: docs/auth.md.";
 
 /// `moqt pub --help` examples.
 pub const PUB_EXAMPLES: &str = "\
@@ -42,6 +44,7 @@ Examples (HEX: the fingerprint `moqt relay` prints):
   moqt pub https://localhost:4443/ clock --clock --tls-fingerprint HEX                  # moq-dev's clock
   moqt pub moqt://localhost:4443 big --fps 60 --rate 8000000 --tls-fingerprint HEX      # 8 Mbit/s
   echo hello | moqt pub moqt://localhost:4443 chat --tls-fingerprint HEX                # a group per line
+  moqt pub https://relay.example/room cam --clock --jwt TOKEN              # a relay that needs a token
 
 Test-pattern frames carry their send time, so `moqt sub --stats` (and the demo page) measure latency.";
 
