@@ -536,3 +536,92 @@ fn local_broadcasts_are_filtered_like_any_other() {
     assert_eq!(ended(&net.events(sub), id), Some(Some(stream_code::NOT_FOUND)));
     assert_eq!(net.node(r).track_subscribers(track), 0);
 }
+
+mod property {
+    //! Random grants, connect paths, announcements and requests: the relay never tells a session
+    //! of a path its access does not show, takes exactly the announcements it may publish, and
+    //! refuses exactly the subscriptions it may not make.
+
+    use super::*;
+    use proptest::prelude::*;
+
+    const SEGMENTS: [&str; 4] = ["a", "b", "room", "cam"];
+    const PATTERNS: [&str; 9] = ["**", "a/**", "a", "*/cam", "room/**", "**/cam", "ca*", "", "b/*"];
+
+    fn path() -> impl Strategy<Value = String> {
+        prop::collection::vec(prop::sample::select(&SEGMENTS[..]), 1..4).prop_map(|s| s.join("/"))
+    }
+
+    fn patterns() -> impl Strategy<Value = Vec<&'static str>> {
+        prop::collection::vec(prop::sample::select(&PATTERNS[..]), 0..3)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+        #[test]
+        fn what_a_session_hears_announces_and_subscribes_follows_its_access(
+            v in prop::sample::select(&Version::ALL[..]),
+            root in prop::sample::select(&["", "room", "room/a"][..]),
+            connect in prop::sample::select(&["/", "/room", "/room/a", "/a"][..]),
+            publish in patterns(),
+            subscribe in patterns(),
+            others in prop::collection::btree_set(path(), 0..5),
+            own in prop::collection::btree_set(path(), 0..4),
+            asks in prop::collection::vec(path(), 0..4),
+        ) {
+            let grant = Grant { root: p(root), publish: set(&publish), subscribe: set(&subscribe), ..Grant::default() };
+            let Ok(a) = grant.authorize(&p(connect)) else { return Ok(()) };
+            let mut net = network(v);
+            let r = relay(&mut net, 0x51);
+            let (publisher, _) = admitted(&mut net, r, 7, Access::full(&Path::root()));
+            for o in &others {
+                net.session(publisher).announce(p(o)).unwrap();
+            }
+            net.run();
+            let (watcher, _) = admitted(&mut net, r, 9, Access::full(&Path::root()));
+            net.session(watcher).announce_interest(p("")).unwrap();
+            let (ep, _) = admitted(&mut net, r, 8, a.clone());
+            for o in &own {
+                net.session(ep).announce(p(o)).unwrap();
+            }
+            net.session(ep).announce_interest(p("")).unwrap();
+            let ids: Vec<_> = asks
+                .iter()
+                .map(|x| net.session(ep).subscribe(p(x), "t", SubscribeParams::default()).unwrap())
+                .collect();
+            net.run();
+
+            let events = net.events(ep);
+            let mut heard: Vec<String> = Vec::new();
+            for e in &events {
+                match e {
+                    Event::Announced { path, .. } => heard.push(path.as_str().to_string()),
+                    Event::Unannounced { path, .. } => heard.retain(|x| x != path.as_str()),
+                    _ => {}
+                }
+            }
+            heard.sort();
+            heard.dedup();
+            let mut want: Vec<String> = others
+                .iter()
+                .filter_map(|o| a.may_see(&p(o)))
+                .map(|x| x.as_str().to_string())
+                .collect();
+            want.sort();
+            want.dedup();
+            prop_assert_eq!(&heard, &want, "heard");
+
+            let mut seen = Vec::new();
+            announced(&mut net, watcher, &mut seen);
+            for o in &own {
+                let absolute = a.absolute(&p(o)).as_str().to_string();
+                let elsewhere = others.contains(&absolute);
+                prop_assert_eq!(seen.contains(&absolute), elsewhere || a.can_publish(&p(o)), "own {}", o);
+            }
+            for (x, id) in asks.iter().zip(ids) {
+                let refused = ended(&events, id) == Some(Some(stream_code::UNAUTHORIZED));
+                prop_assert_eq!(refused, !a.can_subscribe(&p(x)), "subscribe {}", x);
+            }
+        }
+    }
+}
