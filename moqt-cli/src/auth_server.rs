@@ -201,9 +201,10 @@ struct ServerInner {
     http: HttpClient,
     node: String,
     metrics: Arc<AuthMetrics>,
-    /// Admitted sessions: their request (for `revalidate` and `end`) and the stop for their
-    /// re-check loop.
-    sessions: Mutex<HashMap<u64, Admitted>>,
+    /// Sessions being asked about (`None`) or admitted: their request (for `revalidate` and
+    /// `end`) and the stop for their re-check loop. A session that ends while asked about is
+    /// removed, so its grant, when it comes, is reported ended at once.
+    sessions: Mutex<HashMap<u64, Option<Admitted>>>,
 }
 
 struct Admitted {
@@ -234,6 +235,19 @@ impl ServerInner {
         }
     }
 
+    /// Posts the `end` of a session in the background (its reply is not used).
+    fn report_end(self: &Arc<Self>, request: &Request, reason: String, duration: Duration) {
+        // Byte totals are not tracked per session by the relay driver.
+        let bytes = server::Bytes::default();
+        let end = request.with_event(Event::End { reason, duration: duration.as_secs_f64(), bytes });
+        let inner = self.clone();
+        let started = Instant::now();
+        tokio::spawn(async move {
+            let (status, _) = inner.post(&end).await;
+            tracing::debug!(id = end.id, status, took = ?started.elapsed(), "auth server: end reported");
+        });
+    }
+
     async fn connect(self: Arc<Self>, asked: AdmissionRequest, handle: AccessHandle) -> Decision {
         let (path, query) = moqt_auth::split_path_query(asked.target.as_deref().unwrap_or("/"));
         let mut request = Request::connect(rand::random(), &self.node, Transport::Quic, path, query);
@@ -250,13 +264,21 @@ impl ServerInner {
                     ServerError::Invalid(_) => ("server_invalid", session_code::INTERNAL),
                 };
                 self.metrics.refused(kind);
+                self.sessions.lock().expect("sessions lock").remove(&asked.session);
                 return Decision::Refuse { code, reason: format!("{kind}: {e}") };
             }
         };
         self.metrics.admitted("server");
         let (stop, stopped) = oneshot::channel();
         let admitted = Admitted { request: request.clone(), stop: Some(stop) };
-        self.sessions.lock().expect("sessions lock").insert(asked.session, admitted);
+        match self.sessions.lock().expect("sessions lock").get_mut(&asked.session) {
+            Some(slot) => *slot = Some(admitted),
+            None => {
+                // The session ended while the server answered: it is over for the server too.
+                self.report_end(&request, "dropped".into(), Duration::ZERO);
+                return Decision::Admit(access);
+            }
+        }
         if let Some(cadence) = answer.revalidate {
             let inner = self.clone();
             let held = Some(access.clone());
@@ -315,11 +337,12 @@ impl ServerInner {
 
 impl Gatekeeper for ServerGate {
     fn admit(&self, request: AdmissionRequest, handle: AccessHandle) -> Pin<Box<dyn Future<Output = Decision> + Send>> {
+        self.inner.sessions.lock().expect("sessions lock").insert(request.session, None);
         Box::pin(self.inner.clone().connect(request, handle))
     }
 
     fn ended(&self, session: u64, reason: &str, admitted: Option<Duration>) {
-        let Some(mut state) = self.inner.sessions.lock().expect("sessions lock").remove(&session) else { return };
+        let Some(Some(mut state)) = self.inner.sessions.lock().expect("sessions lock").remove(&session) else { return };
         if let Some(stop) = state.stop.take() {
             let _ = stop.send(());
         }
@@ -328,15 +351,7 @@ impl Gatekeeper for ServerGate {
             "" => "dropped".to_string(),
             other => other.to_string(),
         };
-        let duration = admitted.unwrap_or_default().as_secs_f64();
-        // Byte totals are not tracked per session by the relay driver.
-        let end = state.request.with_event(Event::End { reason, duration, bytes: server::Bytes::default() });
-        let inner = self.inner.clone();
-        let started = Instant::now();
-        tokio::spawn(async move {
-            let (status, _) = inner.post(&end).await;
-            tracing::debug!(id = end.id, status, took = ?started.elapsed(), "auth server: end reported");
-        });
+        self.inner.report_end(&state.request, reason, admitted.unwrap_or_default());
     }
 }
 

@@ -190,6 +190,20 @@ async fn refusals_outages_and_invalid_grants() {
         gate.ended(7, "refused", None);
         assert!(gate.inner.sessions.lock().unwrap().is_empty());
     }
+    // A session that ends while the server answers: its grant is reported ended at once.
+    let grant = r#"{"subscribe":["**"],"expires":4102444800,"revalidate":1}"#;
+    let mut server = script(vec![(200, grant), (200, "")], false).await;
+    let gate = ServerGate::new(&server.url, "relay-1", Arc::new(AuthMetrics::default())).unwrap();
+    let (h, mut updates) = handle();
+    let asking = gate.admit(asked("/"), h);
+    gate.ended(7, "", None);
+    assert!(matches!(asking.await, Decision::Admit(_)));
+    let connect = server.requests.recv().await.unwrap();
+    let end = server.requests.recv().await.unwrap();
+    assert_eq!((end["event"].as_str(), end["id"].as_str()), (Some("end"), connect["id"].as_str()));
+    assert!(gate.inner.sessions.lock().unwrap().is_empty(), "nothing is kept for it");
+    assert!(updates.try_recv().is_err(), "and nothing re-checks it");
+
     // Nobody listening: an outage.
     let gate = ServerGate::new("http://127.0.0.1:1/auth", "relay-1", Arc::new(AuthMetrics::default())).unwrap();
     let (h, _) = handle();
