@@ -79,7 +79,7 @@ pub fn describe_stream_code(code: u64) -> &'static str {
         0x0 => "internal (gomoqt: internal)",
         0x1 => "cancel",
         0x2 => "delivery timeout (gomoqt group: out of range)",
-        0x3 => "session-scoped (gomoqt subscribe: not found; group: expired)",
+        0x3 => "session-scoped, e.g. unauthorized (gomoqt subscribe: not found; group: expired)",
         0x4 => "going away (gomoqt: subscribe canceled / unauthorized)",
         0x5 => "too far behind (gomoqt: timeout / publish aborted)",
         0x6 => "gomoqt: closed session",
