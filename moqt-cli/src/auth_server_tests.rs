@@ -250,3 +250,30 @@ async fn a_re_check_extends_the_grant_then_a_narrower_one_ends_the_session() {
     let end = server.requests.recv().await.unwrap();
     assert_eq!((end["event"].as_str(), end["reason"].as_str()), (Some("end"), Some("grant narrowed")));
 }
+
+#[cfg(unix)]
+#[tokio::test]
+async fn unix_socket_urls_speak_http_over_the_socket() {
+    let path = std::env::temp_dir().join(format!("moqt-auth-{}.sock", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let listener = tokio::net::UnixListener::bind(&path).unwrap();
+    let server = tokio::spawn(async move {
+        let (mut stream, _) = listener.accept().await.unwrap();
+        let mut buf = vec![0u8; 4096];
+        let mut len = 0;
+        // Head and the 2-byte body `{}`.
+        while !buf[..len].windows(4).any(|w| w == b"\r\n\r\n") || !buf[..len].ends_with(b"{}") {
+            let n = stream.read(&mut buf[len..]).await.unwrap();
+            assert!(n > 0);
+            len += n;
+        }
+        let head = String::from_utf8_lossy(&buf[..len]).to_string();
+        stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nokay").await.unwrap();
+        head
+    });
+    let client = HttpClient::new(&format!("unix://{}", path.display())).unwrap();
+    assert_eq!(client.post_json(b"{}").await.unwrap(), (200, b"okay".to_vec()));
+    let head = server.await.unwrap();
+    assert!(head.starts_with("POST / HTTP/1.1\r\n") && head.contains("Host: localhost\r\n"), "{head}");
+    let _ = std::fs::remove_file(&path);
+}
