@@ -588,3 +588,30 @@ fn an_auth_server_decides_every_session() {
     let end = recv();
     assert_eq!((end["event"].as_str(), end["id"].as_str()), (Some("end"), connect["id"].as_str()));
 }
+
+#[test]
+fn the_config_file_and_the_start_line_say_who_decides() {
+    let keys = Keys::new("config");
+    let file = keys.dir.path("relay.toml");
+    let key = keys.key();
+    std::fs::write(&file, format!("[relay.auth]\nkey = {key:?}\npublic = \"anon/**\"\nleeway = 0\n")).unwrap();
+    let (_relay, addr, fp, auth) = relay(&["--config", &file]);
+    assert!(auth.contains("tokens checked with one key") && auth.contains("publish [anon/**]"), "{auth}");
+    let via = Via::Quic("lite-06");
+    let got = outcome(client("announced", via, &via.url(&addr, "/room", None), &fp, &["", "--count", "1"]));
+    assert!(got.starts_with("session closed 0x2 unauthorized: not_public"), "{got}");
+    // Nothing configured: open, with a warning.
+    let (_open, _, _, line) = relay(&[]);
+    assert!(line.starts_with("warning: no --auth-key"), "{line}");
+    // Refused at start: a public literal, and a server next to keys.
+    for (args, needle) in [
+        (vec!["--auth-public", "anon"], "write `anon/**`"),
+        (vec!["--auth-url", "http://127.0.0.1:1/", "--auth-key", key.as_str()], "the server decides"),
+        (vec!["--auth-url", "http://203.0.113.1/"], "loopback"),
+    ] {
+        let mut all = vec!["relay", "--listen", "127.0.0.1:0"];
+        all.extend(args);
+        let (ok, err) = Proc::spawn(&all).finish();
+        assert!(!ok && err.join("\n").contains(needle), "{all:?}: {err:?}");
+    }
+}
