@@ -124,6 +124,10 @@ fn a_session_waits_for_its_access_and_its_requests_are_held() {
         assert!(net.node(r).is_pending(sid), "{v}");
         net.session(sub).announce_interest(p("")).unwrap();
         let id = subscribe(&mut net, sub, "room/cam");
+        // Announcements while it waits are not told either.
+        net.session(publisher).announce(p("room/mic")).unwrap();
+        net.node(r).publish_broadcast(p("room/local"));
+        net.run();
         assert!(serve(&mut net, publisher).is_empty(), "{v}: nothing is served before the access");
         let events = net.events(sub);
         assert!(ended(&events, id).is_none(), "{v}: the request is held, not refused");
@@ -134,7 +138,14 @@ fn a_session_waits_for_its_access_and_its_requests_are_held() {
         assert!(!net.node(r).is_pending(sid));
         assert_eq!(serve(&mut net, publisher).len(), 1, "{v}: the held subscription went upstream");
         let events = net.events(sub);
-        assert!(events.iter().any(|e| matches!(e, Event::Announced { path, .. } if path.as_str() == "room/cam")));
+        let mut live = Vec::new();
+        for e in &events {
+            if let Event::Announced { path, .. } = e {
+                live.push(path.as_str().to_string());
+            }
+        }
+        live.sort();
+        assert_eq!(live, ["room/cam", "room/local", "room/mic"], "{v}");
         assert_eq!(frames(&events), 1, "{v}");
     }
 }

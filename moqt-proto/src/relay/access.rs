@@ -203,9 +203,11 @@ impl Node {
         }
     }
 
-    /// How `sid` names the absolute `path`, and whether it may see it announced.
+    /// How `sid` names the absolute `path`, and whether it may see it announced (`None`: it is
+    /// told nothing, being outside the path or still waiting for its access).
     pub(super) fn view_for(&self, sid: SessionId, path: &Path) -> Option<(Path, bool)> {
-        match self.peer(sid)?.access.as_ref() {
+        let peer = self.peer(sid).filter(|p| !p.pending)?;
+        match peer.access.as_ref() {
             Some(access) => {
                 let relative = access.relative(path)?;
                 let visible = access.can_subscribe(&relative);
