@@ -2,6 +2,8 @@
 //! through one upstream, chains and loops of relays, a stalled subscriber, publisher churn, late
 //! joiners and cached fetch.
 
+use std::time::Duration;
+
 use bytes::Bytes;
 use moqt_proto::relay::NodeConfig;
 use moqt_proto::session::{stream_code, Config, Event, Perspective, PublicationId, PublishParams, SubscribeParams};
@@ -254,20 +256,37 @@ fn publisher_disconnects_and_reconnects() {
         publisher.accept(&mut net);
         publisher.group(&mut net, 0, 2);
         net.disconnect(publisher.link, 1);
+        // The subscription is not reset: the relay waits for another route.
+        let events = net.events(sub);
+        assert!(!events.iter().any(|e| matches!(e, Event::SubscriptionEnded { .. })), "{v}: {events:?}");
+        assert!(net.node(relay).origin().is_empty());
+        // The publisher comes back: the relay subscribes to it again, from the next group, and the
+        // same subscription continues.
+        let mut publisher = Publisher::new(&mut net, relay, "show");
+        publisher.accept(&mut net);
+        assert_eq!(publisher.streams.len(), 1, "{v}: the relay subscribed again");
+        publisher.group(&mut net, 1, 2);
+        let events = net.events(sub);
+        let groups = frames_by_group(&events);
+        assert_eq!(groups.get(&1).map(Vec::len), Some(2), "{v}: {events:?}");
+        assert!(events.iter().all(|e| !matches!(e, Event::GroupStarted { subscription, .. } if *subscription != id)));
+        assert_eq!(net.node(relay).stats().limits.route_switches, 1, "{v}");
+        // Gone for longer than the grace period: the subscription ends with UNROUTABLE.
+        net.disconnect(publisher.link, 1);
+        net.advance(NodeConfig::relay().failover_grace + Duration::from_secs(1));
         let events = net.events(sub);
         assert!(
             events.contains(&Event::SubscriptionEnded { subscription: id, code: Some(stream_code::UNROUTABLE) }),
             "{v}: {events:?}"
         );
-        assert!(net.node(relay).origin().is_empty());
         // Back again: a new subscription routes to it.
         let mut publisher = Publisher::new(&mut net, relay, "show");
         let id2 = subscribe(&mut net, sub, "show");
         assert_ne!(id, id2);
         publisher.accept(&mut net);
-        publisher.group(&mut net, 1, 2);
+        publisher.group(&mut net, 2, 2);
         let groups = frames_by_group(&net.events(sub));
-        assert_eq!(groups.get(&1).map(Vec::len), Some(2), "{v}");
+        assert_eq!(groups.get(&2).map(Vec::len), Some(2), "{v}");
     }
 }
 

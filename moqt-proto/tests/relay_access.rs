@@ -636,3 +636,35 @@ mod property {
         }
     }
 }
+
+#[test]
+fn a_route_switch_names_the_broadcast_as_the_new_upstream_does() {
+    for v in Version::ALL {
+        let mut net = network(v);
+        let r = relay(&mut net, 0x51);
+        // Two publishers of room/cam: one connected at / (it says "room/cam"), one at /room ("cam").
+        let (first, _) = admitted(&mut net, r, 7, access("", &["room/**"], &[], "/"));
+        net.session(first).announce(p("room/cam")).unwrap();
+        net.run();
+        let (sub, _) = admitted(&mut net, r, 8, access("", &[], &["**"], "/"));
+        let id = subscribe(&mut net, sub, "room/cam");
+        assert_eq!(serve(&mut net, first).len(), 1, "{v}");
+        let (second, _) = admitted(&mut net, r, 9, access("room", &["**"], &[], "/room"));
+        net.session(second).announce(p("cam")).unwrap();
+        net.run();
+        // The first publisher leaves: the relay subscribes over the second, by its own name.
+        let (link, _) = net.link_of(first);
+        net.disconnect(link, 0);
+        let asked: Vec<String> = net
+            .events(second)
+            .into_iter()
+            .filter_map(|e| match e {
+                Event::SubscribeRequest { subscribe, .. } => Some(subscribe.path.as_str().to_string()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(asked, ["cam"], "{v}");
+        let events = net.events(sub);
+        assert_eq!(ended(&events, id), None, "{v}: the subscriber was not reset");
+    }
+}

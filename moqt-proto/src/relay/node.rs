@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::announce::Watch;
+use super::failover::Feed;
 use super::fetch::{FetchKey, PendingFetch};
 use super::track::{Subscriber, TrackState};
 use super::{FetchRequestId, NodeConfig, NodeEvent, NodeStats, SessionId, TrackId, WatchId};
@@ -35,6 +36,8 @@ pub(super) enum NodeTimer {
     Admission(SessionId),
     /// A session's access ends.
     Expiry(SessionId),
+    /// A track waiting for a route (track index).
+    Dangling(usize),
 }
 
 /// One session of the node.
@@ -80,8 +83,12 @@ pub struct Node {
     pub(super) track_index: FxHashMap<(Path, String), usize>,
     /// Local tracks → track index.
     pub(super) local_tracks: FxHashMap<TrackId, usize>,
-    /// (upstream session, our subscription) → track.
-    pub(super) upstreams: FxHashMap<(SessionId, SubscriptionId), usize>,
+    /// (upstream session, our subscription) → track, and what the subscription is to it.
+    pub(super) upstreams: FxHashMap<(SessionId, SubscriptionId), (usize, Feed)>,
+    /// Where local subscriptions without an announced route go (a client's relay session).
+    pub(super) default_upstream: Option<SessionId>,
+    /// Tracks waiting for a route.
+    pub(super) dangling: Vec<usize>,
     /// Every subscriber → its track.
     pub(super) downstreams: FxHashMap<Subscriber, usize>,
     /// (downstream session, group stream) → (track, sequence).
@@ -128,6 +135,8 @@ impl Node {
             track_index: FxHashMap::default(),
             local_tracks: FxHashMap::default(),
             upstreams: FxHashMap::default(),
+            default_upstream: None,
+            dangling: Vec::new(),
             downstreams: FxHashMap::default(),
             downstream_groups: FxHashMap::default(),
             waiting: FxHashMap::default(),
@@ -356,6 +365,7 @@ impl Node {
                 NodeTimer::TrackInfo(sid, request) => self.track_info_expired(sid, request),
                 NodeTimer::Admission(sid) => self.admission_expired(sid),
                 NodeTimer::Expiry(sid) => self.access_expired(sid),
+                NodeTimer::Dangling(idx) => self.dangling_expired(idx),
             }
         }
         self.pump();
@@ -483,39 +493,47 @@ impl Node {
                 self.remove_downstream(Subscriber::Session(sid, publication))
             }
             Event::GroupStarted { subscription, sequence, .. } => {
-                if let Some(&idx) = self.upstreams.get(&(sid, subscription)) {
-                    self.group_started(idx, sequence);
+                if let Some(&(idx, feed)) = self.upstreams.get(&(sid, subscription)) {
+                    if self.accept_group(idx, sid, feed, sequence) {
+                        self.group_started(idx, sequence);
+                    }
                 }
             }
             Event::Frame { group, subscription, sequence, timestamp, payload } => {
-                if let Some(&idx) = self.upstreams.get(&(sid, subscription)) {
-                    self.group_frame(idx, Some((sid, group)), sequence, timestamp.unwrap_or(0), payload);
+                if let Some(&(idx, _)) = self.upstreams.get(&(sid, subscription)) {
+                    if self.feeds(idx, sid, sequence) {
+                        self.group_frame(idx, Some((sid, group)), sequence, timestamp.unwrap_or(0), payload);
+                    }
                 }
             }
             Event::GroupEnded { subscription, sequence, code, .. } => {
-                if let Some(&idx) = self.upstreams.get(&(sid, subscription)) {
-                    self.group_ended(idx, sequence, code);
+                if let Some(&(idx, _)) = self.upstreams.get(&(sid, subscription)) {
+                    if self.feeds(idx, sid, sequence) {
+                        self.group_ended(idx, sequence, code);
+                        self.group_fed(idx, sid, sequence);
+                    }
                 }
             }
             Event::Datagram { subscription, sequence, timestamp, payload } => {
-                if let Some(&idx) = self.upstreams.get(&(sid, subscription)) {
-                    self.group_started(idx, sequence);
-                    self.group_frame(idx, None, sequence, timestamp, payload);
-                    self.group_ended(idx, sequence, None);
+                if let Some(&(idx, feed)) = self.upstreams.get(&(sid, subscription)) {
+                    if self.accept_group(idx, sid, feed, sequence) {
+                        self.group_started(idx, sequence);
+                        self.group_frame(idx, None, sequence, timestamp, payload);
+                        self.group_ended(idx, sequence, None);
+                        self.group_fed(idx, sid, sequence);
+                    }
                 }
             }
             Event::SubscriptionEnded { subscription, code } => {
-                if let Some(idx) = self.upstreams.remove(&(sid, subscription)) {
-                    // On a closing session the code is the session's: a clean close ends the
-                    // track cleanly (its open groups were already reset), any other loses the
-                    // route.
-                    let closing = self.session(sid).is_some_and(Session::is_closed);
+                if let Some((idx, feed)) = self.upstreams.remove(&(sid, subscription)) {
+                    // On a closing session the code is the session's: the route is lost.
+                    let lost = self.session(sid).is_some_and(Session::is_closed);
                     let code = match code {
-                        Some(c) if closing && c == session_code::NO_ERROR => None,
-                        Some(_) if closing => Some(stream_code::UNROUTABLE),
+                        Some(c) if lost && c == session_code::NO_ERROR => Some(stream_code::GOING_AWAY),
+                        Some(_) if lost => Some(stream_code::UNROUTABLE),
                         code => code,
                     };
-                    self.end_track(idx, code);
+                    self.upstream_ended(idx, sid, feed, code, lost);
                 }
             }
             Event::GroupDropped { group, .. } => self.on_group_dropped(sid, group),
@@ -564,10 +582,15 @@ impl Node {
         for path in self.origin.remove_session(sid) {
             self.propagate(&path);
         }
-        let fed: Vec<usize> = self.upstreams.iter().filter(|((s, _), _)| *s == sid).map(|(_, &i)| i).collect();
-        // `code` is the session's close code; the tracks it fed end with a stream code.
-        for idx in fed {
-            self.end_track(idx, Some(stream_code::UNROUTABLE));
+        // The tracks it fed switch to another route (or wait for one).
+        let fed: Vec<((SessionId, SubscriptionId), (usize, Feed))> =
+            self.upstreams.iter().filter(|((s, _), _)| *s == sid).map(|(k, v)| (*k, *v)).collect();
+        for (key, (idx, feed)) in fed {
+            self.upstreams.remove(&key);
+            self.upstream_ended(idx, sid, feed, Some(stream_code::UNROUTABLE), true);
+        }
+        if self.default_upstream == Some(sid) {
+            self.default_upstream = None;
         }
         let subs: Vec<Subscriber> =
             self.downstreams.keys().filter(|d| matches!(d, Subscriber::Session(s, _) if *s == sid)).copied().collect();
@@ -581,7 +604,7 @@ impl Node {
         if let Some(peer) = self.peers.get(sid.index()).and_then(|p| p.as_ref()) {
             let watches: Vec<WatchId> = peer.interests.values().copied().collect();
             for w in watches {
-                self.end_watch(w, Some(code));
+                self.detach_watch(w, sid, Some(code), true);
             }
         }
         self.events.push_back(NodeEvent::SessionClosed { session: sid, code, reason });
