@@ -109,7 +109,9 @@ fn cpu_seconds() -> f64 {
     (ticks(11) + ticks(12)) / 100.0
 }
 
-pub async fn run(args: BenchArgs) -> Result<()> {
+pub async fn run(mut args: BenchArgs) -> Result<()> {
+    args.connect.url = args.connect.url()?;
+    args.connect.jwt = None;
     if args.size < 16 {
         bail!("--size must be at least 16 bytes");
     }

@@ -30,10 +30,12 @@ Examples:
   moqt relay --listen [::]:443 --tls-cert cert.pem --tls-key key.pem
   moqt relay --listen 127.0.0.1:4444 --peer moqt://127.0.0.1:4443 --peer-fingerprint HEX
   moqt relay --config relay.toml              # the same settings under [relay]; flags override the file
+  moqt relay --auth-key root.jwk --auth-public 'anon/**'   # tokens required, except under anon/
 
-At start it prints `certificate sha256 HEX`, `listening on ADDR`, the demo page's URL and a `moqt pub` /
-`moqt sub` pair with the fingerprint filled in. HTTP on the same TCP port: /certificate.sha256, /health,
-/metrics. Ctrl-C sends GOAWAY (--next-uri) and drains for up to --drain-timeout seconds.";
+At start it prints `certificate sha256 HEX`, `listening on ADDR`, who may do what (`auth: …`, or a warning
+for an open relay), the demo page's URL and a `moqt pub` / `moqt sub` pair with the fingerprint filled in.
+HTTP on the same TCP port: /certificate.sha256, /health, /metrics. Ctrl-C sends GOAWAY (--next-uri) and
+drains for up to --drain-timeout seconds. Tokens, keys and public paths: docs/auth.md.";
 
 /// `moqt pub --help` examples.
 pub const PUB_EXAMPLES: &str = "\
@@ -44,6 +46,7 @@ Examples (HEX: the fingerprint `moqt relay` prints):
   echo hello | moqt pub moqt://localhost:4443 chat --tls-fingerprint HEX                # a group per line
   moqt pub moqt://localhost:4443 film.hang --media film.mp4 --loop --tls-fingerprint HEX    # audio + video
   ffmpeg -re -i in.mp4 $CMAF - | moqt pub moqt://localhost:4443 live.hang --media --tls-fingerprint HEX
+  moqt pub https://relay.example/room cam --clock --jwt TOKEN              # a relay that needs a token
 
 Test-pattern frames carry their send time, so `moqt sub --stats` (and the demo page) measure latency.
 --media reads fragmented MP4 from a file (paced by its timestamps) or stdin: CMAF as ffmpeg writes it
@@ -209,6 +212,8 @@ pub struct RelayArgs {
     /// Only these versions (repeatable) [default: all].
     #[arg(long = "version", value_parser = parse_version)]
     pub versions: Vec<Version>,
+    #[command(flatten)]
+    pub auth: crate::auth_cmd::AuthArgs,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -227,9 +232,18 @@ pub struct ConnectArgs {
     /// Do not verify the server certificate (development only).
     #[arg(long)]
     pub tls_disable_verify: bool,
+    /// A token for the relay (sent as `?jwt=` in the URL; the URL may carry it instead).
+    #[arg(long)]
+    pub jwt: Option<String>,
 }
 
 impl ConnectArgs {
+    /// The URL to dial: `url` with `--jwt` added to its query (replacing a `jwt` already there).
+    pub fn url(&self) -> Result<String> {
+        let Some(jwt) = &self.jwt else { return Ok(self.url.clone()) };
+        with_jwt(&self.url, jwt)
+    }
+
     pub fn verification(&self) -> Result<Verification> {
         Ok(if self.tls_disable_verify {
             Verification::InsecureNoVerification
@@ -320,6 +334,15 @@ pub struct AnnouncedArgs {
     pub count: Option<u64>,
 }
 
+/// `url` with its `jwt` query parameter set to `jwt` (other parameters kept).
+pub fn with_jwt(url: &str, jwt: &str) -> Result<String> {
+    let mut parsed = url::Url::parse(url).with_context(|| format!("invalid URL {url:?}"))?;
+    let kept: Vec<(String, String)> =
+        parsed.query_pairs().filter(|(k, _)| k != "jwt").map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
+    parsed.query_pairs_mut().clear().extend_pairs(kept).append_pair("jwt", jwt);
+    Ok(parsed.to_string())
+}
+
 pub fn parse_version(s: &str) -> Result<Version, String> {
     s.parse::<Version>().map_err(|e| e.to_string())
 }
@@ -348,6 +371,8 @@ pub struct RelayFile {
     pub hop_id: Option<u64>,
     #[serde(default)]
     pub versions: Vec<String>,
+    #[serde(default)]
+    pub auth: crate::auth_cmd::AuthFile,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -382,6 +407,7 @@ impl RelayArgs {
         self.drain_timeout = self.drain_timeout.or(file.drain_timeout);
         self.web_root = self.web_root.or(file.web_root);
         self.hop_id = self.hop_id.or(file.hop_id);
+        self.auth = self.auth.merge(file.auth);
         if self.versions.is_empty() {
             for v in &file.versions {
                 self.versions.push(parse_version(v).map_err(|e| anyhow::anyhow!("config file: {e}"))?);

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context, Result};
 use bytes::{BufMut, Bytes, BytesMut};
-use moqt_driver_quinn::{Announcement, Client, Session, SessionOptions};
+use moqt_driver_quinn::{Announcement, Client, CloseInfo, Session, SessionOptions};
 use moqt_driver_tokio::transport::ClientConfig;
 use moqt_proto::session::SubscribeParams;
 
@@ -37,8 +37,10 @@ pub(crate) async fn connect_with(args: &ConnectArgs, options: ConnectOptions) ->
         client = client.with_options(session_options);
     }
     let client = Arc::new(client);
-    let session = client.connect(&args.url).await.with_context(|| format!("cannot connect to {}", args.url))?;
-    eprintln!("connected to {} ({}, {:?})", args.url, session.version(), session.kind());
+    let url = args.url()?;
+    let shown = crate::auth_cmd::redact(&url);
+    let session = client.connect(&url).await.with_context(|| format!("cannot connect to {shown}"))?;
+    eprintln!("connected to {shown} ({}, {:?})", session.version(), session.kind());
     // Ctrl-C or SIGTERM closes the session cleanly (so the peer learns at once), then exits.
     let on_signal = session.clone();
     let on_signal_client = client.clone();
@@ -62,6 +64,40 @@ pub(crate) async fn connect_with(args: &ConnectArgs, options: ConnectOptions) ->
         eprintln!("goaway received: next uri {uri:?}");
     });
     Ok((client, session))
+}
+
+/// Runs a command's work on its session. A close with a non-zero code (a refusal at admission,
+/// the access expiring) ends the command with an error naming the code.
+async fn until_refused(session: &Session, work: impl std::future::Future<Output = Result<()>>) -> Result<()> {
+    let explain = |info: CloseInfo| {
+        anyhow::anyhow!(
+            "the session closed (code {:#x}, {}: {})",
+            info.code,
+            moqt_proto::session::describe_session_code(info.code),
+            info.reason
+        )
+    };
+    let failed = async {
+        let info = session.closed().await;
+        if info.code == 0 {
+            std::future::pending::<()>().await;
+        }
+        info
+    };
+    let result = tokio::select! {
+        biased;
+        info = failed => return Err(explain(info)),
+        result = work => result,
+    };
+    // A request that failed because the session is closing: the session's reason says more (its
+    // close follows the requests' ends at once).
+    match result {
+        Err(e) => match tokio::time::timeout(Duration::from_millis(250), session.closed()).await {
+            Ok(info) if info.code != 0 => Err(explain(info)),
+            _ => Err(e),
+        },
+        ok => ok,
+    }
 }
 
 /// Waits for Ctrl-C or (on Unix) SIGTERM; returns the conventional exit code.
@@ -139,6 +175,11 @@ pub async fn publish(args: PubArgs) -> Result<()> {
         bail!("--clock and the test pattern flags (--fps/--rate/--size/--group) are exclusive");
     }
     let (client, session) = connect(&args.connect).await?;
+    until_refused(&session, publish_on(args, &client, &session)).await
+}
+
+async fn publish_on(args: PubArgs, client: &Client, session: &Session) -> Result<()> {
+    let pattern = args.fps.is_some() || args.rate.is_some() || args.size.is_some() || args.group.is_some();
     let track_name = args.track.clone().unwrap_or_else(|| if args.clock { "seconds" } else { "data" }.to_string());
     let broadcast = session.publish(&args.broadcast);
     let track = broadcast.create_track(&track_name);
@@ -277,7 +318,7 @@ pub async fn publish(args: PubArgs) -> Result<()> {
     drop(track);
     drop(broadcast);
     tokio::time::sleep(Duration::from_millis(250)).await;
-    close(&client, &session).await;
+    close(client, session).await;
     Ok(())
 }
 
@@ -286,6 +327,10 @@ pub async fn subscribe(args: SubArgs) -> Result<()> {
         return crate::media::record::run(args).await;
     }
     let (client, session) = connect(&args.connect).await?;
+    until_refused(&session, subscribe_on(args, &client, &session)).await
+}
+
+async fn subscribe_on(args: SubArgs, client: &Client, session: &Session) -> Result<()> {
     let track_name = args.track.clone().unwrap_or_else(|| "data".to_string());
     let params = SubscribeParams { priority: args.priority, max_latency: args.max_latency, ..Default::default() };
     let mut reader = session.subscribe(&args.broadcast, &track_name, params).await?;
@@ -351,7 +396,7 @@ pub async fn subscribe(args: SubArgs) -> Result<()> {
         write!(out, "total ")?;
         print_stats(&mut out, start, frames, bytes, lost, &mut all)?;
     }
-    close(&client, &session).await;
+    close(client, session).await;
     Ok(())
 }
 
@@ -380,6 +425,10 @@ fn print_stats(
 
 pub async fn announced(args: AnnouncedArgs) -> Result<()> {
     let (client, session) = connect(&args.connect).await?;
+    until_refused(&session, announced_on(args, &client, &session)).await
+}
+
+async fn announced_on(args: AnnouncedArgs, client: &Client, session: &Session) -> Result<()> {
     let mut announced = session.announced(&args.prefix).await?;
     let mut out = std::io::stdout().lock();
     let mut n = 0u64;
@@ -394,7 +443,7 @@ pub async fn announced(args: AnnouncedArgs) -> Result<()> {
             break;
         }
     }
-    close(&client, &session).await;
+    close(client, session).await;
     Ok(())
 }
 

@@ -1,5 +1,7 @@
 //! The `moqt` command-line tool: relay, publish, subscribe, list announcements, decode wire bytes.
 
+mod auth_cmd;
+mod auth_server;
 mod bench;
 mod cli;
 mod client_cmd;

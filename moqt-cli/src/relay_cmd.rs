@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use moqt_driver_quinn::relay::{Relay, RelayConfig};
+use moqt_driver_quinn::relay::{ConnectInfo, Relay, RelayConfig};
 use moqt_driver_tokio::tls::{Identity, Verification};
 use moqt_driver_tokio::transport::{ClientConfig, Connector, Listener, ServerConfig};
 use moqt_proto::relay::NodeConfig;
@@ -49,23 +49,27 @@ pub async fn run(args: RelayArgs) -> Result<()> {
     let addr = server.local_addr();
 
     let hop_id = args.hop_id.filter(|h| *h != 0).unwrap_or_else(random_hop_id);
+    let (gate, auth_metrics, auth_line) = args.auth.gate()?;
     let relay = Relay::start(
         RelayConfig {
             node: NodeConfig { hop_id, ..NodeConfig::default() },
             session: Config::new(Version::Lite06, Perspective::Server),
+            gate,
         },
         runtime.clone(),
     );
 
-    let metrics = relay.metrics();
+    let (metrics, access_metrics) = (relay.metrics(), relay.access_metrics());
+    let metrics = move || metrics.render() + &access_metrics.render() + &auth_metrics.render();
     let files = web_files(args.web_root.as_deref())?;
     let page_built = files.iter().any(|(p, _, body)| p == "/index.html" && body != FALLBACK.as_bytes());
-    let site = Arc::new(Site { fingerprint: fingerprint.clone(), metrics: Box::new(move || metrics.render()), files });
+    let site = Arc::new(Site { fingerprint: fingerprint.clone(), metrics: Box::new(metrics), files });
     let http_listener = http::bind(addr).await?;
     tokio::spawn(http::serve(http_listener, site));
 
     eprintln!("certificate sha256 {fingerprint}");
     eprintln!("listening on {addr} (udp: raw QUIC + WebTransport; tcp: http)");
+    eprintln!("{auth_line}");
     for line in
         hints::next_steps(&hints::program(), addr, hints::wildcard_is_dual_stack(addr), &fingerprint, page_built)
     {
@@ -89,14 +93,17 @@ pub async fn run(args: RelayArgs) -> Result<()> {
         let client = Connector::new(cc)?;
         tokio::spawn(async move {
             loop {
+                let shown = crate::auth_cmd::redact(&url);
                 match client.connect(&url).await {
                     Ok(session) => {
-                        tracing::info!(url, version = %session.version(), "linked to peer relay");
+                        tracing::info!(url = shown, version = %session.version(), "linked to peer relay");
                         let version = session.version();
-                        relay.serve(session, version, Perspective::Client, Dialect::Draft).await;
-                        tracing::warn!(url, "peer link ended");
+                        // The URL's path and query (a `?jwt=` among them) go in the SETUP Path on raw QUIC.
+                        let info = ConnectInfo { target: path_and_query(&url), remote: Some(session.peer_addr()) };
+                        relay.serve_with(session, version, Perspective::Client, Dialect::Draft, info).await;
+                        tracing::warn!(url = shown, "peer link ended");
                     }
-                    Err(e) => tracing::warn!(url, "cannot reach peer relay: {e}"),
+                    Err(e) => tracing::warn!(url = shown, "cannot reach peer relay: {e}"),
                 }
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
@@ -106,10 +113,14 @@ pub async fn run(args: RelayArgs) -> Result<()> {
     let accept_relay = relay.clone();
     let accept = tokio::spawn(async move {
         while let Some(accepted) = server.accept().await {
-            tracing::info!(peer = %accepted.peer, version = %accepted.version, kind = ?accepted.kind, path = ?accepted.path, "session");
+            let path = accepted.path.as_deref().map(crate::auth_cmd::redact);
+            tracing::info!(peer = %accepted.peer, version = %accepted.version, kind = ?accepted.kind, ?path, "session");
             let relay = accept_relay.clone();
+            let info = ConnectInfo { target: accepted.path.clone(), remote: Some(accepted.peer) };
             tokio::spawn(async move {
-                relay.serve(accepted.connection, accepted.version, Perspective::Server, Dialect::Draft).await;
+                relay
+                    .serve_with(accepted.connection, accepted.version, Perspective::Server, Dialect::Draft, info)
+                    .await;
             });
         }
     });
@@ -124,6 +135,15 @@ pub async fn run(args: RelayArgs) -> Result<()> {
     relay.drained(&runtime, Duration::from_secs(1)).await;
     accept.abort();
     Ok(())
+}
+
+/// The path and query of a URL (`/room?jwt=…`).
+fn path_and_query(url: &str) -> Option<String> {
+    let parsed = url::Url::parse(url).ok()?;
+    Some(match parsed.query() {
+        Some(q) => format!("{}?{q}", parsed.path()),
+        None => parsed.path().to_string(),
+    })
 }
 
 /// A random non-zero hop id below 2^53 (from the OS's hash randomness; no extra dependency).

@@ -24,6 +24,10 @@ use crate::connection::Connection;
 use crate::io::ConnectionIo;
 use crate::rt::{Runtime, Sleep};
 
+mod gate;
+
+pub use gate::{AccessHandle, AccessMetrics, AdmissionRequest, Decision, Gate, Gatekeeper};
+
 /// Live counters for `/metrics`, updated by the owner after each batch (no lock).
 #[derive(Debug, Default)]
 pub struct Metrics {
@@ -96,12 +100,24 @@ pub struct RelayConfig {
     /// Template for each session's configuration (limits, dialect); version and side are set
     /// per connection.
     pub session: Config,
+    /// Who decides what accepted sessions may do (`None`: everyone may do everything).
+    pub gate: Option<Gate>,
 }
 
 impl Default for RelayConfig {
     fn default() -> Self {
-        Self { node: NodeConfig::default(), session: Config::new(Version::Lite06, Perspective::Server) }
+        Self { node: NodeConfig::default(), session: Config::new(Version::Lite06, Perspective::Server), gate: None }
     }
+}
+
+/// How a connection reached the relay, beyond its version and side.
+#[derive(Debug, Clone, Default)]
+pub struct ConnectInfo {
+    /// The path and query: as the WebTransport request carried it (accepted sessions), or to send
+    /// in the SETUP Path parameter (raw QUIC links this relay dials).
+    pub target: Option<String>,
+    /// The peer's address.
+    pub remote: Option<std::net::SocketAddr>,
 }
 
 enum OwnerMsg {
@@ -110,7 +126,12 @@ enum OwnerMsg {
         version: Version,
         perspective: Perspective,
         dialect: Dialect,
+        info: ConnectInfo,
         done: oneshot::Sender<()>,
+    },
+    Decided {
+        sid: SessionId,
+        decision: Decision,
     },
     Io {
         sid: SessionId,
@@ -131,6 +152,7 @@ enum OwnerMsg {
 pub struct Relay {
     tx: mpsc::UnboundedSender<OwnerMsg>,
     metrics: Arc<Metrics>,
+    access_metrics: Arc<AccessMetrics>,
 }
 
 impl Relay {
@@ -138,8 +160,13 @@ impl Relay {
     pub fn start(config: RelayConfig, runtime: Runtime) -> Relay {
         let (tx, rx) = mpsc::unbounded();
         let metrics = Arc::new(Metrics::default());
+        let access_metrics = Arc::new(AccessMetrics::default());
+        let mut node_config = config.node.clone();
+        node_config.require_access |= config.gate.is_some();
         let owner = Owner {
-            node: Node::new(config.node.clone(), Instant::now()),
+            node: Node::new(node_config, Instant::now()),
+            gate: config.gate,
+            access_metrics: access_metrics.clone(),
             template: config.session,
             conns: FxHashMap::default(),
             tx: tx.clone(),
@@ -147,7 +174,12 @@ impl Relay {
             metrics: metrics.clone(),
         };
         runtime.spawn(Box::pin(owner.run(rx)));
-        Relay { tx, metrics }
+        Relay { tx, metrics, access_metrics }
+    }
+
+    /// The core's access counters (requests refused, sessions expired).
+    pub fn access_metrics(&self) -> Arc<AccessMetrics> {
+        self.access_metrics.clone()
     }
 
     /// The live counters.
@@ -158,8 +190,22 @@ impl Relay {
     /// Hands a new connection (accepted, or dialled to a peer relay) to the relay; resolves when
     /// the connection has ended.
     pub async fn serve(&self, connection: Connection, version: Version, perspective: Perspective, dialect: Dialect) {
+        let info = ConnectInfo { target: None, remote: Some(connection.peer_addr()) };
+        self.serve_with(connection, version, perspective, dialect, info).await
+    }
+
+    /// [`Relay::serve`] with the path the connection was made for (see [`ConnectInfo`]).
+    pub async fn serve_with(
+        &self,
+        connection: Connection,
+        version: Version,
+        perspective: Perspective,
+        dialect: Dialect,
+        info: ConnectInfo,
+    ) {
         let (done, ended) = oneshot::channel();
-        if self.tx.unbounded_send(OwnerMsg::Connect { connection, version, perspective, dialect, done }).is_ok() {
+        let msg = OwnerMsg::Connect { connection, version, perspective, dialect, info, done };
+        if self.tx.unbounded_send(msg).is_ok() {
             let _ = ended.await;
         }
     }
@@ -201,6 +247,10 @@ struct Conn {
     io: mpsc::UnboundedSender<Vec<Command>>,
     batch: Vec<Command>,
     done: Option<oneshot::Sender<()>>,
+    kind: crate::connection::TransportKind,
+    version: Version,
+    remote: Option<std::net::SocketAddr>,
+    admission: gate::Admission,
 }
 
 struct Owner {
@@ -210,6 +260,8 @@ struct Owner {
     tx: mpsc::UnboundedSender<OwnerMsg>,
     runtime: Runtime,
     metrics: Arc<Metrics>,
+    gate: Option<Gate>,
+    access_metrics: Arc<AccessMetrics>,
 }
 
 impl Owner {
@@ -242,18 +294,30 @@ impl Owner {
     fn on_msg(&mut self, msg: OwnerMsg) {
         let now = Instant::now();
         match msg {
-            OwnerMsg::Connect { connection, version, perspective, dialect, done } => {
+            OwnerMsg::Connect { connection, version, perspective, dialect, info, done } => {
                 let mut config = self.template.clone();
                 config.version = version;
                 config.perspective = perspective;
                 config.dialect = dialect;
+                let kind = connection.kind();
+                if perspective == Perspective::Client && kind == crate::connection::TransportKind::RawQuic {
+                    config.setup_path = info.target.clone().filter(|p| !p.is_empty() && p != "/");
+                }
                 let sid = self.node.add_session(config, now);
                 self.metrics.sessions_total.fetch_add(1, Ordering::Relaxed);
                 let (io_tx, io_rx) = mpsc::unbounded();
-                self.conns.insert(sid, Conn { io: io_tx, batch: Vec::new(), done: Some(done) });
+                let admission = gate::Admission::Open;
+                let remote = info.remote;
+                let conn = Conn { io: io_tx, batch: Vec::new(), done: Some(done), kind, version, remote, admission };
+                self.conns.insert(sid, conn);
+                let admission = self.admission_start(sid, perspective, kind, version, info.target);
+                if let Some(conn) = self.conns.get_mut(&sid) {
+                    conn.admission = admission;
+                }
                 let io = ConnectionIo::new(connection);
                 self.runtime.spawn(Box::pin(io_task(io, sid, self.tx.clone(), io_rx)));
             }
+            OwnerMsg::Decided { sid, decision } => self.decided(sid, decision),
             OwnerMsg::Io { sid, event } => self.node.handle(sid, now, event),
             OwnerMsg::Goaway { uri } => self.node.goaway_all(&uri),
             OwnerMsg::CloseAll { code, reason } => {
@@ -279,6 +343,7 @@ impl Owner {
                 NodeEvent::SessionClosed { session, code, reason } => {
                     tracing::debug!(?session, code, reason, "session closed");
                     if let Some(mut conn) = self.conns.remove(&session) {
+                        self.admission_ended(conn.admission, session, &reason);
                         if !conn.batch.is_empty() {
                             let _ = conn.io.unbounded_send(std::mem::take(&mut conn.batch));
                         }
@@ -288,6 +353,7 @@ impl Owner {
                     }
                 }
                 NodeEvent::Goaway { session, uri } => tracing::info!(?session, uri, "peer sent GOAWAY"),
+                NodeEvent::AwaitingAccess { session, setup_path } => self.setup_arrived(session, setup_path),
                 // The relay runs no local application.
                 _ => {}
             }
@@ -297,7 +363,9 @@ impl Owner {
                 let _ = conn.io.unbounded_send(std::mem::take(&mut conn.batch));
             }
         }
-        self.metrics.store(&self.node.stats(), self.node.cache_bytes());
+        let stats = self.node.stats();
+        self.metrics.store(&stats, self.node.cache_bytes());
+        self.access_metrics.store(&stats.access);
     }
 }
 

@@ -22,6 +22,18 @@ export function candidates(url) {
 }
 
 /**
+ * `url` with the page's `jwt=` token (its own query parameter) added, for a relay that requires
+ * one; a `jwt` already in `url` wins. The token travels in the WebTransport URL's query.
+ */
+export function withToken(url, params) {
+	const jwt = params.get("jwt");
+	if (!jwt || url.searchParams.has("jwt")) return url;
+	const out = new URL(url);
+	out.searchParams.set("jwt", jwt);
+	return out;
+}
+
+/**
  * Where the certificate fingerprint for `url` comes from, as `{ how, certUrl? }`, from the
  * page's query parameters (`fingerprint=HEX|none`, `cert=URL`).
  */
@@ -75,7 +87,7 @@ export async function connectAny(lib, url, params, onAttempt = () => {}) {
 		try {
 			const fp = await fingerprint(candidate, params, source);
 			try {
-				const session = await connect(lib, candidate, { fingerprint: fp, protocols });
+				const session = await connect(lib, withToken(candidate, params), { fingerprint: fp, protocols });
 				return { session, url: candidate, fingerprint: fp, source, attempts };
 			} catch (err) {
 				// connect() races its transports with Promise.any: report the first real cause.

@@ -8,13 +8,14 @@
 //   fingerprint=HEX|none           SHA-256 of the relay's certificate; default: fetched from cert=
 //   cert=URL                       where to fetch the fingerprint (default http://<relay host:port>/certificate.sha256)
 //   alpn=moq-lite-04,...           WebTransport sub-protocols to offer instead of the library's list
+//   jwt=TOKEN                      a token for a relay that requires one (sent as ?jwt= to the relay)
 //   watch=BROADCAST&track=NAME     watch this track as soon as the broadcast is announced
 //   publish=BROADCAST&ptrack=NAME&fps=N&size=BYTES&group=N   publish a test pattern at once
 //   video=NAME.hang                play this hang (or NAME.msf: MSF) broadcast with <moq-watch> once connected
 //   camera=NAME.hang               publish the camera with <moq-publish> once connected
 
 import { Chart } from "./chart.js";
-import { connectAny, describeAttempt, describeSource, likelyFixes } from "./connect.js";
+import { connectAny, describeAttempt, describeSource, likelyFixes, withToken } from "./connect.js";
 import { CameraPublisher, VideoPlayer } from "./media.js";
 import * as Pattern from "./pattern.js";
 
@@ -109,7 +110,8 @@ async function start(urlText, lib) {
 		});
 		const current = found.session;
 		session = current;
-		relay = { url: found.url, fingerprint: found.fingerprint };
+		// The media elements open their own sessions: they carry the token too.
+		relay = { url: withToken(found.url, params), fingerprint: found.fingerprint };
 		Object.assign(demo, { connected: true, url: found.url.toString(), version: current.version, library: current.library });
 		demo.attempts = found.attempts;
 		if (found.attempts.length > 0) {

@@ -295,7 +295,8 @@ impl Session {
         self.shared.current().kind()
     }
 
-    /// The WebTransport request path (server side) or the dialed URL's path (client side).
+    /// The WebTransport request path (server side) or the dialed URL's path and query (client
+    /// side), `?query` included when there is one.
     pub fn path(&self) -> Option<&str> {
         self.shared.path.as_deref()
     }
@@ -411,7 +412,11 @@ impl Client {
         let parsed = url::Url::parse(url)
             .map_err(|e| TransportError::InvalidUrl { url: url.to_owned(), reason: e.to_string() })?;
         let connection = self.connector.connect_url(&parsed).await?;
-        let path = Some(parsed.path().to_owned());
+        // The path and query (a `?jwt=` token among them) go in the lite-05+ SETUP Path on raw QUIC.
+        let path = Some(match parsed.query() {
+            Some(query) => format!("{}?{query}", parsed.path()),
+            None => parsed.path().to_owned(),
+        });
         let runtime = self.connector.runtime().clone();
         let redial = Some(Redial { connector: self.connector.clone(), url: url.to_owned() });
         Ok(Session::start_with(connection, Perspective::Client, path, self.options.clone(), runtime, redial))

@@ -17,7 +17,7 @@ impl Owner {
         match event {
             NodeEvent::SessionClosed { session, code, reason } => self.session_closed(session, code, reason),
             NodeEvent::Goaway { session, uri } => self.goaway(session, uri),
-            NodeEvent::PeerSetup { .. } | NodeEvent::RouteSwitched { .. } => {}
+            NodeEvent::PeerSetup { .. } | NodeEvent::RouteSwitched { .. } | NodeEvent::AwaitingAccess { .. } => {}
             NodeEvent::TrackRequested { path, track } => {
                 if let Some(b) = self.paths.get(&path).and_then(|k| self.broadcasts.get(k)) {
                     b.queue.push(BroadcastRequest::Track(track), 0, MAX_BROADCAST_REQUESTS);

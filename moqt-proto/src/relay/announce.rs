@@ -74,8 +74,10 @@ impl Node {
         prefix: &Path,
         watch: WatchId,
     ) -> Result<InterestId, crate::session::Error> {
+        // The session names paths relative to its access root.
+        let relative = self.relative_for(sid, prefix).ok_or(crate::session::Error::InvalidArgument)?;
         let peer = self.peer_mut(sid).ok_or(crate::session::Error::Closed)?;
-        let interest = peer.session.announce_interest(prefix.clone())?;
+        let interest = peer.session.announce_interest(relative)?;
         peer.interests.insert(interest, watch);
         Ok(interest)
     }
@@ -136,10 +138,11 @@ impl Node {
     }
 
     pub(super) fn on_announced(&mut self, sid: SessionId, path: Path, hops: Hops, cost: RouteCost) {
+        let Some(path) = self.admit_announce(sid, path, &hops) else { return };
         let hop = self.config.hop_id;
         if (hop != 0 && hops.contains(&hop)) || hops.len() >= MAX_ROUTE_HOPS {
             tracing::debug!(%path, "dropping a looped or too long route");
-            return self.on_unannounced(sid, &path);
+            return self.unannounce_absolute(sid, &path);
         }
         // The link price (1 unless configured) is added to both halves of a lite-06 cost,
         // saturating at the largest encodable value.
@@ -156,6 +159,11 @@ impl Node {
     }
 
     pub(super) fn on_unannounced(&mut self, sid: SessionId, path: &Path) {
+        let path = self.absolute_for(sid, path.clone());
+        self.unannounce_absolute(sid, &path);
+    }
+
+    fn unannounce_absolute(&mut self, sid: SessionId, path: &Path) {
         if self.origin.remove(path, Source::Session(sid)) {
             self.propagate(path);
         }
@@ -175,12 +183,15 @@ impl Node {
         self.retry_dangling(path);
     }
 
+    /// Tells one session the best route to `path` (absolute), named relative to its access
+    /// root, or that there is none it may see.
     pub(super) fn advertise_to(&mut self, id: SessionId, path: &Path) {
-        let route = self.origin.best(path, Some(id)).cloned();
+        let Some((name, visible)) = self.view_for(id, path) else { return };
+        let route = if visible { self.origin.best(path, Some(id)).cloned() } else { None };
         let Some(s) = self.session_mut(id) else { return };
         let result = match route {
-            Some(r) => s.announce_route(path.clone(), r.hops, r.cost),
-            None => s.unannounce(path).or(Ok(())),
+            Some(r) => s.announce_route(name, r.hops, r.cost),
+            None => s.unannounce(&name).or(Ok(())),
         };
         if let Err(err) = result {
             tracing::debug!(%path, %err, "route not advertised");

@@ -97,6 +97,7 @@ impl Node {
         let (path, name) = (track.path.clone(), track.name.clone());
         let mut params = self.upstream_params(idx);
         params.start_group = track.switching.delivered.map(|d| d.saturating_add(1));
+        let Some(path) = self.relative_for(to, &path) else { return };
         let Some(Ok(subscription)) = self.session_mut(to).map(|s| s.subscribe(path, &name, params)) else {
             return;
         };
@@ -336,6 +337,8 @@ impl Node {
         let (path, name) = (track.path.clone(), track.name.clone());
         let mut params = self.upstream_params(idx);
         params.start_group = self.track(idx).switching.delivered.map(|d| d.saturating_add(1));
+        // The session names the broadcast relative to its access root.
+        let Some(path) = self.relative_for(up, &path) else { return false };
         let Some(Ok(subscription)) = self.session_mut(up).map(|s| s.subscribe(path, &name, params)) else {
             return false;
         };

@@ -5,6 +5,7 @@
 
 use bytes::Bytes;
 
+use super::access::Ask;
 use super::cache::CachedFrame;
 use super::node::{Node, NodeTimer};
 use super::{FetchRequestId, LocalFetchId, NodeEvent, Route, SessionId, Source};
@@ -130,7 +131,13 @@ impl Node {
         self.pump();
     }
 
-    pub(super) fn on_fetch(&mut self, requester: Requester, request: Fetch) {
+    pub(super) fn on_fetch(&mut self, requester: Requester, mut request: Fetch) {
+        if let Requester::Session(sid, _) = requester {
+            match self.admit_request(sid, request.path, Ask::Fetch) {
+                Some(path) => request.path = path,
+                None => return self.reject(requester, stream_code::UNAUTHORIZED),
+            }
+        }
         self.start_fetch(requester, request, None);
     }
 
@@ -185,8 +192,11 @@ impl Node {
                 None => return self.reject(waiter.requester, stream_code::NOT_FOUND),
             },
         };
+        let Some(upstream_path) = self.relative_for(up, &fetch.path) else {
+            return self.reject(requester, stream_code::UNROUTABLE);
+        };
         let Some(upstream) = self.session_mut(up) else { return self.reject(requester, stream_code::UNROUTABLE) };
-        match upstream.fetch(fetch.path.clone(), &fetch.track, fetch.priority, fetch.group) {
+        match upstream.fetch(upstream_path, &fetch.track, fetch.priority, fetch.group) {
             Ok(ufetch) => {
                 self.stats.upstream_fetches += 1;
                 self.fetch_upstreams.insert((up, ufetch), key.clone());
@@ -306,6 +316,12 @@ impl Node {
     // ----- TRACK -----
 
     pub(super) fn on_track_request(&mut self, sid: SessionId, request: TrackRequestId, path: Path, name: String) {
+        let Some(path) = self.admit_request(sid, path, Ask::TrackInfo) else {
+            if let Some(s) = self.session_mut(sid) {
+                let _ = s.track_reject(request, stream_code::UNAUTHORIZED);
+            }
+            return;
+        };
         let known = self.track_index.get(&(path.clone(), name.clone())).and_then(|&i| self.tracks[i].as_ref()?.info);
         if let Some(info) = known {
             if let Some(s) = self.session_mut(sid) {
@@ -319,7 +335,13 @@ impl Node {
             }
             return;
         };
-        match self.session_mut(up).map(|s| s.track_info(path, &name)) {
+        let Some(upstream_path) = self.relative_for(up, &path) else {
+            if let Some(s) = self.session_mut(sid) {
+                let _ = s.track_reject(request, stream_code::UNROUTABLE);
+            }
+            return;
+        };
+        match self.session_mut(up).map(|s| s.track_info(upstream_path, &name)) {
             Some(Ok(upstream)) => {
                 if let Some(at) = self.now.checked_add(self.config.request_timeout) {
                     self.timers.arm(NodeTimer::TrackInfo(up, upstream), at);

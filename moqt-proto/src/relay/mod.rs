@@ -19,12 +19,20 @@
 //!   upstream (or to the local application) once however many ask.
 //! - When a session ends, its routes leave the origin and the tracks it fed end for their
 //!   subscribers with `stream_code::UNROUTABLE`.
+//! - **Access** ([`access`](self::access)): a session may carry an
+//!   [`Access`](crate::access::Access) (from a token, an auth server or public rules). Its paths
+//!   are then relative to its connect path; it may announce only what it may publish (and
+//!   forward others' routes only with the cluster right), subscribe to, fetch from and ask about
+//!   only what it may subscribe to (else `stream_code::UNAUTHORIZED`), and hears only of
+//!   broadcasts it may subscribe to. It ends with `session_code::UNAUTHORIZED` at its expiry.
+//!   A session without one is unscoped and unrestricted.
 //!
 //! The driver loop is the session's (see the crate docs), with a session id on every input
 //! and command: [`Node::handle`], [`Node::poll_command`], [`Node::poll_event`],
 //! [`Node::poll_timeout`] / [`Node::handle_timeout`]. Nothing here blocks, reads a clock, or
 //! locks; every timer lives in one [`Timers`](crate::timer::Timers) queue.
 
+mod access;
 mod announce;
 mod cache;
 mod failover;
@@ -119,6 +127,12 @@ pub struct NodeConfig {
     /// How long an upstream fetch or TRACK request may take before its waiters are refused
     /// with `CONTROL_TIMEOUT`.
     pub request_timeout: Duration,
+    /// Whether every session added with [`Node::add_session`] waits for [`Node::set_access`]
+    /// before anything it asks is served (a relay that authenticates). Off: sessions are open.
+    pub require_access: bool,
+    /// How long a session may wait for its access before it is closed with
+    /// `session_code::TIMEOUT`.
+    pub admission_timeout: Duration,
     /// How long a track whose upstream was lost waits for another route before its
     /// subscribers are told `UNROUTABLE` (they are not reset meanwhile).
     pub failover_grace: Duration,
@@ -138,6 +152,8 @@ impl NodeConfig {
             max_recv_buffered: 256 << 20,
             max_broadcasts: 65_536,
             request_timeout: Duration::from_secs(10),
+            require_access: false,
+            admission_timeout: Duration::from_secs(15),
             failover_grace: Duration::from_secs(5),
         }
     }
@@ -182,6 +198,31 @@ pub struct NodeStats {
     pub limits: NodeLimitStats,
     /// Session limits hit, over every session the node has had.
     pub session_limits: SessionStats,
+    /// Requests refused for lack of access, counted.
+    pub access: AccessStats,
+}
+
+/// What sessions tried without the access for it, counted (each only grows).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AccessStats {
+    /// Announcements of paths the session may not publish (ignored).
+    pub announces_refused: u64,
+    /// Announcements of routes that entered elsewhere, from a session without the cluster right
+    /// (ignored).
+    pub forwards_refused: u64,
+    /// Subscriptions refused with `UNAUTHORIZED`.
+    pub subscribes_refused: u64,
+    /// Fetches refused with `UNAUTHORIZED`.
+    pub fetches_refused: u64,
+    /// TRACK requests refused with `UNAUTHORIZED`.
+    pub track_infos_refused: u64,
+    /// Announce interests whose prefix reaches nothing the session may subscribe to (answered
+    /// with an empty set, as moq-net does).
+    pub interests_out_of_scope: u64,
+    /// Sessions closed at the expiry of their access.
+    pub sessions_expired: u64,
+    /// Sessions closed because no access was set within `admission_timeout`.
+    pub admissions_timed_out: u64,
 }
 
 /// Node limits hit, counted (each only grows).
@@ -225,6 +266,15 @@ pub enum NodeEvent {
         session: SessionId,
         /// The SETUP.
         setup: Setup,
+    },
+    /// A session waiting for its access (see [`NodeConfig::require_access`]) received its peer's
+    /// SETUP (lite-05+): decide with [`Node::set_access`] or [`Node::close_session`]. `setup_path`
+    /// is the SETUP Path parameter (path and query, on transports without a URL).
+    AwaitingAccess {
+        /// The session.
+        session: SessionId,
+        /// The SETUP Path parameter, if any.
+        setup_path: Option<String>,
     },
     /// A session's peer sent GOAWAY.
     Goaway {

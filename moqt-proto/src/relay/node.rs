@@ -32,6 +32,10 @@ pub(super) enum NodeTimer {
     Fetch(u64),
     /// A pending upstream TRACK request.
     TrackInfo(SessionId, TrackRequestId),
+    /// A session waiting for its access must get it by now.
+    Admission(SessionId),
+    /// A session's access ends.
+    Expiry(SessionId),
     /// A track waiting for a route (track index).
     Dangling(usize),
     /// A migrating track's refused candidate, to try again (track index).
@@ -55,6 +59,15 @@ pub(super) struct Peer {
     timer: Option<Instant>,
     /// Listed in the node's `ready` queue.
     ready: bool,
+    /// What the session may do, with its paths relative to its connect path (`None`: unscoped
+    /// and unrestricted).
+    pub(super) access: Option<crate::access::Access>,
+    /// When its access ends.
+    pub(super) deadline: Option<Instant>,
+    /// Waiting for [`Node::set_access`]: its events stay queued in the session.
+    pub(super) pending: bool,
+    /// [`NodeEvent::AwaitingAccess`] was reported.
+    pub(super) setup_reported: bool,
 }
 
 /// A relay node (or a client with one session). See the module docs.
@@ -189,7 +202,14 @@ impl Node {
 
     /// Adds a session for a new connection. The node uses its own hop id in `config`, asks for
     /// every announcement of the peer if the node discovers, and announces every route it knows.
-    pub fn add_session(&mut self, mut config: Config, now: Instant) -> SessionId {
+    /// When the node requires access ([`NodeConfig::require_access`](super::NodeConfig)), the
+    /// session first waits for [`Node::set_access`].
+    pub fn add_session(&mut self, config: Config, now: Instant) -> SessionId {
+        let pending = self.config.require_access;
+        self.add_peer(config, now, pending)
+    }
+
+    pub(super) fn add_peer(&mut self, mut config: Config, now: Instant, pending: bool) -> SessionId {
         self.now = self.now.max(now);
         config.hop_id = self.config.hop_id;
         let index = match self.free.pop() {
@@ -202,7 +222,7 @@ impl Node {
         };
         let id = SessionId::new(index, self.generations[index as usize]);
         let mut session = Session::new(config, self.now);
-        if self.config.discover {
+        if self.config.discover && !pending {
             let _ = session.announce_interest(Path::root());
         }
         self.peers[index as usize] = Some(Peer {
@@ -214,10 +234,20 @@ impl Node {
             recv_counted: 0,
             timer: None,
             ready: false,
+            access: None,
+            deadline: None,
+            pending,
+            setup_reported: false,
         });
-        let paths: Vec<Path> = self.origin.paths().cloned().collect();
-        for path in paths {
-            self.advertise_to(id, &path);
+        if pending {
+            if let Some(at) = self.now.checked_add(self.config.admission_timeout) {
+                self.timers.arm(NodeTimer::Admission(id), at);
+            }
+        } else {
+            let paths: Vec<Path> = self.origin.paths().cloned().collect();
+            for path in paths {
+                self.advertise_to(id, &path);
+            }
         }
         self.mark(id);
         self.pump();
@@ -253,7 +283,7 @@ impl Node {
         self.peer_mut(id).map(|p| &mut p.session)
     }
 
-    fn mark(&mut self, id: SessionId) {
+    pub(super) fn mark(&mut self, id: SessionId) {
         let _ = self.session_mut(id);
     }
 
@@ -335,6 +365,8 @@ impl Node {
                 NodeTimer::TrackRequest(n) => self.track_request_expired(n),
                 NodeTimer::Fetch(id) => self.fetch_expired(id),
                 NodeTimer::TrackInfo(sid, request) => self.track_info_expired(sid, request),
+                NodeTimer::Admission(sid) => self.admission_expired(sid),
+                NodeTimer::Expiry(sid) => self.access_expired(sid),
                 NodeTimer::Dangling(idx) => self.dangling_expired(idx),
                 NodeTimer::Candidate(idx) => self.candidate_retry(idx),
             }
@@ -408,9 +440,7 @@ impl Node {
     pub(super) fn pump(&mut self) {
         let mut freed = false;
         while let Some(id) = self.dirty.pop() {
-            loop {
-                let Some(peer) = self.peers.get_mut(id.index()).and_then(|p| p.as_mut()) else { break };
-                let Some(event) = peer.session.poll_event() else { break };
+            while let Some(event) = self.next_event(id) {
                 self.on_event(id, event);
             }
             let Some(peer) = self.peers.get_mut(id.index()).and_then(|p| p.as_mut()) else { continue };
@@ -437,6 +467,8 @@ impl Node {
                 self.generations[id.index()] += 1;
                 self.free.push(id.index() as u32);
                 self.timers.disarm(NodeTimer::Session(id));
+                self.timers.disarm(NodeTimer::Admission(id));
+                self.timers.disarm(NodeTimer::Expiry(id));
                 freed = true;
             } else if let Some(at) = peer.session.poll_timeout() {
                 if peer.timer.is_none_or(|armed| at < armed) {
@@ -537,8 +569,8 @@ impl Node {
             Event::PeerSetup(setup) => self.events.push_back(NodeEvent::PeerSetup { session: sid, setup }),
             Event::Goaway { uri } => self.events.push_back(NodeEvent::Goaway { session: sid, uri }),
             Event::Closed { code, reason } => self.remove_session(sid, code, reason),
+            Event::AnnounceInterest { prefix, .. } => self.on_announce_interest(sid, &prefix),
             Event::AnnounceSynced { .. }
-            | Event::AnnounceInterest { .. }
             | Event::AnnounceInterestCancelled { .. }
             | Event::SubscribeOk { .. }
             | Event::SubscribeStart { .. }

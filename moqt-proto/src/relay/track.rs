@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use smallvec::SmallVec;
 
+use super::access::Ask;
 use super::cache::GroupCache;
 use super::failover::{Feed, Switching};
 use super::node::{Node, NodeTimer};
@@ -234,7 +235,11 @@ impl Node {
 
     pub(super) fn on_subscribe(&mut self, sid: SessionId, publication: PublicationId, sub: Subscribe) {
         let params = SubscribeParams::from(&sub);
-        self.route_subscription(Subscriber::Session(sid, publication), sub.path, sub.track, params, Some(sid), None);
+        let subscriber = Subscriber::Session(sid, publication);
+        let Some(path) = self.admit_request(sid, sub.path, Ask::Subscribe) else {
+            return self.refuse(subscriber, stream_code::UNAUTHORIZED);
+        };
+        self.route_subscription(subscriber, path, sub.track, params, Some(sid), None);
     }
 
     pub(super) fn on_subscribe_updated(&mut self, sid: SessionId, publication: PublicationId, update: SubscribeUpdate) {
@@ -276,8 +281,12 @@ impl Node {
             max_latency: params.max_latency,
             ..Default::default()
         };
+        // The upstream names the broadcast relative to its own access root.
+        let Some(upstream_path) = self.relative_for(up, &path) else {
+            return self.refuse(subscriber, stream_code::UNROUTABLE);
+        };
         let Some(session) = self.session_mut(up) else { return self.refuse(subscriber, stream_code::UNROUTABLE) };
-        let subscription = match session.subscribe(path.clone(), &name, upstream_params) {
+        let subscription = match session.subscribe(upstream_path, &name, upstream_params) {
             Ok(subscription) => subscription,
             Err(Error::GoingAway) => return self.refuse(subscriber, stream_code::GOING_AWAY),
             Err(_) => return self.refuse(subscriber, stream_code::UNROUTABLE),

@@ -37,6 +37,9 @@ pub mod stream_code {
     pub const DELIVERY_TIMEOUT: u64 = 0x2;
     /// A session-scoped reason (unauthorised, protocol violation, version).
     pub const SESSION: u64 = 0x3;
+    /// Not authorised: what moq-net resets a refused request with (its session-scoped code,
+    /// the same number as [`SESSION`]; the stream registry has no code of its own for it).
+    pub const UNAUTHORIZED: u64 = SESSION;
     /// The session is going away.
     pub const GOING_AWAY: u64 = 0x4;
     /// The reader fell too far behind (queue budget exceeded).
@@ -76,7 +79,7 @@ pub fn describe_stream_code(code: u64) -> &'static str {
         0x0 => "internal (gomoqt: internal)",
         0x1 => "cancel",
         0x2 => "delivery timeout (gomoqt group: out of range)",
-        0x3 => "session-scoped (gomoqt subscribe: not found; group: expired)",
+        0x3 => "session-scoped, e.g. unauthorized (gomoqt subscribe: not found; group: expired)",
         0x4 => "going away (gomoqt: subscribe canceled / unauthorized)",
         0x5 => "too far behind (gomoqt: timeout / publish aborted)",
         0x6 => "gomoqt: closed session",
