@@ -10,6 +10,8 @@ use moqt_driver_tokio::tls::{Fingerprint, Verification};
 use moqt_proto::{Dialect, Version};
 use serde::Deserialize;
 
+use crate::limit_args::LimitArgs;
+
 /// The top-level example screen.
 pub const MAIN_EXAMPLES: &str = "\
 Examples (HEX is the certificate fingerprint the relay prints at start):
@@ -30,10 +32,12 @@ Examples:
   moqt relay --listen [::]:443 --tls-cert cert.pem --tls-key key.pem
   moqt relay --listen 127.0.0.1:4444 --peer moqt://127.0.0.1:4443 --peer-fingerprint HEX
   moqt relay --config relay.toml              # the same settings under [relay]; flags override the file
+  moqt relay --max-sessions 2000 --idle-timeout 5 --max-recv-buffered 128MiB   # tighter limits
 
 At start it prints `certificate sha256 HEX`, `listening on ADDR`, the demo page's URL and a `moqt pub` /
 `moqt sub` pair with the fingerprint filled in. HTTP on the same TCP port: /certificate.sha256, /health,
-/metrics. Ctrl-C sends GOAWAY (--next-uri) and drains for up to --drain-timeout seconds.";
+/metrics. Ctrl-C or SIGTERM sends GOAWAY (--next-uri) and drains for up to --drain-timeout seconds.
+Every limit (memory, sessions, HTTP) has a flag (under Limits) and a key in [relay.limits]: docs/limits.md.";
 
 /// `moqt pub --help` examples.
 pub const PUB_EXAMPLES: &str = "\
@@ -182,6 +186,8 @@ pub struct RelayArgs {
     /// Only these versions (repeatable) [default: all].
     #[arg(long = "version", value_parser = parse_version)]
     pub versions: Vec<Version>,
+    #[command(flatten)]
+    pub limits: LimitArgs,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -317,6 +323,9 @@ pub struct RelayFile {
     pub hop_id: Option<u64>,
     #[serde(default)]
     pub versions: Vec<String>,
+    /// `[relay.limits]`: the same keys as the limit flags, with underscores.
+    #[serde(default)]
+    pub limits: LimitArgs,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -351,6 +360,7 @@ impl RelayArgs {
         self.drain_timeout = self.drain_timeout.or(file.drain_timeout);
         self.web_root = self.web_root.or(file.web_root);
         self.hop_id = self.hop_id.or(file.hop_id);
+        self.limits = self.limits.merge(file.limits);
         if self.versions.is_empty() {
             for v in &file.versions {
                 self.versions.push(parse_version(v).map_err(|e| anyhow::anyhow!("config file: {e}"))?);

@@ -5,6 +5,7 @@ mod client_cmd;
 mod hints;
 mod http;
 mod interop;
+mod limit_args;
 mod relay_cmd;
 mod stats;
 mod wire;

@@ -6,10 +6,13 @@
 //! every ready message before looking at the node's commands, and then hands each connection all
 //! of its commands in one message. A frame fanned out to N
 //! subscribers therefore costs N `Bytes` clones inside the node and about N channel sends, and
-//! no lock is ever taken around protocol state. Runtime services (spawn, timers) come from the
+//! no lock is ever taken around protocol state. `flush` visits only the connections that have
+//! commands waiting, and counters are gathered only when asked ([`Relay::stats`]), so no
+//! wake-up walks every session. Datagrams, which have no flow control, wait for the owner in a
+//! bounded per-connection queue (`max_queued_datagrams`); past it they are dropped and counted. Runtime services (spawn, timers) come from the
 //! [`Runtime`] the driver passes in.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -24,68 +27,22 @@ use crate::connection::Connection;
 use crate::io::ConnectionIo;
 use crate::rt::{Runtime, Sleep};
 
-/// Live counters for `/metrics`, updated by the owner after each batch (no lock).
-#[derive(Debug, Default)]
-pub struct Metrics {
-    /// Sessions open.
-    pub sessions: AtomicU64,
-    /// Downstream subscriptions served.
-    pub subscriptions: AtomicU64,
-    /// Upstream subscriptions held.
-    pub upstream_subscriptions: AtomicU64,
-    /// Frames received.
-    pub frames_in: AtomicU64,
-    /// Frames queued to subscribers.
-    pub frames_out: AtomicU64,
-    /// Payload bytes received.
-    pub bytes_in: AtomicU64,
-    /// Payload bytes queued to subscribers.
-    pub bytes_out: AtomicU64,
-    /// Downstream groups dropped.
-    pub groups_dropped: AtomicU64,
-    /// Bytes in group caches.
-    pub cache_bytes: AtomicU64,
-    /// Sessions accepted since start.
-    pub sessions_total: AtomicU64,
-}
-
-impl Metrics {
-    fn store(&self, s: &NodeStats, cache_bytes: usize) {
-        self.sessions.store(s.sessions as u64, Ordering::Relaxed);
-        self.subscriptions.store(s.subscriptions as u64, Ordering::Relaxed);
-        self.upstream_subscriptions.store(s.upstream_subscriptions as u64, Ordering::Relaxed);
-        self.frames_in.store(s.frames_in, Ordering::Relaxed);
-        self.frames_out.store(s.frames_out, Ordering::Relaxed);
-        self.bytes_in.store(s.bytes_in, Ordering::Relaxed);
-        self.bytes_out.store(s.bytes_out, Ordering::Relaxed);
-        self.groups_dropped.store(s.groups_dropped, Ordering::Relaxed);
-        self.cache_bytes.store(cache_bytes as u64, Ordering::Relaxed);
-    }
-
-    /// The Prometheus text exposition.
-    pub fn render(&self) -> String {
-        let g = |n: &str, help: &str, kind: &str, v: &AtomicU64| {
-            format!("# HELP moqt_{n} {help}\n# TYPE moqt_{n} {kind}\nmoqt_{n} {}\n", v.load(Ordering::Relaxed))
-        };
-        [
-            g("sessions", "Sessions open.", "gauge", &self.sessions),
-            g("sessions_total", "Sessions accepted or dialled since start.", "counter", &self.sessions_total),
-            g("subscriptions", "Downstream subscriptions being served.", "gauge", &self.subscriptions),
-            g("upstream_subscriptions", "Upstream subscriptions held.", "gauge", &self.upstream_subscriptions),
-            g("frames_in_total", "Frames received from publishers.", "counter", &self.frames_in),
-            g("frames_out_total", "Frames queued to subscribers.", "counter", &self.frames_out),
-            g("bytes_in_total", "Payload bytes received from publishers.", "counter", &self.bytes_in),
-            g("bytes_out_total", "Payload bytes queued to subscribers.", "counter", &self.bytes_out),
-            g(
-                "groups_dropped_total",
-                "Subscriber groups dropped (expired, over budget, stopped).",
-                "counter",
-                &self.groups_dropped,
-            ),
-            g("cache_bytes", "Bytes held in group caches.", "gauge", &self.cache_bytes),
-        ]
-        .concat()
-    }
+/// A snapshot of the relay's counters and gauges, for `/metrics` (see [`crate::metrics`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RelayStats {
+    /// The node's counters, its limit counters and the sum of its sessions' limit counters.
+    pub node: NodeStats,
+    /// Bytes received and not yet decoded, across sessions (bounded by the node's
+    /// `max_recv_buffered`).
+    pub recv_buffered: usize,
+    /// Bytes queued in the sessions for sending, not yet handed to QUIC.
+    pub queued_bytes: usize,
+    /// Bytes held in group caches (bounded by `max_cache_bytes`).
+    pub cache_bytes: usize,
+    /// Sessions served since start.
+    pub sessions_total: u64,
+    /// Datagrams dropped because a connection's queue to the owner was full.
+    pub datagrams_dropped: u64,
 }
 
 /// Relay settings beyond the node's.
@@ -96,11 +53,18 @@ pub struct RelayConfig {
     /// Template for each session's configuration (limits, dialect); version and side are set
     /// per connection.
     pub session: Config,
+    /// Datagrams one connection may have waiting for the owner; more are dropped and counted
+    /// (default 256).
+    pub max_queued_datagrams: usize,
 }
 
 impl Default for RelayConfig {
     fn default() -> Self {
-        Self { node: NodeConfig::default(), session: Config::new(Version::Lite06, Perspective::Server) }
+        Self {
+            node: NodeConfig::default(),
+            session: Config::new(Version::Lite06, Perspective::Server),
+            max_queued_datagrams: 256,
+        }
     }
 }
 
@@ -124,35 +88,41 @@ enum OwnerMsg {
         reason: String,
     },
     Sessions(oneshot::Sender<usize>),
+    Stats(oneshot::Sender<RelayStats>),
 }
 
 /// A handle to a running relay owner.
 #[derive(Clone)]
 pub struct Relay {
     tx: mpsc::UnboundedSender<OwnerMsg>,
-    metrics: Arc<Metrics>,
 }
 
 impl Relay {
     /// Starts the owner task on `runtime`.
     pub fn start(config: RelayConfig, runtime: Runtime) -> Relay {
         let (tx, rx) = mpsc::unbounded();
-        let metrics = Arc::new(Metrics::default());
         let owner = Owner {
             node: Node::new(config.node.clone(), Instant::now()),
             template: config.session,
+            max_queued_datagrams: config.max_queued_datagrams,
             conns: FxHashMap::default(),
+            pending: Vec::new(),
             tx: tx.clone(),
             runtime: runtime.clone(),
-            metrics: metrics.clone(),
+            sessions_total: 0,
+            datagrams_dropped: Arc::new(AtomicU64::new(0)),
         };
         runtime.spawn(Box::pin(owner.run(rx)));
-        Relay { tx, metrics }
+        Relay { tx }
     }
 
-    /// The live counters.
-    pub fn metrics(&self) -> Arc<Metrics> {
-        self.metrics.clone()
+    /// A snapshot of the counters (walks the sessions once: for metrics, not per event).
+    pub async fn stats(&self) -> RelayStats {
+        let (tx, rx) = oneshot::channel();
+        if self.tx.unbounded_send(OwnerMsg::Stats(tx)).is_err() {
+            return RelayStats::default();
+        }
+        rx.await.unwrap_or_default()
     }
 
     /// Hands a new connection (accepted, or dialled to a peer relay) to the relay; resolves when
@@ -201,15 +171,21 @@ struct Conn {
     io: mpsc::UnboundedSender<Vec<Command>>,
     batch: Vec<Command>,
     done: Option<oneshot::Sender<()>>,
+    /// Datagrams sent by the I/O task and not yet handled here.
+    datagrams: Arc<AtomicUsize>,
 }
 
 struct Owner {
     node: Node,
     template: Config,
+    max_queued_datagrams: usize,
     conns: FxHashMap<SessionId, Conn>,
+    /// Connections whose batch is not empty: `flush` visits only these.
+    pending: Vec<SessionId>,
     tx: mpsc::UnboundedSender<OwnerMsg>,
     runtime: Runtime,
-    metrics: Arc<Metrics>,
+    sessions_total: u64,
+    datagrams_dropped: Arc<AtomicU64>,
 }
 
 impl Owner {
@@ -248,13 +224,27 @@ impl Owner {
                 config.perspective = perspective;
                 config.dialect = dialect;
                 let sid = self.node.add_session(config, now);
-                self.metrics.sessions_total.fetch_add(1, Ordering::Relaxed);
+                self.sessions_total += 1;
                 let (io_tx, io_rx) = mpsc::unbounded();
-                self.conns.insert(sid, Conn { io: io_tx, batch: Vec::new(), done: Some(done) });
+                let datagrams = Arc::new(AtomicUsize::new(0));
+                self.conns
+                    .insert(sid, Conn { io: io_tx, batch: Vec::new(), done: Some(done), datagrams: datagrams.clone() });
                 let io = ConnectionIo::new(connection);
-                self.runtime.spawn(Box::pin(io_task(io, sid, self.tx.clone(), io_rx)));
+                let queue = DatagramQueue {
+                    waiting: datagrams,
+                    max: self.max_queued_datagrams,
+                    dropped: self.datagrams_dropped.clone(),
+                };
+                self.runtime.spawn(Box::pin(io_task(io, sid, self.tx.clone(), io_rx, queue)));
             }
-            OwnerMsg::Io { sid, event } => self.node.handle(sid, now, event),
+            OwnerMsg::Io { sid, event } => {
+                if matches!(event, TransportEvent::Datagram(_)) {
+                    if let Some(conn) = self.conns.get(&sid) {
+                        conn.datagrams.fetch_sub(1, Ordering::Relaxed);
+                    }
+                }
+                self.node.handle(sid, now, event)
+            }
             OwnerMsg::Goaway { uri } => self.node.goaway_all(&uri),
             OwnerMsg::CloseAll { code, reason } => {
                 for sid in self.node.session_ids() {
@@ -264,6 +254,23 @@ impl Owner {
             OwnerMsg::Sessions(reply) => {
                 let _ = reply.send(self.conns.len());
             }
+            OwnerMsg::Stats(reply) => {
+                let queued_bytes = self
+                    .node
+                    .session_ids()
+                    .into_iter()
+                    .filter_map(|id| self.node.session(id))
+                    .map(|s| s.queued_bytes())
+                    .sum();
+                let _ = reply.send(RelayStats {
+                    node: self.node.stats(),
+                    recv_buffered: self.node.recv_buffered(),
+                    queued_bytes,
+                    cache_bytes: self.node.cache_bytes(),
+                    sessions_total: self.sessions_total,
+                    datagrams_dropped: self.datagrams_dropped.load(Ordering::Relaxed),
+                });
+            }
         }
     }
 
@@ -271,6 +278,9 @@ impl Owner {
     fn flush(&mut self) {
         while let Some((sid, cmd)) = self.node.poll_command() {
             if let Some(conn) = self.conns.get_mut(&sid) {
+                if conn.batch.is_empty() {
+                    self.pending.push(sid);
+                }
                 conn.batch.push(cmd);
             }
         }
@@ -292,12 +302,33 @@ impl Owner {
                 _ => {}
             }
         }
-        for conn in self.conns.values_mut() {
-            if !conn.batch.is_empty() {
-                let _ = conn.io.unbounded_send(std::mem::take(&mut conn.batch));
+        for sid in self.pending.drain(..) {
+            if let Some(conn) = self.conns.get_mut(&sid) {
+                if !conn.batch.is_empty() {
+                    let _ = conn.io.unbounded_send(std::mem::take(&mut conn.batch));
+                }
             }
         }
-        self.metrics.store(&self.node.stats(), self.node.cache_bytes());
+    }
+}
+
+/// The bound on one connection's datagrams waiting for the owner. Datagrams have no flow
+/// control, so without it a flood would queue without limit in the owner's channel.
+struct DatagramQueue {
+    waiting: Arc<AtomicUsize>,
+    max: usize,
+    dropped: Arc<AtomicU64>,
+}
+
+impl DatagramQueue {
+    /// Takes a place for one more datagram, or counts it dropped.
+    fn admit(&self) -> bool {
+        if self.waiting.load(Ordering::Relaxed) >= self.max {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            return false;
+        }
+        self.waiting.fetch_add(1, Ordering::Relaxed);
+        true
     }
 }
 
@@ -307,6 +338,7 @@ async fn io_task(
     sid: SessionId,
     owner: mpsc::UnboundedSender<OwnerMsg>,
     mut commands: mpsc::UnboundedReceiver<Vec<Command>>,
+    datagrams: DatagramQueue,
 ) {
     loop {
         futures::select_biased! {
@@ -322,6 +354,7 @@ async fn io_task(
                 }
             },
             event = io.next_event().fuse() => match event {
+                Some(TransportEvent::Datagram(_)) if !datagrams.admit() => {}
                 Some(event) => {
                     if owner.unbounded_send(OwnerMsg::Io { sid, event }).is_err() {
                         break;

@@ -22,6 +22,7 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -29,15 +30,17 @@ use std::future::Future;
 use std::task::Poll;
 
 use futures::channel::mpsc;
-use futures::future::AbortHandle;
+use futures::future::{AbortHandle, BoxFuture};
 use futures::stream::FuturesUnordered;
 use futures::{SinkExt, StreamExt};
+use moqt_proto::session::session_code;
 use moqt_proto::Version;
 use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
 use url::Url;
 use web_transport_quinn as wtq;
 
 use crate::connection::{Connection, TransportKind};
+use crate::limits::{address_key, Admission, Gate, ListenerStats, QuicLimits, Refusal};
 use crate::rt::{self, Resolver, Runtime, ThreadResolver};
 use crate::tls::{Identity, TlsError, Verification};
 
@@ -138,17 +141,12 @@ fn bind_endpoint(
         .map_err(|source| TransportError::Bind { addr, source })
 }
 
-/// The QUIC transport parameters used unless a config supplies its own.
-///
-/// Idle timeout 30 s with 10 s keep-alives, 1024 concurrent uni streams (one per group in flight)
-/// and 256 bidi streams (one per subscription / announce interest).
+/// The QUIC transport parameters used unless a config supplies its own: [`QuicLimits::default`]
+/// (10 s idle timeout with keep-alives every third of it, 1 MiB stream / 4 MiB connection receive
+/// windows, 2 MiB send window, 1024 concurrent uni streams (one per group in flight) and 256 bidi
+/// streams (one per subscription / announce interest)).
 pub fn default_transport_config() -> quinn::TransportConfig {
-    let mut t = quinn::TransportConfig::default();
-    t.max_idle_timeout(Some(Duration::from_secs(30).try_into().expect("30 s fits")));
-    t.keep_alive_interval(Some(Duration::from_secs(10)));
-    t.max_concurrent_uni_streams(1024u32.into());
-    t.max_concurrent_bidi_streams(256u32.into());
-    t
+    QuicLimits::default().transport_config()
 }
 
 /// Picks the WebTransport sub-protocol: the first client-offered string that names a version in
@@ -188,6 +186,8 @@ pub struct ServerConfig {
     pub handshake_timeout: Duration,
     /// QUIC transport parameters; `None` means [`default_transport_config`].
     pub transport: Option<Arc<quinn::TransportConfig>>,
+    /// Who may hold a session (sessions node-wide and per address, concurrent handshakes).
+    pub admission: Admission,
     /// The runtime for the socket, tasks and timers; `None` means [`quinn::default_runtime`].
     pub runtime: Option<Runtime>,
 }
@@ -203,6 +203,7 @@ impl ServerConfig {
             webtransport: true,
             handshake_timeout: Duration::from_secs(10),
             transport: None,
+            admission: Admission::default(),
             runtime: None,
         }
     }
@@ -237,6 +238,7 @@ pub struct Listener {
     accepted: mpsc::Receiver<Accepted>,
     task: AbortHandle,
     runtime: Runtime,
+    stats: Arc<ListenerStats>,
 }
 
 #[derive(Debug, Clone)]
@@ -281,11 +283,21 @@ impl Listener {
         };
         let (tx, accepted) = mpsc::channel(64);
         let (task, registration) = AbortHandle::new_pair();
-        let accept = futures::future::Abortable::new(accept_loop(endpoint.clone(), shared, tx), registration);
+        let stats = Arc::new(ListenerStats::default());
+        let gate = Gate::new(config.admission);
+        let accept = futures::future::Abortable::new(
+            accept_loop(endpoint.clone(), shared, gate, stats.clone(), tx),
+            registration,
+        );
         rt::spawn(&runtime, async move {
             let _ = accept.await;
         });
-        Ok(Listener { endpoint, local_addr, accepted, task, runtime })
+        Ok(Listener { endpoint, local_addr, accepted, task, runtime, stats })
+    }
+
+    /// What this listener admitted and refused.
+    pub fn stats(&self) -> Arc<ListenerStats> {
+        self.stats.clone()
     }
 
     /// The runtime this server runs on.
@@ -321,40 +333,110 @@ impl Drop for Listener {
     }
 }
 
-async fn accept_loop(endpoint: quinn::Endpoint, shared: ServerShared, tx: mpsc::Sender<Accepted>) {
-    // Handshakes are futures owned by this task, so aborting it abandons them too.
-    let mut handshakes = FuturesUnordered::new();
+/// What finished in the accept task.
+enum Finished {
+    /// A handshake ended; `admitted` says whether its session slot is still held.
+    Handshake { key: IpAddr, admitted: bool },
+    /// A handshake ended with an established session, now handed to [`Listener::accept`].
+    Established { key: IpAddr, connection: Connection },
+    /// An admitted session's connection closed.
+    Closed(IpAddr),
+}
+
+async fn accept_loop(
+    endpoint: quinn::Endpoint,
+    shared: ServerShared,
+    mut gate: Gate,
+    stats: Arc<ListenerStats>,
+    tx: mpsc::Sender<Accepted>,
+) {
+    // Handshakes and close watchers are futures owned by this task, so aborting it abandons them.
+    let mut tasks: FuturesUnordered<BoxFuture<'static, Finished>> = FuturesUnordered::new();
     let mut accept = Box::pin(endpoint.accept());
     loop {
         let incoming = futures::future::poll_fn(|cx| {
-            while let Poll::Ready(Some(())) = handshakes.poll_next_unpin(cx) {}
+            while let Poll::Ready(Some(done)) = tasks.poll_next_unpin(cx) {
+                match done {
+                    Finished::Handshake { key, admitted } => {
+                        gate.handshake_done();
+                        if !admitted {
+                            gate.release(key);
+                        }
+                    }
+                    Finished::Established { key, connection } => {
+                        gate.handshake_done();
+                        tasks.push(Box::pin(async move {
+                            connection.closed().await;
+                            Finished::Closed(key)
+                        }));
+                    }
+                    Finished::Closed(key) => gate.release(key),
+                }
+                stats.gauges(&gate);
+            }
             accept.as_mut().poll(cx)
         })
         .await;
         let Some(incoming) = incoming else { break };
         accept = Box::pin(endpoint.accept());
-        let shared = shared.clone();
-        let mut tx = tx.clone();
-        handshakes.push(async move {
-            let peer = incoming.remote_address();
+        let peer = incoming.remote_address();
+        let key = address_key(peer);
+        if !gate.may_handshake() {
+            // Stateless: no cryptography, no state kept.
+            stats.refused(Refusal::Handshakes);
+            tracing::debug!(%peer, "refusing connection: too many handshakes");
+            incoming.refuse();
+            continue;
+        }
+        stats.handshakes_total.fetch_add(1, Ordering::Relaxed);
+        let admitted = gate.start(key);
+        stats.gauges(&gate);
+        if let Err(why) = admitted {
+            stats.refused(why);
+            tracing::debug!(%peer, reason = why.reason(), "refusing session");
             let timeout = shared.handshake_timeout;
-            match rt::timeout(&shared.runtime, timeout, handshake(incoming, &shared)).await {
-                Ok(Ok(accepted)) => {
-                    tracing::debug!(%peer, version = %accepted.version, kind = ?accepted.kind,
-                        path = ?accepted.path, "session accepted");
-                    let connection = accepted.connection.clone();
-                    if tx.send(accepted).await.is_err() {
-                        connection.close(0, "server shutting down");
+            let runtime = shared.runtime.clone();
+            tasks.push(Box::pin(async move {
+                // Finish the QUIC handshake so the client reads the reason, then close.
+                if let Ok(connecting) = incoming.accept() {
+                    if let Ok(Ok(conn)) = rt::timeout(&runtime, timeout, connecting).await {
+                        let code = quinn::VarInt::from_u64(session_code::LIMIT_EXCEEDED).unwrap_or_default();
+                        conn.close(code, why.reason().as_bytes());
                     }
                 }
-                Ok(Err(err)) => tracing::debug!(%peer, %err, "handshake failed"),
-                Err(_) => tracing::debug!(%peer, ?timeout, "handshake timed out"),
+                Finished::Handshake { key, admitted: false }
+            }));
+            continue;
+        }
+        let shared = shared.clone();
+        let mut tx = tx.clone();
+        let stats = stats.clone();
+        tasks.push(Box::pin(async move {
+            let timeout = shared.handshake_timeout;
+            let accepted = match rt::timeout(&shared.runtime, timeout, handshake(incoming, &shared)).await {
+                Ok(Ok(accepted)) => accepted,
+                Ok(Err(err)) => {
+                    stats.handshakes_failed.fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!(%peer, %err, "handshake failed");
+                    return Finished::Handshake { key, admitted: false };
+                }
+                Err(_) => {
+                    stats.handshakes_timed_out.fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!(%peer, ?timeout, "handshake timed out");
+                    return Finished::Handshake { key, admitted: false };
+                }
+            };
+            tracing::debug!(%peer, version = %accepted.version, kind = ?accepted.kind,
+                path = ?accepted.path, "session accepted");
+            let connection = accepted.connection.clone();
+            if tx.send(accepted).await.is_err() {
+                connection.close(0, "server shutting down");
             }
-        });
+            Finished::Established { key, connection }
+        }));
     }
     tracing::debug!("accept loop ended");
 }
-
 /// Why a server-side handshake failed (logged only).
 #[derive(Debug, thiserror::Error)]
 enum HandshakeError {
