@@ -81,6 +81,30 @@ impl Proc {
         self.out.recv_timeout(WAIT).expect("a stdout line")
     }
 
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends a signal by name (`INT`, `TERM`, `KILL`).
+    pub fn signal(&self, name: &str) {
+        let ok =
+            Command::new("kill").args([&format!("-{name}"), &self.child.id().to_string()]).status().unwrap().success();
+        assert!(ok, "kill -{name}");
+    }
+
+    /// Waits (bounded) for the exit; returns whether it succeeded.
+    pub fn wait_exit(&mut self) -> bool {
+        let start = std::time::Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.success();
+            }
+            assert!(start.elapsed() < WAIT, "the process did not exit within {WAIT:?}");
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Sends SIGINT.
     pub fn interrupt(&self) {
         let ok = Command::new("kill").args(["-INT", &self.child.id().to_string()]).status().unwrap().success();
