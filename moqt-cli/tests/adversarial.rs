@@ -419,13 +419,13 @@ fn a_thousand_sessions_come_and_go_and_memory_returns() {
         let (url, fp) = (relay.url(), relay.fp.clone());
         rt.block_on(async move {
             let c = std::sync::Arc::new(attack::connector(&fp, false));
-            let gate = std::sync::Arc::new(tokio::sync::Semaphore::new(50));
+            let gate = std::sync::Arc::new(tokio::sync::Semaphore::new(20));
             let mut tasks = Vec::new();
             for i in 0..n {
                 let (c, url, gate) = (c.clone(), url.clone(), gate.clone());
                 tasks.push(tokio::spawn(async move {
                     let _permit = gate.acquire_owned().await.unwrap();
-                    let conn = c.connect(&url).await.unwrap();
+                    let conn = c.connect(&url).await.expect("a churn session connects");
                     let _subs = attack::serve_publisher(conn.clone(), vec![format!("churn/{i}")], Sent::default());
                     let (_send, mut recv) = attack::subscribe(&conn, 0, "good", "pattern", 1000).await.unwrap();
                     // The relay answered the subscription: the session did real work.
@@ -445,7 +445,8 @@ fn a_thousand_sessions_come_and_go_and_memory_returns() {
                 && metric(m, "moqt_subscriptions") == 1
         })
     };
-    churn(100);
+    // Warm-up of the same shape: the allocator's high-water mark for 20 concurrent sessions.
+    churn(1000);
     let baseline = relay.rss();
     let peak = PeakRss::start(relay.pid);
     let m = churn(1000);
@@ -453,7 +454,8 @@ fn a_thousand_sessions_come_and_go_and_memory_returns() {
     let peak = peak.finish();
     good.more_frames(25);
     eprintln!(
-        "ADVERSARIAL: 1000 sessions came and went | RSS after warm-up {:.1} MiB, peak {:.1} MiB, after {:.1} MiB | {} sessions served",
+        "ADVERSARIAL: 1000 sessions came and went (20 at a time, after a warm-up of 1000) | RSS before {:.1} MiB, \
+         peak {:.1} MiB, after {:.1} MiB | {} sessions served",
         baseline as f64 / MIB as f64,
         peak as f64 / MIB as f64,
         after as f64 / MIB as f64,
@@ -461,7 +463,7 @@ fn a_thousand_sessions_come_and_go_and_memory_returns() {
     );
     assert_eq!(metric(&m, "moqt_upstream_subscriptions"), 1, "{m}");
     assert_eq!(metric(&m, "moqt_cache_bytes") <= 16 * MIB, true);
-    assert!(after <= baseline + 8 * MIB, "memory did not return: {baseline} -> {after}");
+    assert!(after <= baseline + 4 * MIB, "memory did not return: {baseline} -> {after}");
 }
 
 #[test]
@@ -484,8 +486,7 @@ fn a_publisher_killed_without_close_ends_its_subscribers_within_the_idle_timeout
     let learned = killed.elapsed();
     let (_, err) = sub.finish();
     let why = err.join("\n");
-    assert!(!ok, "the subscription ends with an error code: {why}");
-    assert!(why.contains("subscription failed"), "{why}");
+    assert!(!ok && why.contains("code 0x"), "the subscription ends with an error code: {why}");
     let m = relay.wait_metrics("the relay freed the publisher's state", |m| {
         metric(m, "moqt_sessions") == 2
             && metric(m, "moqt_subscriptions") == 1

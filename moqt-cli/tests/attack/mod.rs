@@ -49,15 +49,13 @@ pub fn connector(fp: &str, small: bool) -> Connector {
     cc.bind = Some("127.0.0.2:0".parse().unwrap());
     cc.runtime = Some(moqt_driver_tokio::runtime());
     cc.handshake_timeout = std::time::Duration::from_secs(30);
+    // A long idle timeout: on a loaded machine a debug-built relay may take seconds to answer.
+    let mut limits = QuicLimits { idle_timeout: std::time::Duration::from_secs(30), ..QuicLimits::default() };
     if small {
-        let limits = QuicLimits {
-            stream_receive_window: 16 << 10,
-            receive_window: 64 << 10,
-            idle_timeout: std::time::Duration::from_secs(30),
-            ..QuicLimits::default()
-        };
-        cc.transport = Some(Arc::new(limits.transport_config()));
+        limits.stream_receive_window = 16 << 10;
+        limits.receive_window = 64 << 10;
     }
+    cc.transport = Some(Arc::new(limits.transport_config()));
     Connector::new(cc).unwrap()
 }
 
