@@ -129,6 +129,15 @@ pub struct LimitArgs {
     /// Seconds an upstream fetch or TRACK request may take [default: 10].
     #[arg(long)]
     pub request_timeout: Option<f64>,
+    /// Seconds an upstream subscription outlives its last subscriber [default: 2].
+    #[arg(long)]
+    pub linger: Option<f64>,
+    /// Subscriptions that may wait for a broadcast's track to appear [default: 64].
+    #[arg(long)]
+    pub max_waiting_per_broadcast: Option<usize>,
+    /// Seconds such a subscription waits before NOT_FOUND [default: 10].
+    #[arg(long)]
+    pub track_request_timeout: Option<f64>,
     /// Largest frame accepted [default: 32MiB].
     #[arg(long)]
     pub max_frame_size: Option<Size>,
@@ -153,6 +162,9 @@ pub struct LimitArgs {
     /// Per session: subscriptions the peer may hold [default: 1024].
     #[arg(long)]
     pub session_max_subscriptions: Option<usize>,
+    /// Per session: subscriptions the relay may hold with the peer [default: 1024].
+    #[arg(long)]
+    pub session_max_outgoing_subscriptions: Option<usize>,
     /// Per session: announce interests the peer may hold [default: 64].
     #[arg(long)]
     pub session_max_announce_interests: Option<usize>,
@@ -217,6 +229,9 @@ impl LimitArgs {
             cache_retention,
             max_broadcasts,
             request_timeout,
+            linger,
+            max_waiting_per_broadcast,
+            track_request_timeout,
             max_frame_size,
             session_max_recv_buffered,
             session_partial_timeout,
@@ -225,6 +240,7 @@ impl LimitArgs {
             session_max_queued_control,
             session_max_streams,
             session_max_subscriptions,
+            session_max_outgoing_subscriptions,
             session_max_announce_interests,
             session_max_announced,
             max_queued_datagrams,
@@ -294,6 +310,15 @@ impl LimitArgs {
         if let Some(v) = self.request_timeout {
             node.request_timeout = secs(v, "--request-timeout")?;
         }
+        if let Some(v) = self.linger {
+            node.linger = secs(v, "--linger")?;
+        }
+        if let Some(v) = self.max_waiting_per_broadcast {
+            node.max_waiting_per_broadcast = v;
+        }
+        if let Some(v) = self.track_request_timeout {
+            node.track_request_timeout = secs(v, "--track-request-timeout")?;
+        }
         let mut coding = Limits::default();
         if let Some(v) = self.max_frame_size {
             coding.max_frame_size = v.0;
@@ -319,6 +344,9 @@ impl LimitArgs {
         }
         if let Some(v) = self.session_max_subscriptions {
             session.max_subscriptions = v;
+        }
+        if let Some(v) = self.session_max_outgoing_subscriptions {
+            session.max_outgoing_subscriptions = v;
         }
         if let Some(v) = self.session_max_announce_interests {
             session.max_announce_interests = v;

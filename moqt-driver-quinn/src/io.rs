@@ -121,6 +121,11 @@ impl ConnectionIo {
         &self.connection
     }
 
+    /// Stream directions open (a bidirectional stream counts once per direction still open).
+    pub fn open_streams(&self) -> usize {
+        self.sends.len() + self.recvs.len()
+    }
+
     fn accept_uni(&mut self) {
         let s = self.connection.clone();
         self.futures.push(Box::pin(async move { Done::AcceptUni(s.accept_uni().await) }));

@@ -9,7 +9,7 @@ use std::fmt::Write;
 use std::sync::atomic::Ordering;
 
 use crate::limits::{ListenerStats, Refusal};
-use crate::relay::RelayStats;
+use crate::relay::{RelayStats, CLOSE_CODES};
 
 /// A Prometheus text-format (0.0.4) document being written.
 #[derive(Debug, Default)]
@@ -59,6 +59,15 @@ pub fn relay(out: &mut Exposition, s: &RelayStats) {
     let n = &s.node;
     out.gauge("sessions", "Sessions open.", n.sessions as u64);
     out.counter("sessions_total", "Sessions served since start.", s.sessions_total);
+    let labels: Vec<(&str, u64)> =
+        CLOSE_CODES.iter().map(|(_, label)| *label).chain(["other"]).zip(s.sessions_closed.iter().copied()).collect();
+    out.counters(
+        "sessions_closed_total",
+        "Sessions ended, by close code (timeout: idle timeout, a peer that vanished; protocol_violation: \
+         undecodable or over a decode limit; limit_exceeded: a session limit).",
+        "code",
+        &labels,
+    );
     out.gauge("subscriptions", "Downstream subscriptions being served.", n.subscriptions as u64);
     out.gauge("upstream_subscriptions", "Upstream subscriptions held.", n.upstream_subscriptions as u64);
     out.counter("frames_in_total", "Frames received from publishers.", n.frames_in);
@@ -71,6 +80,11 @@ pub fn relay(out: &mut Exposition, s: &RelayStats) {
         "recv_buffered_bytes",
         "Bytes received and not yet decoded, all sessions (bounded by the node's max_recv_buffered).",
         s.recv_buffered as u64,
+    );
+    out.gauge(
+        "open_streams",
+        "QUIC stream directions open across connections (a bidirectional stream counts twice).",
+        s.open_streams as u64,
     );
     out.gauge("queued_bytes", "Bytes queued in sessions for sending, not yet handed to QUIC.", s.queued_bytes as u64);
 

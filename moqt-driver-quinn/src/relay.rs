@@ -29,6 +29,7 @@ use crate::rt::{Runtime, Sleep};
 
 /// A snapshot of the relay's counters and gauges, for `/metrics` (see [`crate::metrics`]).
 #[derive(Debug, Clone, Copy, Default)]
+#[non_exhaustive]
 pub struct RelayStats {
     /// The node's counters, its limit counters and the sum of its sessions' limit counters.
     pub node: NodeStats,
@@ -39,11 +40,27 @@ pub struct RelayStats {
     pub queued_bytes: usize,
     /// Bytes held in group caches (bounded by `max_cache_bytes`).
     pub cache_bytes: usize,
+    /// QUIC stream directions open across connections (a bidirectional stream counts twice).
+    pub open_streams: usize,
     /// Sessions served since start.
     pub sessions_total: u64,
     /// Datagrams dropped because a connection's queue to the owner was full.
     pub datagrams_dropped: u64,
+    /// Sessions ended, by close code (indexed like [`CLOSE_CODES`]; the last entry counts the rest).
+    pub sessions_closed: [u64; CLOSE_CODES.len() + 1],
 }
+
+/// The session close codes counted one by one in [`RelayStats::sessions_closed`], with their
+/// metrics labels.
+pub const CLOSE_CODES: [(u64, &str); 7] = [
+    (session_code::NO_ERROR, "no_error"),
+    (session_code::INTERNAL, "internal"),
+    (session_code::PROTOCOL_VIOLATION, "protocol_violation"),
+    (session_code::GOAWAY_TIMEOUT, "goaway_timeout"),
+    (session_code::TIMEOUT, "timeout"),
+    (session_code::VERSION, "version"),
+    (session_code::LIMIT_EXCEEDED, "limit_exceeded"),
+];
 
 /// Relay settings beyond the node's.
 #[derive(Debug, Clone)]
@@ -110,6 +127,7 @@ impl Relay {
             tx: tx.clone(),
             runtime: runtime.clone(),
             sessions_total: 0,
+            sessions_closed: [0; CLOSE_CODES.len() + 1],
             datagrams_dropped: Arc::new(AtomicU64::new(0)),
         };
         runtime.spawn(Box::pin(owner.run(rx)));
@@ -173,6 +191,8 @@ struct Conn {
     done: Option<oneshot::Sender<()>>,
     /// Datagrams sent by the I/O task and not yet handled here.
     datagrams: Arc<AtomicUsize>,
+    /// Stream directions open, as last seen by the I/O task.
+    streams: Arc<AtomicUsize>,
 }
 
 struct Owner {
@@ -185,6 +205,7 @@ struct Owner {
     tx: mpsc::UnboundedSender<OwnerMsg>,
     runtime: Runtime,
     sessions_total: u64,
+    sessions_closed: [u64; CLOSE_CODES.len() + 1],
     datagrams_dropped: Arc<AtomicU64>,
 }
 
@@ -227,15 +248,22 @@ impl Owner {
                 self.sessions_total += 1;
                 let (io_tx, io_rx) = mpsc::unbounded();
                 let datagrams = Arc::new(AtomicUsize::new(0));
-                self.conns
-                    .insert(sid, Conn { io: io_tx, batch: Vec::new(), done: Some(done), datagrams: datagrams.clone() });
+                let streams = Arc::new(AtomicUsize::new(0));
+                let conn = Conn {
+                    io: io_tx,
+                    batch: Vec::new(),
+                    done: Some(done),
+                    datagrams: datagrams.clone(),
+                    streams: streams.clone(),
+                };
+                self.conns.insert(sid, conn);
                 let io = ConnectionIo::new(connection);
                 let queue = DatagramQueue {
                     waiting: datagrams,
                     max: self.max_queued_datagrams,
                     dropped: self.datagrams_dropped.clone(),
                 };
-                self.runtime.spawn(Box::pin(io_task(io, sid, self.tx.clone(), io_rx, queue)));
+                self.runtime.spawn(Box::pin(io_task(io, sid, self.tx.clone(), io_rx, queue, streams)));
             }
             OwnerMsg::Io { sid, event } => {
                 if matches!(event, TransportEvent::Datagram(_)) {
@@ -267,8 +295,10 @@ impl Owner {
                     recv_buffered: self.node.recv_buffered(),
                     queued_bytes,
                     cache_bytes: self.node.cache_bytes(),
+                    open_streams: self.conns.values().map(|c| c.streams.load(Ordering::Relaxed)).sum(),
                     sessions_total: self.sessions_total,
                     datagrams_dropped: self.datagrams_dropped.load(Ordering::Relaxed),
+                    sessions_closed: self.sessions_closed,
                 });
             }
         }
@@ -288,6 +318,8 @@ impl Owner {
             match event {
                 NodeEvent::SessionClosed { session, code, reason } => {
                     tracing::debug!(?session, code, reason, "session closed");
+                    let slot = CLOSE_CODES.iter().position(|(c, _)| *c == code).unwrap_or(CLOSE_CODES.len());
+                    self.sessions_closed[slot] += 1;
                     if let Some(mut conn) = self.conns.remove(&session) {
                         if !conn.batch.is_empty() {
                             let _ = conn.io.unbounded_send(std::mem::take(&mut conn.batch));
@@ -339,8 +371,10 @@ async fn io_task(
     owner: mpsc::UnboundedSender<OwnerMsg>,
     mut commands: mpsc::UnboundedReceiver<Vec<Command>>,
     datagrams: DatagramQueue,
+    streams: Arc<AtomicUsize>,
 ) {
     loop {
+        streams.store(io.open_streams(), Ordering::Relaxed);
         futures::select_biased! {
             batch = commands.next() => match batch {
                 Some(batch) => {
