@@ -47,6 +47,13 @@ use crate::tls::{Identity, TlsError, Verification};
 /// The TLS ALPN of HTTP/3, which carries WebTransport.
 pub const ALPN_H3: &str = "h3";
 
+/// Connection attempts quinn keeps before the accept loop has seen them.
+pub const MAX_INCOMING: usize = 4096;
+/// Bytes quinn buffers for one connection attempt before it is accepted (0-RTT, handshake).
+pub const INCOMING_BUFFER: usize = 64 << 10;
+/// Bytes quinn buffers for all connection attempts before they are accepted.
+pub const INCOMING_BUFFER_TOTAL: usize = 16 << 20;
+
 /// The port used when a URL names none.
 pub const DEFAULT_PORT: u16 = 443;
 
@@ -269,6 +276,12 @@ impl Listener {
         let tls = QuicServerConfig::try_from(tls).map_err(|e| TransportError::QuicTls(e.to_string()))?;
         let mut quic = quinn::ServerConfig::with_crypto(Arc::new(tls));
         quic.transport_config(config.transport.clone().unwrap_or_else(|| Arc::new(default_transport_config())));
+        // Connection attempts not yet accepted or refused, and what quinn buffers for them. The
+        // accept loop disposes of each at once, so these only bound a burst (quinn's defaults:
+        // 65536 attempts, 10 MiB each, 100 MiB in total).
+        quic.max_incoming(MAX_INCOMING);
+        quic.incoming_buffer_size(INCOMING_BUFFER as u64);
+        quic.incoming_buffer_size_total(INCOMING_BUFFER_TOTAL as u64);
 
         let endpoint = bind_endpoint(config.bind, Some(quic), runtime.clone())?;
         let local_addr = endpoint.local_addr().map_err(|source| TransportError::Bind { addr: config.bind, source })?;
@@ -335,8 +348,10 @@ impl Drop for Listener {
 
 /// What finished in the accept task.
 enum Finished {
-    /// A handshake ended; `admitted` says whether its session slot is still held.
-    Handshake { key: IpAddr, admitted: bool },
+    /// A refused attempt's handshake (done only to deliver the reason) ended.
+    Refused,
+    /// An admitted attempt's handshake failed or timed out: its session slot is free again.
+    Failed(IpAddr),
     /// A handshake ended with an established session, now handed to [`Listener::accept`].
     Established { key: IpAddr, connection: Connection },
     /// An admitted session's connection closed.
@@ -357,11 +372,10 @@ async fn accept_loop(
         let incoming = futures::future::poll_fn(|cx| {
             while let Poll::Ready(Some(done)) = tasks.poll_next_unpin(cx) {
                 match done {
-                    Finished::Handshake { key, admitted } => {
+                    Finished::Refused => gate.handshake_done(),
+                    Finished::Failed(key) => {
                         gate.handshake_done();
-                        if !admitted {
-                            gate.release(key);
-                        }
+                        gate.release(key);
                     }
                     Finished::Established { key, connection } => {
                         gate.handshake_done();
@@ -404,7 +418,7 @@ async fn accept_loop(
                         conn.close(code, why.reason().as_bytes());
                     }
                 }
-                Finished::Handshake { key, admitted: false }
+                Finished::Refused
             }));
             continue;
         }
@@ -418,12 +432,12 @@ async fn accept_loop(
                 Ok(Err(err)) => {
                     stats.handshakes_failed.fetch_add(1, Ordering::Relaxed);
                     tracing::debug!(%peer, %err, "handshake failed");
-                    return Finished::Handshake { key, admitted: false };
+                    return Finished::Failed(key);
                 }
                 Err(_) => {
                     stats.handshakes_timed_out.fetch_add(1, Ordering::Relaxed);
                     tracing::debug!(%peer, ?timeout, "handshake timed out");
-                    return Finished::Handshake { key, admitted: false };
+                    return Finished::Failed(key);
                 }
             };
             tracing::debug!(%peer, version = %accepted.version, kind = ?accepted.kind,
