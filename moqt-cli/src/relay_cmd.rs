@@ -111,6 +111,7 @@ pub async fn run(args: RelayArgs) -> Result<()> {
         };
         let mut cc = ClientConfig::new(verification);
         cc.runtime = Some(runtime.clone());
+        cc.transport = Some(Arc::new(limits.quic.transport_config()));
         cc.resolver = Some(Arc::new(moqt_driver_tokio::TokioResolver));
         let client = Connector::new(cc)?;
         tokio::spawn(async move {
