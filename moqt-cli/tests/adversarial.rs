@@ -30,6 +30,15 @@ const SLACK: u64 = 32 * MIB;
 /// What one attacking connection may hold in quinn (1 MiB receive + 1 MiB send window).
 const PER_CONN: u64 = 2 * MIB;
 
+/// A byte count for the figures.
+fn human(bytes: u64) -> String {
+    if bytes >= MIB {
+        format!("{:.1} MiB", bytes as f64 / MIB as f64)
+    } else {
+        format!("{:.1} KiB", bytes as f64 / 1024.0)
+    }
+}
+
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -66,10 +75,10 @@ impl<'a> Attack<'a> {
         let frames = self.good.frames() - self.start_frames;
         let grown = peak.saturating_sub(self.baseline);
         eprintln!(
-            "ADVERSARIAL: {} | attacker sent {:.1} MiB | relay RSS baseline {:.1} MiB, peak {:.1} MiB (+{:.1}, budget {:.1}) | \
+            "ADVERSARIAL: {} | attacker sent {} | relay RSS baseline {:.1} MiB, peak {:.1} MiB (+{:.1}, budget {:.1}) | \
              good pair {} frames, 0 groups lost, worst p99 {} ms | limits hit: {}",
             self.name,
-            sent as f64 / MIB as f64,
+            human(sent),
             self.baseline as f64 / MIB as f64,
             peak as f64 / MIB as f64,
             grown as f64 / MIB as f64,

@@ -2,21 +2,25 @@
 //! session, every track) and one I/O task per connection moves bytes for it.
 //!
 //! Per connection, a [`ConnectionIo`] runs in its own task and forwards its transport events to
-//! the owner over an unbounded channel of owned values; the owner feeds them to the node, drains
-//! every ready message before looking at the node's commands, and then hands each connection all
-//! of its commands in one message. A frame fanned out to N
+//! the owner over a channel of owned values; the owner feeds them to the node, drains every ready
+//! message before looking at the node's commands, and then hands each connection all of its
+//! commands in one message. A frame fanned out to N
 //! subscribers therefore costs N `Bytes` clones inside the node and about N channel sends, and
 //! no lock is ever taken around protocol state. `flush` visits only the connections that have
 //! commands waiting, and counters are gathered only when asked ([`Relay::stats`]), so no
-//! wake-up walks every session. Datagrams, which have no flow control, wait for the owner in a
-//! bounded per-connection queue (`max_queued_datagrams`); past it they are dropped and counted. Runtime services (spawn, timers) come from the
-//! [`Runtime`] the driver passes in.
+//! wake-up walks every session. What a connection has sent the owner is bounded: past
+//! [`MAX_BACKLOG`] unhandled events its I/O task stops taking more from quinn (so QUIC flow
+//! control and stream credit push back on the peer), and datagrams, which have no flow control,
+//! wait in a bounded per-connection queue (`max_queued_datagrams`) past which they are dropped
+//! and counted. Runtime services (spawn, timers) come from the [`Runtime`] the driver passes in.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use futures::channel::{mpsc, oneshot};
+use futures::task::AtomicWaker;
 use futures::{FutureExt, StreamExt};
 use moqt_proto::relay::{Node, NodeConfig, NodeEvent, NodeStats, SessionId};
 use moqt_proto::session::{session_code, Command, Config, Perspective};
@@ -189,8 +193,8 @@ struct Conn {
     io: mpsc::UnboundedSender<Vec<Command>>,
     batch: Vec<Command>,
     done: Option<oneshot::Sender<()>>,
-    /// Datagrams sent by the I/O task and not yet handled here.
-    datagrams: Arc<AtomicUsize>,
+    /// Events sent by the I/O task and not yet handled here.
+    backlog: Arc<Backlog>,
     /// Stream directions open, as last seen by the I/O task.
     streams: Arc<AtomicUsize>,
 }
@@ -247,29 +251,28 @@ impl Owner {
                 let sid = self.node.add_session(config, now);
                 self.sessions_total += 1;
                 let (io_tx, io_rx) = mpsc::unbounded();
-                let datagrams = Arc::new(AtomicUsize::new(0));
+                let backlog = Arc::new(Backlog {
+                    events: AtomicUsize::new(0),
+                    datagrams: AtomicUsize::new(0),
+                    max_datagrams: self.max_queued_datagrams,
+                    dropped: self.datagrams_dropped.clone(),
+                    waker: AtomicWaker::new(),
+                });
                 let streams = Arc::new(AtomicUsize::new(0));
                 let conn = Conn {
                     io: io_tx,
                     batch: Vec::new(),
                     done: Some(done),
-                    datagrams: datagrams.clone(),
+                    backlog: backlog.clone(),
                     streams: streams.clone(),
                 };
                 self.conns.insert(sid, conn);
                 let io = ConnectionIo::new(connection);
-                let queue = DatagramQueue {
-                    waiting: datagrams,
-                    max: self.max_queued_datagrams,
-                    dropped: self.datagrams_dropped.clone(),
-                };
-                self.runtime.spawn(Box::pin(io_task(io, sid, self.tx.clone(), io_rx, queue, streams)));
+                self.runtime.spawn(Box::pin(io_task(io, sid, self.tx.clone(), io_rx, backlog, streams)));
             }
             OwnerMsg::Io { sid, event } => {
-                if matches!(event, TransportEvent::Datagram(_)) {
-                    if let Some(conn) = self.conns.get(&sid) {
-                        conn.datagrams.fetch_sub(1, Ordering::Relaxed);
-                    }
+                if let Some(conn) = self.conns.get(&sid) {
+                    conn.backlog.handled(matches!(event, TransportEvent::Datagram(_)));
                 }
                 self.node.handle(sid, now, event)
             }
@@ -344,23 +347,45 @@ impl Owner {
     }
 }
 
-/// The bound on one connection's datagrams waiting for the owner. Datagrams have no flow
-/// control, so without it a flood would queue without limit in the owner's channel.
-struct DatagramQueue {
-    waiting: Arc<AtomicUsize>,
-    max: usize,
+/// Transport events one connection may have waiting for the owner before its I/O task stops
+/// taking more from quinn (then quinn's flow control and stream credit push back on the peer).
+pub const MAX_BACKLOG: usize = 1024;
+
+/// What one connection has sent the owner and the owner has not handled yet. Stream events are
+/// bounded by [`MAX_BACKLOG`] (the I/O task waits); datagrams, which have no flow control, by
+/// `max_queued_datagrams` (past it they are dropped and counted).
+struct Backlog {
+    events: AtomicUsize,
+    datagrams: AtomicUsize,
+    max_datagrams: usize,
     dropped: Arc<AtomicU64>,
+    /// The I/O task, parked while the backlog is full.
+    waker: AtomicWaker,
 }
 
-impl DatagramQueue {
+impl Backlog {
     /// Takes a place for one more datagram, or counts it dropped.
-    fn admit(&self) -> bool {
-        if self.waiting.load(Ordering::Relaxed) >= self.max {
+    fn admit_datagram(&self) -> bool {
+        if self.datagrams.load(Ordering::Relaxed) >= self.max_datagrams {
             self.dropped.fetch_add(1, Ordering::Relaxed);
             return false;
         }
-        self.waiting.fetch_add(1, Ordering::Relaxed);
+        self.datagrams.fetch_add(1, Ordering::Relaxed);
         true
+    }
+
+    /// The owner handled one event (`datagram`: a datagram).
+    fn handled(&self, datagram: bool) {
+        if datagram {
+            self.datagrams.fetch_sub(1, Ordering::Relaxed);
+        }
+        if self.events.fetch_sub(1, Ordering::AcqRel) == MAX_BACKLOG {
+            self.waker.wake();
+        }
+    }
+
+    fn full(&self) -> bool {
+        self.events.load(Ordering::Acquire) >= MAX_BACKLOG
     }
 }
 
@@ -370,7 +395,7 @@ async fn io_task(
     sid: SessionId,
     owner: mpsc::UnboundedSender<OwnerMsg>,
     mut commands: mpsc::UnboundedReceiver<Vec<Command>>,
-    datagrams: DatagramQueue,
+    backlog: Arc<Backlog>,
     streams: Arc<AtomicUsize>,
 ) {
     loop {
@@ -387,9 +412,10 @@ async fn io_task(
                     break;
                 }
             },
-            event = io.next_event().fuse() => match event {
-                Some(TransportEvent::Datagram(_)) if !datagrams.admit() => {}
+            event = next_event(&mut io, &backlog).fuse() => match event {
+                Some(TransportEvent::Datagram(_)) if !backlog.admit_datagram() => {}
                 Some(event) => {
+                    backlog.events.fetch_add(1, Ordering::AcqRel);
                     if owner.unbounded_send(OwnerMsg::Io { sid, event }).is_err() {
                         break;
                     }
@@ -398,4 +424,18 @@ async fn io_task(
             },
         }
     }
+}
+
+/// The connection's next event, once the owner has room for it.
+async fn next_event(io: &mut ConnectionIo, backlog: &Backlog) -> Option<TransportEvent> {
+    std::future::poll_fn(|cx| {
+        if backlog.full() {
+            backlog.waker.register(cx.waker());
+            if backlog.full() {
+                return Poll::Pending;
+            }
+        }
+        io.poll_event(cx)
+    })
+    .await
 }
