@@ -412,3 +412,32 @@ mod tests {
         assert!(LimitArgs { idle_timeout: Some(-1.0), ..LimitArgs::default() }.resolve().is_err());
     }
 }
+
+#[cfg(test)]
+mod defaults {
+    use clap::{CommandFactory, Parser};
+
+    use crate::cli::{Cli, Command};
+
+    fn resolved(argv: &[&str]) -> String {
+        let Command::Relay(args) = Cli::try_parse_from(argv).unwrap().command else { unreachable!() };
+        format!("{:?}", args.limits.resolve().unwrap())
+    }
+
+    /// Every `[default: X]` in a limit flag's help is the real default: passing X changes nothing.
+    #[test]
+    fn help_defaults_are_the_real_defaults() {
+        let cli = Cli::command();
+        let relay = cli.find_subcommand("relay").unwrap();
+        let plain = resolved(&["moqt", "relay"]);
+        let mut checked = 0;
+        for arg in relay.get_arguments().filter(|a| a.get_help_heading().is_some_and(|h| h.starts_with("Limits"))) {
+            let help = arg.get_help().unwrap().to_string();
+            let value = help.rsplit("[default: ").next().and_then(|v| v.strip_suffix(']')).expect(&help);
+            let flag = format!("--{}", arg.get_long().unwrap());
+            assert_eq!(resolved(&["moqt", "relay", &flag, value]), plain, "{flag} {value}: help says the default");
+            checked += 1;
+        }
+        assert!(checked >= 35, "{checked} limit flags");
+    }
+}
