@@ -220,59 +220,79 @@ fn a_hundred_stalled_subscribers() {
     drop(rt);
 }
 
+/// `n` connection attempts from the attacker address, `parallel` at a time; the connections that
+/// completed their handshake (admitted, or about to be closed with a reason).
+async fn connect_many(url: &str, fp: &str, n: usize, parallel: usize) -> Vec<moqt_driver_quinn::Connection> {
+    let c = std::sync::Arc::new(attack::connector(fp, false));
+    let gate = std::sync::Arc::new(tokio::sync::Semaphore::new(parallel));
+    let mut tasks = Vec::new();
+    for _ in 0..n {
+        let (c, url, gate) = (c.clone(), url.to_owned(), gate.clone());
+        tasks.push(tokio::spawn(async move {
+            let _permit = gate.acquire_owned().await.unwrap();
+            c.connect(&url).await.ok()
+        }));
+    }
+    let mut held = Vec::new();
+    for t in tasks {
+        held.extend(t.await.unwrap());
+    }
+    held
+}
+
+fn refused(m: &str, reason: &str) -> u64 {
+    metric(m, &format!("moqt_sessions_refused_total{{reason=\"{reason}\"}}"))
+}
+
 #[test]
 fn a_flood_of_2000_handshakes_is_refused_with_a_reason() {
     let _lock = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let relay =
         Relay::start(&["--max-sessions", "300", "--max-sessions-per-address", "200", "--max-handshakes", "32"], 0);
-    let attack = Attack::begin("connection flood (2000 handshakes, 100 at a time)", &relay);
+    let attack = Attack::begin("connection flood (2000 handshakes: 250 at 16 in parallel, then 1750 at 100)", &relay);
     let rt = runtime();
     let (url, fp) = (relay.url(), relay.fp.clone());
-    let (held, reasons) = rt.block_on(async move {
-        let c = std::sync::Arc::new(attack::connector(&fp, false));
-        let gate = std::sync::Arc::new(tokio::sync::Semaphore::new(100));
-        let mut tasks = Vec::new();
-        for _ in 0..2000 {
-            let (c, url, gate) = (c.clone(), url.clone(), gate.clone());
-            tasks.push(tokio::spawn(async move {
-                let _permit = gate.acquire_owned().await.unwrap();
-                c.connect(&url).await.ok()
-            }));
-        }
-        let mut held = Vec::new();
-        for t in tasks {
-            if let Some(conn) = t.await.unwrap() {
-                held.push(conn);
-            }
-        }
-        // The refused ones were closed right after their handshake: wait for those closes.
-        let mut reasons = Vec::new();
-        for conn in &held {
-            if let Ok(ConnectionError::Closed { code, reason }) =
-                tokio::time::timeout(Duration::from_millis(20), conn.closed()).await
-            {
-                reasons.push((code, reason));
-            }
-        }
+    let before = relay.metric("moqt_quic_connections");
+
+    // Within the handshake limit: the address fills its 200 sessions; the rest are closed with
+    // LIMIT_EXCEEDED and a reason the client reads.
+    let (first, reasons) = rt.block_on(async {
+        let held = connect_many(&url, &fp, 250, 16).await;
+        let closes = held.iter().map(|c| tokio::time::timeout(Duration::from_secs(2), c.closed()));
+        let reasons: Vec<_> = futures::future::join_all(closes)
+            .await
+            .into_iter()
+            .filter_map(|r| match r {
+                Ok(ConnectionError::Closed { code, reason }) => Some((code, reason)),
+                _ => None,
+            })
+            .collect();
         (held, reasons)
     });
-    let m = relay.wait_metrics("every attempt was handled", |m| {
-        metric(m, "moqt_handshakes_total") + metric(m, "moqt_sessions_refused_total{reason=\"handshakes\"}") >= 2000
-    });
-    let open = metric(&m, "moqt_quic_connections");
-    assert!(open <= 300, "max_sessions: {open} connections admitted");
-    assert!(metric(&m, "moqt_sessions_refused_total{reason=\"per_address\"}") >= 1, "{m}");
+    let m = relay.metrics();
+    let admitted = metric(&m, "moqt_quic_connections") - before;
+    assert!(admitted <= 200, "max_sessions_per_address: {admitted} admitted");
+    assert!(refused(&m, "per_address") >= 1, "{m}");
     assert!(
         reasons.iter().any(|(code, r)| *code == 0x16 && r == "too many sessions from this address"),
         "a refused client reads the reason: {reasons:?}"
     );
+
+    // Past the handshake limit and with the address full: every attempt is refused, none admitted.
+    let refusals = refused(&m, "per_address") + refused(&m, "handshakes");
+    let second = rt.block_on(connect_many(&url, &fp, 1750, 100));
+    let m = relay.wait_metrics("every attempt was refused", |m| {
+        refused(m, "per_address") + refused(m, "handshakes") >= refusals + 1750
+    });
+    assert_eq!(metric(&m, "moqt_quic_connections") - before, admitted, "nothing more was admitted");
     eprintln!(
-        "ADVERSARIAL: connection flood: {} attempts connected, {} closed with a reason",
-        held.len(),
-        reasons.len()
+        "ADVERSARIAL: connection flood: {admitted} admitted, {} refused clients read the reason, {} of 1750 \
+         later attempts finished a handshake before being closed",
+        reasons.len(),
+        second.len()
     );
     attack.end(0, NODE_BUDGET + 300 * MIB / 4 + SLACK);
-    drop(held);
+    drop((first, second));
     drop(rt);
 }
 
