@@ -150,11 +150,13 @@ pub fn limits_hit(text: &str) -> Vec<String> {
         "http_connections_refused",
         "http_connection_errors",
         "http_accept_errors",
+        "sessions_closed",
     ];
     text.lines()
         .filter(|l| !l.starts_with('#'))
         .filter(|l| LIMIT_FAMILIES.iter().any(|f| l.starts_with(&format!("moqt_{f}_total"))))
         .filter(|l| l.rsplit(' ').next().is_some_and(|v| v != "0"))
+        .filter(|l| !l.contains("code=\"no_error\""))
         .map(str::to_owned)
         .collect()
 }
