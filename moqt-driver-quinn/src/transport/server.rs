@@ -216,7 +216,7 @@ enum Finished {
     /// An admitted attempt's handshake failed or timed out: its session slot is free again.
     Failed(IpAddr),
     /// A handshake ended with an established session, now handed to [`Listener::accept`].
-    Established { key: IpAddr, connection: Connection },
+    Established { key: IpAddr, connection: Box<Connection> },
     /// An admitted session's connection closed.
     Closed(IpAddr),
 }
@@ -309,7 +309,7 @@ async fn accept_loop(
             if tx.send(accepted).await.is_err() {
                 connection.close(0, "server shutting down");
             }
-            Finished::Established { key, connection }
+            Finished::Established { key, connection: Box::new(connection) }
         }));
     }
     tracing::debug!("accept loop ended");
