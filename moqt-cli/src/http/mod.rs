@@ -212,3 +212,83 @@ pub async fn serve(listener: TcpListener, site: Arc<Site>, limits: HttpLimits, s
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicUsize;
+
+    use bytes::Bytes;
+    use futures::future::BoxFuture;
+    use http_body_util::Full;
+    use hyper::body::Incoming;
+    use hyper::{Request, Response, StatusCode};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+    use crate::http::routes::Body;
+
+    /// Answers 101 and echoes one message over the upgraded connection.
+    struct Echo(Arc<AtomicUsize>);
+
+    impl routes::UpgradeHandler for Echo {
+        fn upgrade(&self, req: Request<Incoming>) -> BoxFuture<'static, Response<Body>> {
+            self.0.fetch_add(1, Ordering::Relaxed);
+            Box::pin(async move {
+                tokio::spawn(async move {
+                    if let Ok(upgraded) = hyper::upgrade::on(req).await {
+                        let mut io = TokioIo::new(upgraded);
+                        let mut buf = [0u8; 5];
+                        if io.read_exact(&mut buf).await.is_ok() {
+                            let _ = io.write_all(&buf).await;
+                        }
+                    }
+                });
+                let mut res = Response::new(Full::new(Bytes::new()));
+                *res.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+                res.headers_mut().insert(hyper::header::CONNECTION, "upgrade".parse().unwrap());
+                res.headers_mut().insert(hyper::header::UPGRADE, "websocket".parse().unwrap());
+                res
+            })
+        }
+    }
+
+    /// A mounted handler gets `Upgrade: websocket` requests on any path and takes the connection.
+    #[tokio::test]
+    async fn the_websocket_hook_takes_upgrade_requests() {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let site = Arc::new(Site {
+            fingerprint: "ab".into(),
+            metrics: Box::new(|| Box::pin(async { String::new() })),
+            files: Vec::new(),
+            websocket: Some(Arc::new(Echo(calls.clone()))),
+        });
+        let listener = bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(serve(listener, site, HttpLimits::default(), Arc::new(HttpStats::default())));
+
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        s.write_all(b"GET /room/a HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
+            .await
+            .unwrap();
+        let mut head = Vec::new();
+        while !head.ends_with(b"\r\n\r\n") {
+            let mut b = [0u8; 1];
+            s.read_exact(&mut b).await.unwrap();
+            head.push(b[0]);
+        }
+        assert!(head.starts_with(b"HTTP/1.1 101"), "{}", String::from_utf8_lossy(&head));
+        s.write_all(b"hello").await.unwrap();
+        let mut echo = [0u8; 5];
+        s.read_exact(&mut echo).await.unwrap();
+        assert_eq!(&echo, b"hello");
+        assert_eq!(calls.load(Ordering::Relaxed), 1);
+
+        // A plain GET on the same server is not sent to the handler.
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        s.write_all(b"GET /health HTTP/1.0\r\n\r\n").await.unwrap();
+        let mut text = String::new();
+        s.read_to_string(&mut text).await.unwrap();
+        assert!(text.starts_with("HTTP/1.0 200") && text.ends_with("ok\n"), "{text}");
+        assert_eq!(calls.load(Ordering::Relaxed), 1);
+    }
+}
