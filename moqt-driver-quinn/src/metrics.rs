@@ -88,80 +88,100 @@ pub fn relay(out: &mut Exposition, s: &RelayStats) {
     );
     out.gauge("queued_bytes", "Bytes queued in sessions for sending, not yet handed to QUIC.", s.queued_bytes as u64);
 
-    let l = &n.limits;
+    // Destructured without `..`: a limit counter added to the core does not compile until it is
+    // rendered here.
+    let moqt_proto::relay::NodeLimitStats {
+        broadcasts_refused,
+        groups_cut,
+        cache_evictions,
+        fetches_too_large,
+        requests_timed_out,
+        track_requests_refused,
+        recv_budget_exhausted,
+    } = n.limits;
     out.counter(
         "broadcasts_refused_total",
         "Announcements ignored because the origin held max_broadcasts.",
-        l.broadcasts_refused,
+        broadcasts_refused,
     );
-    out.counter("groups_cut_total", "Groups cut (GROUP_TOO_LARGE) for passing max_group_bytes.", l.groups_cut);
+    out.counter("groups_cut_total", "Groups cut (GROUP_TOO_LARGE) for passing max_group_bytes.", groups_cut);
     out.counter(
         "cache_evictions_total",
         "Cached groups evicted to stay within max_cache_bytes / max_track_bytes.",
-        l.cache_evictions,
+        cache_evictions,
     );
     out.counter(
         "fetches_too_large_total",
         "Fetches refused because the response passed max_group_bytes.",
-        l.fetches_too_large,
+        fetches_too_large,
     );
     out.counter(
         "requests_timed_out_total",
         "Upstream fetches and TRACK requests that passed request_timeout.",
-        l.requests_timed_out,
+        requests_timed_out,
     );
     out.counter(
         "track_requests_refused_total",
         "Subscriptions refused: no local track in track_request_timeout, or max_waiting_per_broadcast.",
-        l.track_requests_refused,
+        track_requests_refused,
     );
     out.counter(
         "recv_budget_exhausted_total",
         "Times a session's reads were throttled because the node's max_recv_buffered was used up.",
-        l.recv_budget_exhausted,
+        recv_budget_exhausted,
     );
 
-    let t = &n.session_limits;
-    out.counter("streams_refused_total", "Peer streams refused over max_streams.", t.streams_refused);
+    let moqt_proto::session::SessionStats {
+        streams_refused,
+        subscriptions_refused,
+        interests_refused,
+        announcements_refused,
+        reads_deferred,
+        partial_timeouts,
+        control_overflows,
+        groups_over_budget,
+        groups_expired,
+    } = n.session_limits;
+    out.counter("streams_refused_total", "Peer streams refused over max_streams.", streams_refused);
     out.counter(
         "subscriptions_refused_total",
         "Peer subscriptions refused over max_subscriptions.",
-        t.subscriptions_refused,
+        subscriptions_refused,
     );
     out.counter(
         "interests_refused_total",
         "Peer announce interests refused over max_announce_interests.",
-        t.interests_refused,
+        interests_refused,
     );
     out.counter(
         "announcements_refused_total",
         "Announce interests dropped for announcing more than max_announced paths.",
-        t.announcements_refused,
+        announcements_refused,
     );
     out.counter(
         "reads_deferred_total",
         "Read grants withheld because a session's max_recv_buffered (or its node share) was used up.",
-        t.reads_deferred,
+        reads_deferred,
     );
     out.counter(
         "partial_timeouts_total",
         "Streams reset for holding a partial message longer than partial_timeout.",
-        t.partial_timeouts,
+        partial_timeouts,
     );
     out.counter(
         "control_overflows_total",
         "Control streams reset because the peer did not read them (max_queued_control).",
-        t.control_overflows,
+        control_overflows,
     );
     out.counter(
         "groups_over_budget_total",
         "Groups dropped to keep send queues within max_queued / max_queued_per_subscription.",
-        t.groups_over_budget,
+        groups_over_budget,
     );
     out.counter(
         "groups_expired_total",
         "Groups dropped for being older than the subscriber's max latency.",
-        t.groups_expired,
+        groups_expired,
     );
     out.counter(
         "datagrams_dropped_total",
