@@ -7,6 +7,11 @@ Input layouts are documented in fuzz/src/harness.rs:
   roundtrip:                        [cfg, kind, message body...]
 cfg bits: 0-1 version (0=lite-03 .. 3=lite-06), 2 gomoqt, 3 uni, 4 tight limits, 5-7 responder type.
 Run from anywhere: python3 fuzz/gen_corpus.py (existing seed files are overwritten).
+
+media_import seeds ([cfg, chunk, mp4 bytes...], see fuzz/src/media_harness.rs) are cut from the
+fragmented-MP4 fixtures of moqt-media/tests/fixtures: whole small files, the init segment alone,
+and the init segment plus the first moof+mdat of the larger ones (each cut on a box boundary, so
+every seed imports cleanly).
 """
 import os
 
@@ -147,6 +152,32 @@ def write(target, name, data):
         f.write(data)
 
 
+def top_level_boxes(data):
+    """(type, start, end) of each top-level box of an MP4 file."""
+    out, pos = [], 0
+    while pos + 8 <= len(data):
+        size = int.from_bytes(data[pos:pos + 4], "big")
+        out.append((data[pos + 4:pos + 8], pos, pos + size))
+        pos += size
+    return out
+
+
+def media_seeds():
+    fixtures = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "moqt-media", "tests", "fixtures")
+    CMAF, GROUPS100MS, SMALL_BOXES = 1, 2, 4
+    for name, cfgs in [("aac", [(0, 0), (CMAF | GROUPS100MS, 97)]), ("av1", [(CMAF, 0)]),
+                       ("h265", [(0, 200)]), ("vp9", [(SMALL_BOXES, 0)]), ("h264_opus", [(0, 0), (CMAF, 255)])]:
+        with open(os.path.join(fixtures, name + ".mp4"), "rb") as f:
+            data = f.read()
+        boxes = top_level_boxes(data)
+        init_end = next(end for kind, _, end in boxes if kind == b"moov")
+        first_mdat_end = next(end for kind, _, end in boxes if kind == b"mdat")
+        whole = data if len(data) < 16000 else data[:first_mdat_end]
+        for cfg, chunk in cfgs:
+            write("media_import", f"fixture_{name}_cfg{cfg}_chunk{chunk}", bytes([cfg, chunk]) + whole)
+        write("media_import", f"fixture_{name}_init_only", bytes([0, 0]) + data[:init_end])
+
+
 def main():
     for i, (name, cfg, data) in enumerate(OPENER):
         label, mode, param = CHUNKINGS[i % len(CHUNKINGS)]
@@ -156,6 +187,7 @@ def main():
         write("decode_responder", f"{name}_{label}", bytes([cfg | RESP[ty] << 5, mode, param]) + h(data))
     for name, cfg, kind, body in ROUNDTRIP:
         write("roundtrip", name, bytes([cfg, KIND[kind]]) + body)
+    media_seeds()
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
-//! Session throughput: a publisher Session → an in-memory pipe → a subscriber Session, no
+//! Session throughput: a publisher Session → the rig's in-memory wire → a subscriber Session, no
 //! network. One iteration publishes one group of 30 frames (open_group, 30 × write_frame,
-//! finish_group), the driver pulls the chunks and hands them over as shared `Bytes`, and the
-//! subscriber decodes them into `GroupStarted`, 30 `Frame` and `GroupEnded` events.
+//! finish_group), the rig's loop carries the writes across as shared `Bytes`, and the subscriber
+//! decodes them into `GroupStarted`, 30 `Frame` and `GroupEnded` events.
 //!
 //! `Throughput::Elements(30)`: criterion's rate is frames per second; multiply by the frame size
 //! for bytes per second (README.md lists both).

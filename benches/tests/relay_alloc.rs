@@ -1,39 +1,17 @@
 //! Counting-allocator check: a relay delivering 1 KiB frames to 100 subscribers allocates
 //! nothing per delivered frame in steady state.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicU64, Ordering};
-
 use bytes::Bytes;
+use moqt_benches::counting::{measure, serial, Counting};
 use moqt_benches::fanout::FanOut;
 use moqt_proto::Version;
-
-struct Counting;
-
-static ALLOCS: AtomicU64 = AtomicU64::new(0);
-/// The counter is global: tests in this binary take turns.
-static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
 #[test]
 fn no_allocation_per_delivered_frame() {
-    let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _turn = serial();
     for version in [Version::Lite04, Version::Lite06] {
         let subscribers = 100;
         let mut rig = FanOut::new(version, subscribers);
@@ -47,14 +25,14 @@ fn no_allocation_per_delivered_frame() {
         rig.frame(&payload);
         rig.frame(&payload);
         let frames = 28;
-        let before = ALLOCS.load(Ordering::Relaxed);
-        let bytes_before = rig.delivered_bytes;
-        for _ in 0..frames {
-            rig.frame(&payload);
-        }
-        let allocs = ALLOCS.load(Ordering::Relaxed) - before;
+        let bytes_before = rig.delivered_bytes();
+        let ((), allocs, _) = measure(|| {
+            for _ in 0..frames {
+                rig.frame(&payload);
+            }
+        });
         let delivered = (frames * subscribers) as u64;
-        assert!(rig.delivered_bytes - bytes_before >= delivered * 1024, "every frame reached every subscriber");
+        assert!(rig.delivered_bytes() - bytes_before >= delivered * 1024, "every frame reached every subscriber");
         println!("{version}: {allocs} allocations for {delivered} delivered frames (within one group)");
         // The rig is deterministic, so this count is exact: frame headers reuse each session's
         // scratch buffer, payloads are shared `Bytes`, queues keep their capacity.
@@ -64,7 +42,7 @@ fn no_allocation_per_delivered_frame() {
 
 #[test]
 fn allocations_scale_with_groups_not_frames() {
-    let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _turn = serial();
     let subscribers = 100;
     let mut rig = FanOut::new(Version::Lite05, subscribers);
     let payload = Bytes::from(vec![0xabu8; 1024]);
@@ -72,12 +50,12 @@ fn allocations_scale_with_groups_not_frames() {
         rig.frame(&payload);
     }
     let frames = 30 * 20;
-    let before = ALLOCS.load(Ordering::Relaxed);
-    for _ in 0..frames {
-        rig.frame(&payload);
-    }
-    let allocs = ALLOCS.load(Ordering::Relaxed) - before;
-    let groups = (frames / 30 * subscribers) as u64;
+    let ((), allocs, _) = measure(|| {
+        for _ in 0..frames {
+            rig.frame(&payload);
+        }
+    });
+    let groups = frames / 30 * subscribers;
     println!("{allocs} allocations for {} delivered frames in {groups} downstream groups", frames * subscribers);
     assert!(allocs <= groups * 2, "at most about one allocation per downstream group: {allocs} for {groups}");
 }

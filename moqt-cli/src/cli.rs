@@ -65,6 +65,17 @@ Examples (HEX: the fingerprint `moqt relay` prints):
   moqt announced moqt://localhost:4443 --tls-fingerprint HEX              # `+ name` / `- name` lines
   moqt announced https://localhost:4443/ demo --count 1 --tls-fingerprint HEX   # wait until demo is live";
 
+/// `moqt bench --help` examples.
+pub const BENCH_EXAMPLES: &str = "\
+Examples (HEX: the fingerprint `moqt relay` prints):
+  moqt bench moqt://localhost:4443 --subscribers 100 --tls-fingerprint HEX        # 30 fps of 8 KiB, 30 s
+  moqt bench https://localhost:4443/ --subscribers 1000 --ramp 20 --duration 60 --tls-fingerprint HEX
+  moqt bench moqt://localhost:4443 --publishers 4 --subscribers 400 --fps 60 --size 1200 --json --tls-fingerprint HEX
+  taskset -c 1 moqt bench moqt://localhost:4443 --subscribers 500 --tls-fingerprint HEX   # pinned to core 1
+
+One line a second (and a `total` line): delivered frames/s, Mbit/s, groups lost, latency p50/p90/p99/max from
+an HDR histogram, connection failures, and the generator's own CPU use.";
+
 /// `moqt interop --help` examples.
 pub const INTEROP_EXAMPLES: &str = "\
 Examples:
@@ -113,11 +124,19 @@ pub enum Command {
     /// List live broadcasts under a prefix, then their comings and goings.
     #[command(after_help = ANNOUNCED_EXAMPLES)]
     Announced(AnnouncedArgs),
+    /// A load generator: M test-pattern publishers and N subscribers in one process.
+    #[command(after_help = BENCH_EXAMPLES)]
+    Bench(crate::bench::BenchArgs),
     /// gomoqt's interop scenario: `interop server` and `interop client URL`.
     #[command(after_help = INTEROP_EXAMPLES)]
     Interop {
         #[command(subcommand)]
         command: crate::interop::InteropCommand,
+    },
+    /// Keys and tokens compatible with moq-token: generate, sign, verify.
+    Token {
+        #[command(subcommand)]
+        command: crate::token::TokenCommand,
     },
     /// Wire tools.
     #[command(after_help = WIRE_EXAMPLES)]

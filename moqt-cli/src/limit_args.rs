@@ -129,6 +129,9 @@ pub struct LimitArgs {
     /// Seconds an upstream fetch or TRACK request may take [default: 10].
     #[arg(long)]
     pub request_timeout: Option<f64>,
+    /// Seconds a track whose upstream was lost waits for another route [default: 5].
+    #[arg(long)]
+    pub failover_grace: Option<f64>,
     /// Seconds an upstream subscription outlives its last subscriber [default: 2].
     #[arg(long)]
     pub linger: Option<f64>,
@@ -229,6 +232,7 @@ impl LimitArgs {
             cache_retention,
             max_broadcasts,
             request_timeout,
+            failover_grace,
             linger,
             max_waiting_per_broadcast,
             track_request_timeout,
@@ -309,6 +313,9 @@ impl LimitArgs {
         }
         if let Some(v) = self.request_timeout {
             node.request_timeout = secs(v, "--request-timeout")?;
+        }
+        if let Some(v) = self.failover_grace {
+            node.failover_grace = secs(v, "--failover-grace")?;
         }
         if let Some(v) = self.linger {
             node.linger = secs(v, "--linger")?;

@@ -1,5 +1,6 @@
 //! The `moqt` command-line tool: relay, publish, subscribe, list announcements, decode wire bytes.
 
+mod bench;
 mod cli;
 mod client_cmd;
 mod hints;
@@ -8,6 +9,7 @@ mod interop;
 mod limit_args;
 mod relay_cmd;
 mod stats;
+mod token;
 mod wire;
 
 use std::process::ExitCode;
@@ -45,8 +47,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Pub(args) => client_cmd::publish(args).await,
         Command::Sub(args) => client_cmd::subscribe(args).await,
         Command::Announced(args) => client_cmd::announced(args).await,
+        Command::Bench(args) => bench::run(args).await,
         Command::Interop { command: interop::InteropCommand::Server(args) } => interop::server(args).await,
         Command::Interop { command: interop::InteropCommand::Client(args) } => interop::client(args).await,
+        Command::Token { command } => token::run(command),
         Command::Wire { command: WireCommand::Decode(args) } => {
             let hex = args.hex.join(" ");
             let hex = if hex.trim().is_empty() {

@@ -498,7 +498,7 @@ fn a_thousand_sessions_come_and_go_and_memory_returns() {
 #[test]
 fn a_publisher_killed_without_close_ends_its_subscribers_within_the_idle_timeout() {
     let _lock = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let relay = Relay::start(&["--idle-timeout", "2"], 0);
+    let relay = Relay::start(&["--idle-timeout", "2", "--failover-grace", "0"], 0);
     let mut good = GoodPair::start(&relay);
     let (url, fp) = (relay.url(), relay.fp.as_str());
     let publisher =
@@ -523,7 +523,7 @@ fn a_publisher_killed_without_close_ends_its_subscribers_within_the_idle_timeout
     });
     good.more_frames(25);
     eprintln!(
-        "ADVERSARIAL: vanished publisher: subscriber learned after {:.2} s (idle timeout 2 s): {} | {}",
+        "ADVERSARIAL: vanished publisher: subscriber learned after {:.2} s (idle timeout 2 s, failover grace 0): {} | {}",
         learned.as_secs_f64(),
         why.lines().last().unwrap_or(""),
         limits_hit(&m).join(", ")

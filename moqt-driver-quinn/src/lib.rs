@@ -12,6 +12,8 @@
 //!   ([`Admission`]) and the listener's refusal counters.
 //! * [`io`]: per-connection I/O ([`io::ConnectionIo`]): executes the core's commands on one
 //!   connection and reports transport events, for any owner.
+//! * [`driver`]: [`driver::NodeDriver`], a node and its connections' I/O in one task, with a
+//!   waker per connection; the client API and the relay workers run on it.
 //! * [`session`]: the async moq-lite API ([`Client`], [`Server`], [`Session`] and its
 //!   publisher/subscriber handles), one owner task per connection running a one-session node.
 //! * [`relay`]: the relay driver: one owner task with the `moqt-proto` relay node, one I/O task
@@ -23,6 +25,7 @@
 //! Nothing in this crate holds protocol logic: that is `moqt-proto`'s.
 
 pub mod connection;
+pub mod driver;
 pub mod io;
 pub mod limits;
 pub mod metrics;

@@ -98,6 +98,8 @@ pub fn relay(out: &mut Exposition, s: &RelayStats) {
         requests_timed_out,
         track_requests_refused,
         recv_budget_exhausted,
+        tracks_waiting_for_route,
+        route_switches,
     } = n.limits;
     out.counter(
         "broadcasts_refused_total",
@@ -131,6 +133,16 @@ pub fn relay(out: &mut Exposition, s: &RelayStats) {
         recv_budget_exhausted,
     );
 
+    out.counter(
+        "tracks_waiting_for_route_total",
+        "Tracks that lost their upstream and waited (up to failover_grace) for another route.",
+        tracks_waiting_for_route,
+    );
+    out.counter(
+        "route_switches_total",
+        "Upstream subscriptions made again over another route (failover, reconnection).",
+        route_switches,
+    );
     let moqt_proto::session::SessionStats {
         streams_refused,
         subscriptions_refused,

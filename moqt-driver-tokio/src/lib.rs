@@ -11,12 +11,10 @@
 //! * [`relay`]: the relay driver (`relay::Relay::start(config, runtime())`).
 //! * [`transport`], [`tls`], [`connection`], [`io`], [`rt`]: the layers underneath, shared with
 //!   `moqt-driver-smol`.
-//! * [`examples`]: the logic of the `cargo run --example …` programs (broadcast, echo,
-//!   native_quic, relay, clock), callable in-process.
+//!
+//! The programs in `examples/` (broadcast, echo, native_quic, relay, clock) use only this API.
 
 pub use moqt_driver_quinn::*;
-
-pub mod examples;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -1,13 +1,32 @@
 //! The examples (`cargo run --example broadcast|echo|native_quic|relay|clock`), run in-process
-//! through the library functions their `main`s call, over loopback, for raw QUIC and
-//! WebTransport. Readiness comes from the servers being bound before their tasks start (and the
-//! relay's `ready` callback), never from sleeps; `within` only guards against hangs.
+//! through the functions their `main`s call, over loopback, for raw QUIC and WebTransport. Each
+//! example file is included here as a module, with its own copy of `examples/common`.
+//! Readiness comes from the servers being bound before their tasks start (and the relay's
+//! `ready` callback), never from sleeps; `within` only guards against hangs.
 
+// Each example's `main` and command line go unused here.
+#[allow(dead_code)]
+#[path = "../examples/broadcast.rs"]
+mod broadcast;
+#[allow(dead_code)]
+#[path = "../examples/clock.rs"]
+mod clock;
+#[allow(dead_code)]
+#[path = "../examples/echo.rs"]
+mod echo;
+#[allow(dead_code)]
+#[path = "../examples/native_quic.rs"]
+mod native_quic;
+#[allow(dead_code)]
+#[path = "../examples/relay.rs"]
+mod relay;
+
+use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use moqt_driver_tokio::examples::{self, broadcast, clock, echo, native_quic, relay, ConnectArgs, Frame};
 use moqt_driver_tokio::tls::Fingerprint;
+use moqt_driver_tokio::Session;
 use moqt_proto::Version;
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -20,77 +39,90 @@ fn loopback() -> SocketAddr {
     "127.0.0.1:0".parse().unwrap()
 }
 
-fn connect_args(fp: &Fingerprint, version: Version) -> ConnectArgs {
-    ConnectArgs { version: Some(version), ..ConnectArgs::pinned(fp) }
-}
-
 /// Both transports' URLs for a server at `addr` (WebTransport with `path`).
 fn urls(addr: SocketAddr, path: &str) -> [String; 2] {
     [format!("moqt://{addr}"), format!("https://{addr}{path}")]
 }
 
-/// Frames are `FRAME n` in group n, from `broadcast`, in consecutive groups.
-fn check_frames(frames: &[Frame], broadcast: &str, what: &str) {
-    for f in frames {
-        assert_eq!(f.broadcast, broadcast, "{what}");
-        assert_eq!(f.payload, examples::frame_payload(f.group), "{what}");
-    }
-    for w in frames.windows(2) {
-        assert_eq!(w[1].group, w[0].group + 1, "{what}: {frames:?}");
+/// A frame as the tests keep it: `(broadcast, group, payload)`.
+type Frame = (String, u64, String);
+
+/// Connects to the server at `addr` in every version over both transports (WebTransport with
+/// `path`), has `frames_of` collect `n` frames on each session, and checks they are `FRAME g` in
+/// group g, from `broadcast`, in consecutive groups.
+async fn frames_in_every_version<F>(
+    addr: SocketAddr,
+    fp: &Fingerprint,
+    path: &str,
+    broadcast: &str,
+    n: u64,
+    frames_of: impl Fn(Session) -> F,
+) where
+    F: Future<Output = anyhow::Result<(u64, Vec<Frame>)>>,
+{
+    use broadcast::common::{close, frame_payload, ConnectArgs};
+    for version in Version::ALL {
+        for url in urls(addr, path) {
+            let what = format!("{url} {version}");
+            let (client, session) = within("connect", ConnectArgs::pinned(fp, version).connect(&url)).await.unwrap();
+            assert_eq!(session.version(), version);
+            let (got, frames) = within("frames", frames_of(session.clone())).await.unwrap();
+            assert_eq!((got, frames.len() as u64), (n, n), "{what}");
+            for (b, group, payload) in &frames {
+                assert_eq!((b.as_str(), payload.clone()), (broadcast, frame_payload(*group)), "{what}");
+            }
+            for w in frames.windows(2) {
+                assert_eq!(w[1].1, w[0].1 + 1, "{what}: {frames:?}");
+            }
+            close(&client, &session).await;
+        }
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broadcast_client_discovers_and_prints_frames() {
-    let (server, fp) = examples::bind(loopback()).unwrap();
+    let (server, fp) = broadcast::common::bind(loopback()).unwrap();
     let addr = server.local_addr();
     let serving = tokio::spawn(broadcast::serve(server));
-    for version in Version::ALL {
-        for url in urls(addr, "/broadcast") {
-            let what = format!("{url} {version}");
-            let (client, session) = within("connect", connect_args(&fp, version).connect(&url)).await.unwrap();
-            assert_eq!(session.version(), version);
-            let mut frames = Vec::new();
-            let n = within("frames", broadcast::client(&session, Some(4), |f| frames.push(f.clone()))).await.unwrap();
-            assert_eq!(n, 4, "{what}");
-            check_frames(&frames, broadcast::BROADCAST, &what);
-            examples::close(&client, &session).await;
-        }
-    }
+    frames_in_every_version(addr, &fp, "/broadcast", broadcast::BROADCAST, 4, |session| async move {
+        let mut frames = Vec::new();
+        let keep = |f: &broadcast::common::Frame| frames.push((f.broadcast.clone(), f.group, f.payload.clone()));
+        let n = broadcast::client(&session, Some(4), keep).await?;
+        Ok((n, frames))
+    })
+    .await;
     serving.abort();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn echo_server_republishes_what_the_client_announces() {
-    let (server, fp) = examples::bind(loopback()).unwrap();
+    let (server, fp) = echo::common::bind(loopback()).unwrap();
     let addr = server.local_addr();
     let serving = tokio::spawn(echo::serve(server));
-    for version in Version::ALL {
-        for url in urls(addr, "/echo") {
-            let what = format!("{url} {version}");
-            let (client, session) = within("connect", connect_args(&fp, version).connect(&url)).await.unwrap();
-            let mut frames = Vec::new();
-            let n = within("echoed frames", echo::client(&session, Some(3), |f| frames.push(f.clone()))).await.unwrap();
-            assert_eq!(n, 3, "{what}");
-            check_frames(&frames, echo::BROADCAST, &what);
-            examples::close(&client, &session).await;
-        }
-    }
+    frames_in_every_version(addr, &fp, "/echo", echo::BROADCAST, 3, |session| async move {
+        let mut frames = Vec::new();
+        let keep = |f: &echo::common::Frame| frames.push((f.broadcast.clone(), f.group, f.payload.clone()));
+        let n = echo::client(&session, Some(3), keep).await?;
+        Ok((n, frames))
+    })
+    .await;
     serving.abort();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn native_quic_handshake_and_clean_close() {
+    use native_quic::common::ConnectArgs;
     let (server, fp) = native_quic::bind(loopback()).unwrap();
     let addr = server.local_addr();
     let versions = Version::ALL;
     let serving = tokio::spawn(native_quic::serve(server, Some(versions.len() as u64), |_| {}));
     // WebTransport is not offered: an https:// handshake fails (no `h3` ALPN).
-    let (pinned, wt) = (ConnectArgs::pinned(&fp), format!("https://{addr}/nativequic"));
-    assert!(within("wt refused", pinned.connect(&wt)).await.is_err());
+    let wt = format!("https://{addr}/nativequic");
+    assert!(within("wt refused", ConnectArgs::pinned(&fp, Version::Lite06).connect(&wt)).await.is_err());
     for version in versions {
         let url = format!("moqt://{addr}/nativequic");
-        let (got, closed) = within("client", native_quic::client(&url, &connect_args(&fp, version))).await.unwrap();
+        let (got, closed) =
+            within("client", native_quic::client(&url, &ConnectArgs::pinned(&fp, version))).await.unwrap();
         assert_eq!(got, version.to_string());
         assert_eq!((closed.code, closed.reason.as_str()), (0, "done"));
     }
@@ -113,6 +145,7 @@ fn check_clock_line(line: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clock_through_the_relay_example() {
+    use clock::common::ConnectArgs;
     let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
     let relaying = tokio::spawn(relay::run(loopback(), move |addr, fp| {
         let _ = ready_tx.send((addr, fp));
@@ -121,14 +154,18 @@ async fn clock_through_the_relay_example() {
 
     // Publish over raw QUIC lite-04, subscribe over WebTransport lite-06 (the relay translates).
     let (_pc, publisher) =
-        within("connect", connect_args(&fp, Version::Lite04).connect(&format!("moqt://{addr}"))).await.unwrap();
-    let publishing = tokio::spawn(async move { clock::publish(&publisher, "demo/clock", None).await });
+        within("connect", ConnectArgs::pinned(&fp, Version::Lite04).connect(&format!("moqt://{addr}"))).await.unwrap();
+    let runtime = moqt_driver_tokio::runtime();
+    let publishing = tokio::spawn(async move { moqt_clock::publish(&publisher, "demo/clock", &runtime, None).await });
     let (_sc, subscriber) =
-        within("connect", connect_args(&fp, Version::Lite06).connect(&format!("https://{addr}/"))).await.unwrap();
+        within("connect", ConnectArgs::pinned(&fp, Version::Lite06).connect(&format!("https://{addr}/")))
+            .await
+            .unwrap();
     let mut lines = Vec::new();
-    let n = within("clock lines", clock::subscribe(&subscriber, "demo/clock", Some(2), |l| lines.push(l.to_owned())))
-        .await
-        .unwrap();
+    let n =
+        within("clock lines", moqt_clock::subscribe(&subscriber, "demo/clock", Some(2), |l| lines.push(l.to_owned())))
+            .await
+            .unwrap();
     assert_eq!(n, 2);
     lines.iter().for_each(|l| check_clock_line(l));
     assert!(lines[0] <= lines[1], "{lines:?}");
@@ -138,30 +175,22 @@ async fn clock_through_the_relay_example() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clock_served_directly() {
-    let (server, fp) = examples::bind(loopback()).unwrap();
+    use clock::common::{bind, close, ConnectArgs};
+    let (server, fp) = bind(loopback()).unwrap();
     let addr = server.local_addr();
-    let serving = tokio::spawn(async move { clock::serve(server, clock::BROADCAST).await });
+    let serving = tokio::spawn(async move { clock::serve(server, moqt_clock::BROADCAST).await });
     for url in urls(addr, "/") {
-        let (client, session) = within("connect", connect_args(&fp, Version::Lite05).connect(&url)).await.unwrap();
+        let (client, session) =
+            within("connect", ConnectArgs::pinned(&fp, Version::Lite05).connect(&url)).await.unwrap();
         let mut lines = Vec::new();
-        within("clock lines", clock::subscribe(&session, clock::BROADCAST, Some(1), |l| lines.push(l.to_owned())))
-            .await
-            .unwrap();
+        within(
+            "clock lines",
+            moqt_clock::subscribe(&session, moqt_clock::BROADCAST, Some(1), |l| lines.push(l.to_owned())),
+        )
+        .await
+        .unwrap();
         check_clock_line(&lines[0]);
-        examples::close(&client, &session).await;
+        close(&client, &session).await;
     }
     serving.abort();
-}
-
-#[test]
-fn clock_parts_match_moq_dev_format() {
-    use std::time::{SystemTime, UNIX_EPOCH};
-    // 2024-02-29 23:59:58 UTC.
-    let at = UNIX_EPOCH + Duration::from_secs(1_709_251_198);
-    let (base, secs, minute) = clock::parts(at);
-    assert_eq!((base.as_str(), secs.as_str(), minute), ("2024-02-29 23:59:", "58", 1_709_251_198 / 60));
-    assert_eq!(clock::utc(0), (1970, 1, 1, 0, 0, 0));
-    assert_eq!(clock::utc(951_782_400), (2000, 2, 29, 0, 0, 0));
-    let (base, _, _) = clock::parts(SystemTime::now());
-    assert_eq!(base.len(), 17);
 }

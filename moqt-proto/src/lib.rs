@@ -13,6 +13,7 @@
 //! - [`relay`]: the [`Node`](relay::Node): many sessions (a relay) or one (a client), an origin
 //!   of broadcasts, one upstream per track, fan-out, group cache, local publishers and
 //!   subscribers.
+//! - [`reconnect`]: when and where a client connects again (backoff, GOAWAY).
 //! - [`timer`]: the deadline queue behind every timer.
 //! - [`version`]: versions, ALPN strings and feature gates.
 //! - `testing` (feature `testing`): the in-memory wire and network used by the tests, the
@@ -94,9 +95,11 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod access;
 pub mod coding;
 pub mod message;
 pub mod path;
+pub mod reconnect;
 pub mod relay;
 pub mod session;
 pub mod stream;

@@ -25,11 +25,13 @@ use rustc_hash::FxHashMap;
 pub struct Timers<K: Copy + Eq + Hash + Ord> {
     heap: BinaryHeap<Reverse<(Instant, K)>>,
     armed: FxHashMap<K, Instant>,
+    /// The earliest live deadline, when known (cleared whenever it may have changed later).
+    next: Option<Option<Instant>>,
 }
 
 impl<K: Copy + Eq + Hash + Ord> Default for Timers<K> {
     fn default() -> Self {
-        Self { heap: BinaryHeap::new(), armed: FxHashMap::default() }
+        Self { heap: BinaryHeap::new(), armed: FxHashMap::default(), next: Some(None) }
     }
 }
 
@@ -44,8 +46,15 @@ impl<K: Copy + Eq + Hash + Ord> Timers<K> {
         if self.armed.get(&key).is_some_and(|armed| *armed <= at) {
             return;
         }
-        self.armed.insert(key, at);
+        let previous = self.armed.insert(key, at);
         self.heap.push(Reverse((at, key)));
+        self.next = match self.next {
+            // An earlier deadline for a new key only lowers the minimum; re-arming a key that
+            // may have been the minimum needs a fresh look.
+            Some(known) if previous.is_none() => Some(Some(known.map_or(at, |n| n.min(at)))),
+            Some(Some(n)) if at <= n => Some(Some(at)),
+            _ => None,
+        };
         if self.heap.len() > 2 * self.armed.len() + 64 {
             self.compact();
         }
@@ -53,18 +62,25 @@ impl<K: Copy + Eq + Hash + Ord> Timers<K> {
 
     /// Forgets `key`'s deadline.
     pub fn disarm(&mut self, key: K) {
-        self.armed.remove(&key);
+        if self.armed.remove(&key).is_some() {
+            self.next = None;
+        }
     }
 
     /// The earliest armed deadline.
     pub fn next(&mut self) -> Option<Instant> {
-        while let Some(Reverse((at, key))) = self.heap.peek() {
+        if let Some(known) = self.next {
+            return known;
+        }
+        let found = loop {
+            let Some(Reverse((at, key))) = self.heap.peek() else { break None };
             if self.armed.get(key) == Some(at) {
-                return Some(*at);
+                break Some(*at);
             }
             self.heap.pop();
-        }
-        None
+        };
+        self.next = Some(found);
+        found
     }
 
     /// The earliest deadline, possibly of a superseded entry (never later than the real one).
@@ -81,6 +97,7 @@ impl<K: Copy + Eq + Hash + Ord> Timers<K> {
             self.heap.pop();
             if self.armed.get(&key) == Some(&at) {
                 self.armed.remove(&key);
+                self.next = None;
                 return Some(key);
             }
         }

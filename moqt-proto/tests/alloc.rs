@@ -4,70 +4,19 @@
 //! * Hostile inputs (huge declared lengths and counts) allocate at most a small multiple of the
 //!   bytes actually received: every bound is checked before anything is reserved.
 //!
-//! The counters are global, but only allocations made by a thread inside [`measure`] are counted
-//! (a thread-local flag), and a mutex serialises the tests, so libtest's parallel threads and its
-//! own bookkeeping never show up in the figures.
+//! The counting allocator is the benches' (`benches/src/counting.rs`, included here): only
+//! allocations made by a thread inside `measure` count, and the tests take turns.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
+#[path = "../../benches/src/counting.rs"]
+mod counting;
 
 use bytes::{Bytes, BytesMut};
+use counting::{measure, serial, Counting};
 use moqt_proto::message::GroupHeader;
 use moqt_proto::{Codec, Limits, StreamDecoder, StreamEncoder, StreamMessage, StreamType, Version};
 
-struct Counting;
-
-static ALLOCS: AtomicUsize = AtomicUsize::new(0);
-static BYTES: AtomicUsize = AtomicUsize::new(0);
-
-thread_local! {
-    static ACTIVE: Cell<bool> = const { Cell::new(false) };
-}
-
-fn note(size: usize) {
-    if ACTIVE.try_with(Cell::get).unwrap_or(false) {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
-        BYTES.fetch_add(size, Ordering::Relaxed);
-    }
-}
-
-// SAFETY: every call is forwarded unchanged to `System`; the counting has no effect on memory.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        note(layout.size());
-        System.alloc(layout)
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        note(layout.size());
-        System.alloc_zeroed(layout)
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        note(new_size);
-        System.realloc(ptr, layout, new_size)
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        System.dealloc(ptr, layout)
-    }
-}
-
 #[global_allocator]
 static GLOBAL: Counting = Counting;
-
-static SERIAL: Mutex<()> = Mutex::new(());
-
-/// What `f` allocated on this thread: (number of allocations, bytes requested).
-fn measure<R>(f: impl FnOnce() -> R) -> (R, usize, usize) {
-    let (a0, b0) = (ALLOCS.load(Ordering::SeqCst), BYTES.load(Ordering::SeqCst));
-    ACTIVE.with(|a| a.set(true));
-    let r = f();
-    ACTIVE.with(|a| a.set(false));
-    (r, ALLOCS.load(Ordering::SeqCst) - a0, BYTES.load(Ordering::SeqCst) - b0)
-}
 
 /// A group stream (type, header, `count` frames of `size` bytes) and the offsets where each frame
 /// ends, so that chunks can be cut on frame boundaries.
@@ -120,7 +69,7 @@ fn drain(dec: &mut StreamDecoder, chunks: &[Bytes]) -> usize {
 
 #[test]
 fn steady_state_frame_decoding_does_not_allocate() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = serial();
     const WARM: usize = 200;
     const N: usize = 10_000;
     for version in [Version::Lite04, Version::Lite06] {
@@ -210,7 +159,7 @@ fn v8(value: u64) -> String {
 
 #[test]
 fn hostile_inputs_allocate_in_proportion_to_their_size() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = serial();
     let max = v8((1 << 62) - 1);
     let million = "80 0f 42 40"; // 1 000 000
     let billion = "c0 00 00 00 3b 9a ca 00"; // 10^9

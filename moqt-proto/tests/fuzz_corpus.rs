@@ -69,7 +69,7 @@ fn chunk_patterns_cover_the_input() {
     }
 }
 
-/// The `session` target has its own harness (a Session driven by transport events and
+/// The `session` target has its own harness (a Session on the rig, its peer scripted by the input, and
 /// application calls); every corpus seed and artifact must run without a panic.
 #[test]
 fn session_corpus_and_artifacts_replay_without_panics() {

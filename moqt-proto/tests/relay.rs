@@ -1,13 +1,39 @@
-//! Relay scenarios on the deterministic in-memory network: fan-out to 100 subscribers through one
-//! upstream, chains and loops of relays, a stalled subscriber, publisher churn, late joiners and
-//! cached fetch.
+//! Relay scenarios on the in-memory rig (`moqt_proto::testing`): fan-out to 100 subscribers
+//! through one upstream, chains and loops of relays, a stalled subscriber, publisher churn, late
+//! joiners and cached fetch.
 
-mod support;
+use std::time::Duration;
 
 use bytes::Bytes;
-use moqt_proto::session::{stream_code, Event, PublishParams, SubscribeParams};
-use moqt_proto::{Path, StreamId, Version};
-use support::net::Net;
+use moqt_proto::relay::NodeConfig;
+use moqt_proto::session::{stream_code, Config, Event, Perspective, PublicationId, PublishParams, SubscribeParams};
+use moqt_proto::testing::{Net, WireOptions};
+use moqt_proto::{Path, SubscriptionId, Version};
+
+/// Rounds a relay scenario may take to settle: far above what any of them needs, so that a
+/// routing loop fails the test within seconds instead of hanging it.
+const ROUND_CAP: usize = 20_000;
+
+/// A network of relays and clients on `v`, with a tight livelock cap.
+fn network(v: Version) -> Net {
+    let mut net = Net::new(v);
+    net.max_rounds = ROUND_CAP;
+    net
+}
+
+/// Adds a relay node with this hop id.
+fn relay_node(net: &mut Net, hop_id: u64) -> usize {
+    net.add_node(NodeConfig { hop_id, ..NodeConfig::relay() })
+}
+
+/// Connects a new client session (hop id `hop`, the net's version) to node `to`; returns (link,
+/// client endpoint).
+fn client(net: &mut Net, to: usize, hop: u64) -> (usize, usize) {
+    let mut config = Config::new(net.version, Perspective::Client);
+    config.hop_id = hop;
+    let ep = net.add_session(config);
+    (net.connect(ep, to, WireOptions::default()), ep)
+}
 
 fn p(s: &str) -> Path {
     Path::new(s)
@@ -17,13 +43,13 @@ fn p(s: &str) -> Path {
 struct Publisher {
     ep: usize,
     link: usize,
-    streams: Vec<StreamId>,
+    streams: Vec<PublicationId>,
 }
 
 impl Publisher {
     fn new(net: &mut Net, relay: usize, path: &str) -> Self {
-        let (link, ep) = net.client(relay, 0);
-        net.client_session(ep).announce(p(path)).unwrap();
+        let (link, ep) = client(net, relay, 0);
+        net.session(ep).announce(p(path)).unwrap();
         net.run();
         Self { ep, link, streams: Vec::new() }
     }
@@ -31,9 +57,9 @@ impl Publisher {
     /// Accepts pending subscriptions.
     fn accept(&mut self, net: &mut Net) {
         for e in net.events(self.ep) {
-            if let Event::SubscribeRequest { stream, .. } = e {
-                net.client_session(self.ep).accept_subscription(stream, PublishParams::default()).unwrap();
-                self.streams.push(stream);
+            if let Event::SubscribeRequest { publication, .. } = e {
+                net.session(self.ep).accept_subscription(publication, PublishParams::default()).unwrap();
+                self.streams.push(publication);
             }
         }
         net.run();
@@ -42,7 +68,7 @@ impl Publisher {
     /// Writes one group of `frames` frames to every accepted subscription.
     fn group(&mut self, net: &mut Net, seq: u64, frames: u64) {
         for &s in &self.streams.clone() {
-            let session = net.client_session(self.ep);
+            let session = net.session(self.ep);
             let g = session.open_group(s, seq).unwrap();
             for f in 0..frames {
                 session.write_frame(g, seq * 100 + f, payload(seq, f)).unwrap();
@@ -68,9 +94,9 @@ fn frames_by_group(events: &[Event]) -> std::collections::BTreeMap<u64, Vec<Byte
     out
 }
 
-fn subscribe(net: &mut Net, ep: usize, path: &str) -> u64 {
+fn subscribe(net: &mut Net, ep: usize, path: &str) -> SubscriptionId {
     let id = net
-        .client_session(ep)
+        .session(ep)
         .subscribe(p(path), "video", SubscribeParams { max_latency: 60_000, ..Default::default() })
         .unwrap();
     net.run();
@@ -80,10 +106,10 @@ fn subscribe(net: &mut Net, ep: usize, path: &str) -> u64 {
 #[test]
 fn one_publisher_one_relay_100_subscribers() {
     for v in Version::ALL {
-        let mut net = Net::new(v);
-        let relay = net.node(0x5e1a);
+        let mut net = network(v);
+        let relay = relay_node(&mut net, 0x5e1a);
         let mut publisher = Publisher::new(&mut net, relay, "live/cam");
-        let subs: Vec<usize> = (0..100).map(|i| net.client(relay, 1000 + i).1).collect();
+        let subs: Vec<usize> = (0..100).map(|i| client(&mut net, relay, 1000 + i).1).collect();
         for &s in &subs {
             subscribe(&mut net, s, "live/cam");
         }
@@ -100,7 +126,7 @@ fn one_publisher_one_relay_100_subscribers() {
                 assert_eq!(frames, expected, "{v}: every frame, in order");
             }
         }
-        let stats = net.node_ref(relay).stats();
+        let stats = net.node(relay).stats();
         assert_eq!(stats.upstream_subscribes, 1);
         assert_eq!(stats.subscriptions, 100);
         assert_eq!(stats.frames_out, 100 * 50);
@@ -110,15 +136,15 @@ fn one_publisher_one_relay_100_subscribers() {
 #[test]
 fn chain_of_three_relays() {
     for v in Version::ALL {
-        let mut net = Net::new(v);
-        let r1 = net.node(0x11);
-        let r2 = net.node(0x22);
-        let r3 = net.node(0x33);
-        net.peer(r2, r1);
-        net.peer(r3, r2);
+        let mut net = network(v);
+        let r1 = relay_node(&mut net, 0x11);
+        let r2 = relay_node(&mut net, 0x22);
+        let r3 = relay_node(&mut net, 0x33);
+        net.connect(r2, r1, WireOptions::default());
+        net.connect(r3, r2, WireOptions::default());
         let mut publisher = Publisher::new(&mut net, r1, "far/away");
-        let (_, sub) = net.client(r3, 0x99);
-        let interest = net.client_session(sub).announce_interest(Path::root()).unwrap();
+        let (_, sub) = client(&mut net, r3, 0x99);
+        let interest = net.session(sub).announce_interest(Path::root()).unwrap();
         net.run();
         let hops = net.events(sub).into_iter().find_map(|e| match e {
             Event::Announced { interest: i, path, hops, .. } if i == interest && path == p("far/away") => Some(hops),
@@ -141,29 +167,36 @@ fn chain_of_three_relays() {
 #[test]
 fn loops_terminate() {
     for v in Version::ALL {
-        let mut net = Net::new(v);
-        let r1 = net.node(0x11);
-        let r2 = net.node(0x22);
-        let r3 = net.node(0x33);
+        let mut net = network(v);
+        let r1 = relay_node(&mut net, 0x11);
+        let r2 = relay_node(&mut net, 0x22);
+        let r3 = relay_node(&mut net, 0x33);
         // Two relays linked both ways, and a triangle.
-        net.peer(r1, r2);
-        net.peer(r2, r1);
-        net.peer(r2, r3);
-        net.peer(r3, r1);
-        let mut publisher = Publisher::new(&mut net, r1, "looped");
-        // `run` returning at all means the announcements terminated.
+        net.connect(r1, r2, WireOptions::default());
+        net.connect(r2, r1, WireOptions::default());
+        net.connect(r2, r3, WireOptions::default());
+        net.connect(r3, r1, WireOptions::default());
+        // The publisher's announcement must settle within a few rounds, however the relays are
+        // linked; a routing loop would keep it moving until `ROUND_CAP` and fail here instead of
+        // hanging (`try_run` reports the livelock; `run` panics on it).
+        let (link, ep) = client(&mut net, r1, 0);
+        net.session(ep).announce(p("looped")).unwrap();
+        let rounds = net.try_run().unwrap_or_else(|l| panic!("{v}: the announcement loops: {l:?}"));
+        assert!(rounds < 100, "{v}: the announcement took {rounds} rounds to settle");
+        let mut publisher = Publisher { ep, link, streams: Vec::new() };
         for r in [r1, r2, r3] {
-            assert_eq!(net.node_ref(r).origin().len(), 1, "{v}: one broadcast known at every relay");
+            assert_eq!(net.node(r).origin().len(), 1, "{v}: one broadcast known at every relay");
         }
-        let (_, sub) = net.client(r3, 0x99);
+        let (_, sub) = client(&mut net, r3, 0x99);
         subscribe(&mut net, sub, "looped");
         publisher.accept(&mut net);
         publisher.group(&mut net, 0, 2);
         assert_eq!(frames_by_group(&net.events(sub)).get(&0).map(Vec::len), Some(2), "{v}: content flows");
-        net.client_session(publisher.ep).unannounce(&p("looped")).unwrap();
-        net.run();
+        net.session(publisher.ep).unannounce(&p("looped")).unwrap();
+        let rounds = net.try_run().unwrap_or_else(|l| panic!("{v}: the unannouncement loops: {l:?}"));
+        assert!(rounds < 100, "{v}: the unannouncement took {rounds} rounds to settle");
         for r in [r1, r2, r3] {
-            assert_eq!(net.node_ref(r).origin().len(), 0, "{v}: the end propagates everywhere");
+            assert_eq!(net.node(r).origin().len(), 0, "{v}: the end propagates everywhere");
         }
     }
 }
@@ -171,28 +204,28 @@ fn loops_terminate() {
 #[test]
 fn stalled_subscriber_does_not_hurt_the_others() {
     let v = Version::Lite05;
-    let mut net = Net::new(v);
-    let relay = net.node(0x5e1a);
+    let mut net = network(v);
+    let relay = relay_node(&mut net, 0x5e1a);
     let mut publisher = Publisher::new(&mut net, relay, "live");
-    let subs: Vec<(usize, usize)> = (0..50).map(|i| net.client(relay, 100 + i)).collect();
+    let subs: Vec<(usize, usize)> = (0..50).map(|i| client(&mut net, relay, 100 + i)).collect();
     for &(_, s) in &subs {
         subscribe(&mut net, s, "live");
     }
     publisher.accept(&mut net);
     let (stalled_link, stalled) = subs[7];
-    net.hold(stalled_link, 1, true); // the relay's side of this connection sends nothing
+    net.wire(stalled_link).hold(1, true); // the relay's side of this connection sends nothing
     let budget = moqt_proto::session::SessionLimits::default().max_queued_per_subscription;
     let big = Bytes::from(vec![1u8; 32 * 1024]);
     for seq in 0..40u64 {
-        let session = net.client_session(publisher.ep);
+        let session = net.session(publisher.ep);
         let g = session.open_group(publisher.streams[0], seq).unwrap();
         for _ in 0..8 {
             session.write_frame(g, 0, big.clone()).unwrap();
         }
         session.finish_group(g).unwrap();
         net.run();
-        let relay_side = net.session_at(stalled_link, 1).unwrap();
-        let queued = net.node_ref(relay).session(relay_side).unwrap().queued_bytes();
+        let relay_side = net.ends(stalled_link)[1].session.unwrap();
+        let queued = net.node(relay).session(relay_side).unwrap().queued_bytes();
         assert!(queued <= budget, "the stalled subscriber's queue stays within its budget ({queued})");
     }
     for &(_, s) in &subs {
@@ -204,9 +237,10 @@ fn stalled_subscriber_does_not_hurt_the_others() {
             assert!(groups.values().all(|f| f.len() == 8));
         }
     }
-    assert!(net.node_ref(relay).stats().groups_dropped > 0);
+    assert!(net.node(relay).stats().groups_dropped > 0);
     // Once it resumes, it gets the newest data, not the whole backlog.
-    net.hold(stalled_link, 1, false);
+    net.wire(stalled_link).hold(1, false);
+    net.run();
     let groups = frames_by_group(&net.events(stalled));
     assert!(groups.contains_key(&39));
 }
@@ -214,50 +248,67 @@ fn stalled_subscriber_does_not_hurt_the_others() {
 #[test]
 fn publisher_disconnects_and_reconnects() {
     for v in Version::ALL {
-        let mut net = Net::new(v);
-        let relay = net.node(0x5e1a);
+        let mut net = network(v);
+        let relay = relay_node(&mut net, 0x5e1a);
         let mut publisher = Publisher::new(&mut net, relay, "show");
-        let (_, sub) = net.client(relay, 7);
+        let (_, sub) = client(&mut net, relay, 7);
         let id = subscribe(&mut net, sub, "show");
         publisher.accept(&mut net);
         publisher.group(&mut net, 0, 2);
         net.disconnect(publisher.link, 1);
+        // The subscription is not reset: the relay waits for another route.
+        let events = net.events(sub);
+        assert!(!events.iter().any(|e| matches!(e, Event::SubscriptionEnded { .. })), "{v}: {events:?}");
+        assert!(net.node(relay).origin().is_empty());
+        // The publisher comes back: the relay subscribes to it again, from the next group, and the
+        // same subscription continues.
+        let mut publisher = Publisher::new(&mut net, relay, "show");
+        publisher.accept(&mut net);
+        assert_eq!(publisher.streams.len(), 1, "{v}: the relay subscribed again");
+        publisher.group(&mut net, 1, 2);
+        let events = net.events(sub);
+        let groups = frames_by_group(&events);
+        assert_eq!(groups.get(&1).map(Vec::len), Some(2), "{v}: {events:?}");
+        assert!(events.iter().all(|e| !matches!(e, Event::GroupStarted { subscription, .. } if *subscription != id)));
+        assert_eq!(net.node(relay).stats().limits.route_switches, 1, "{v}");
+        // Gone for longer than the grace period: the subscription ends with UNROUTABLE.
+        net.disconnect(publisher.link, 1);
+        net.advance(NodeConfig::relay().failover_grace + Duration::from_secs(1));
         let events = net.events(sub);
         assert!(
-            events.contains(&Event::SubscriptionEnded { id, code: Some(stream_code::UNROUTABLE) }),
+            events.contains(&Event::SubscriptionEnded { subscription: id, code: Some(stream_code::UNROUTABLE) }),
             "{v}: {events:?}"
         );
-        assert!(net.node_ref(relay).origin().is_empty());
         // Back again: a new subscription routes to it.
         let mut publisher = Publisher::new(&mut net, relay, "show");
         let id2 = subscribe(&mut net, sub, "show");
         assert_ne!(id, id2);
         publisher.accept(&mut net);
-        publisher.group(&mut net, 1, 2);
+        publisher.group(&mut net, 2, 2);
         let groups = frames_by_group(&net.events(sub));
-        assert_eq!(groups.get(&1).map(Vec::len), Some(2), "{v}");
+        assert_eq!(groups.get(&2).map(Vec::len), Some(2), "{v}");
     }
 }
 
 #[test]
 fn late_joiner_and_cached_fetch() {
     for v in Version::ALL {
-        let mut net = Net::new(v);
-        let relay = net.node(0x5e1a);
+        let mut net = network(v);
+        let relay = relay_node(&mut net, 0x5e1a);
         let mut publisher = Publisher::new(&mut net, relay, "cam");
-        let (_, first) = net.client(relay, 1);
+        let (_, first) = client(&mut net, relay, 1);
         subscribe(&mut net, first, "cam");
         publisher.accept(&mut net);
         publisher.group(&mut net, 0, 3);
         // Group 1 is in progress: two frames so far.
-        let pubs = net.client_session(publisher.ep);
+        let pubs = net.session(publisher.ep);
         let g = pubs.open_group(publisher.streams[0], 1).unwrap();
         pubs.write_frame(g, 100, payload(1, 0)).unwrap();
         pubs.write_frame(g, 101, payload(1, 1)).unwrap();
         net.run();
-        let (_, late) = net.client(relay, 2);
+        let (_, late) = client(&mut net, relay, 2);
         subscribe(&mut net, late, "cam");
-        let pubs = net.client_session(publisher.ep);
+        let pubs = net.session(publisher.ep);
         pubs.write_frame(g, 102, payload(1, 2)).unwrap();
         pubs.finish_group(g).unwrap();
         net.run();
@@ -268,37 +319,37 @@ fn late_joiner_and_cached_fetch() {
             "{v}: from the first frame"
         );
         assert!(!groups.contains_key(&0), "{v}: starts at the current group");
-        assert_eq!(net.node_ref(relay).stats().upstream_subscribes, 1);
+        assert_eq!(net.node(relay).stats().upstream_subscribes, 1);
         // Fetch of cached group 0: served by the relay without an upstream request.
-        let before = net.node_ref(relay).stats().upstream_fetches;
-        let fetch = net.client_session(late).fetch(p("cam"), "video", 1, 0).unwrap();
+        let before = net.node(relay).stats().upstream_fetches;
+        let fetch = net.session(late).fetch(p("cam"), "video", 1, 0).unwrap();
         net.run();
         let got: Vec<Bytes> = net
             .events(late)
             .into_iter()
             .filter_map(|e| match e {
-                Event::FetchFrame { stream, payload, .. } if stream == fetch => Some(payload),
+                Event::FetchFrame { fetch: f, payload, .. } if f == fetch => Some(payload),
                 _ => None,
             })
             .collect();
         assert_eq!(got, (0..3).map(|f| payload(0, f)).collect::<Vec<_>>(), "{v}");
-        assert_eq!(net.node_ref(relay).stats().upstream_fetches, before, "{v}: no upstream request");
+        assert_eq!(net.node(relay).stats().upstream_fetches, before, "{v}: no upstream request");
         // A miss goes upstream once, however many ask.
-        let f1 = net.client_session(first).fetch(p("cam"), "video", 1, 77).unwrap();
-        let f2 = net.client_session(late).fetch(p("cam"), "video", 1, 77).unwrap();
+        let f1 = net.session(first).fetch(p("cam"), "video", 1, 77).unwrap();
+        let f2 = net.session(late).fetch(p("cam"), "video", 1, 77).unwrap();
         net.run();
-        assert_eq!(net.node_ref(relay).stats().upstream_fetches, before + 1, "{v}");
+        assert_eq!(net.node(relay).stats().upstream_fetches, before + 1, "{v}");
         let req = net.events(publisher.ep).into_iter().find_map(|e| match e {
-            Event::FetchRequest { stream, .. } => Some(stream),
+            Event::FetchRequest { fetch, .. } => Some(fetch),
             _ => None,
         });
-        let ps = net.client_session(publisher.ep);
+        let ps = net.session(publisher.ep);
         ps.fetch_frame(req.unwrap(), 7700, Bytes::from_static(b"old")).unwrap();
         ps.fetch_finish(req.unwrap()).unwrap();
         net.run();
         for (ep, f) in [(first, f1), (late, f2)] {
             assert!(net.events(ep).contains(&Event::FetchFrame {
-                stream: f,
+                fetch: f,
                 timestamp: v.has_frame_timestamps().then_some(7700),
                 payload: Bytes::from_static(b"old")
             }));
@@ -309,19 +360,19 @@ fn late_joiner_and_cached_fetch() {
 #[test]
 fn upstream_released_after_linger_and_aggregated() {
     let v = Version::Lite04;
-    let mut net = Net::new(v);
-    let relay = net.node(0x5e1a);
+    let mut net = network(v);
+    let relay = relay_node(&mut net, 0x5e1a);
     let mut publisher = Publisher::new(&mut net, relay, "x");
-    let (_, a) = net.client(relay, 1);
-    let (_, b) = net.client(relay, 2);
+    let (_, a) = client(&mut net, relay, 1);
+    let (_, b) = client(&mut net, relay, 2);
     let ia = net
-        .client_session(a)
+        .session(a)
         .subscribe(p("x"), "video", SubscribeParams { priority: 3, max_latency: 100, ..Default::default() })
         .unwrap();
     net.run();
     publisher.accept(&mut net);
     let ib = net
-        .client_session(b)
+        .session(b)
         .subscribe(p("x"), "video", SubscribeParams { priority: 9, max_latency: 50, ..Default::default() })
         .unwrap();
     net.run();
@@ -334,12 +385,13 @@ fn upstream_released_after_linger_and_aggregated() {
         })
         .collect();
     assert_eq!(updates.last(), Some(&(9, 100)), "highest priority, widest latency");
-    net.client_session(a).unsubscribe(ia).unwrap();
-    net.client_session(b).unsubscribe(ib).unwrap();
+    net.session(a).unsubscribe(ia).unwrap();
+    net.session(b).unsubscribe(ib).unwrap();
     net.run();
-    assert_eq!(net.node_ref(relay).stats().upstream_subscriptions, 1, "kept during the linger");
-    net.advance(net.node_ref(relay).config().linger + std::time::Duration::from_millis(1));
-    assert_eq!(net.node_ref(relay).stats().upstream_subscriptions, 0, "released after the linger");
+    assert_eq!(net.node(relay).stats().upstream_subscriptions, 1, "kept during the linger");
+    let linger = net.node(relay).config().linger;
+    net.advance(linger + std::time::Duration::from_millis(1));
+    assert_eq!(net.node(relay).stats().upstream_subscriptions, 0, "released after the linger");
     assert!(net.events(publisher.ep).iter().any(|e| matches!(e, Event::SubscribeCancelled { .. })));
 }
 
@@ -351,17 +403,17 @@ fn upstream_released_after_linger_and_aggregated() {
 #[test]
 fn track_info_for_a_lite_04_upstream_is_the_default() {
     for v in [Version::Lite05, Version::Lite06] {
-        let mut net = Net::new(Version::Lite04);
-        let relay = net.node(0x7e1a);
+        let mut net = network(Version::Lite04);
+        let relay = relay_node(&mut net, 0x7e1a);
         let mut publisher = Publisher::new(&mut net, relay, "old");
         net.version = v;
-        let (_, ep) = net.client(relay, 7);
+        let (_, ep) = client(&mut net, relay, 7);
         net.run();
-        let ts = net.client_session(ep).track_info(p("old"), "video").unwrap();
+        let ts = net.session(ep).track_info(p("old"), "video").unwrap();
         net.run();
         let events = net.events(ep);
         assert!(
-            events.contains(&Event::TrackInfo { stream: ts, info: moqt_proto::message::TrackInfo::default() }),
+            events.contains(&Event::TrackInfo { request: ts, info: moqt_proto::message::TrackInfo::default() }),
             "{v:?}: {events:?}"
         );
         subscribe(&mut net, ep, "old");
@@ -369,5 +421,50 @@ fn track_info_for_a_lite_04_upstream_is_the_default() {
         publisher.group(&mut net, 3, 4);
         let got = frames_by_group(&net.events(ep));
         assert_eq!(got.get(&3).map(Vec::len), Some(4), "{v:?}: {got:?}");
+    }
+}
+
+/// A relay's downstream session may hear nothing for a long time (a subscriber only receives);
+/// the groups the relay opens on it must still be aged from the moment they open, not from the
+/// session's last event, or max-latency expiry drops fresh groups.
+#[test]
+fn downstream_groups_are_aged_from_when_they_open() {
+    for v in Version::ALL {
+        let mut net = network(v);
+        let relay = relay_node(&mut net, 0x5e1a);
+        let mut publisher = Publisher::new(&mut net, relay, "idle");
+        let (_, sub) = client(&mut net, relay, 7);
+        let params = SubscribeParams { max_latency: 1000, ..Default::default() };
+        net.session(sub).subscribe(p("idle"), "video", params).unwrap();
+        net.run();
+        publisher.accept(&mut net);
+        net.advance(std::time::Duration::from_secs(10));
+        // Group 0, then 10 ms later group 1 (group 0 is now not the latest, 10 ms old), then
+        // group 0's last frame 10 ms after that.
+        let at = |net: &mut Net, ms: u64| {
+            net.advance(std::time::Duration::from_millis(ms));
+            // The publishing application tells its session the time before it publishes.
+            let now = net.now;
+            net.session(publisher.ep).handle_timeout(now);
+        };
+        at(&mut net, 0);
+        let g0 = net.session(publisher.ep).open_group(publisher.streams[0], 0).unwrap();
+        net.session(publisher.ep).write_frame(g0, 0, payload(0, 0)).unwrap();
+        net.run();
+        at(&mut net, 10);
+        let g1 = net.session(publisher.ep).open_group(publisher.streams[0], 1).unwrap();
+        net.session(publisher.ep).write_frame(g1, 1, payload(1, 0)).unwrap();
+        net.run();
+        at(&mut net, 10);
+        net.session(publisher.ep).write_frame(g0, 2, payload(0, 1)).unwrap();
+        net.session(publisher.ep).finish_group(g0).unwrap();
+        net.run();
+        at(&mut net, 1);
+        let events = net.events(sub);
+        let reset: Vec<&Event> =
+            events.iter().filter(|e| matches!(e, Event::GroupEnded { code: Some(_), .. })).collect();
+        assert!(reset.is_empty(), "{v}: fresh groups were dropped: {reset:?}");
+        assert_eq!(frames_by_group(&events).get(&0).map(Vec::len), Some(2), "{v}: group 0 complete");
+        assert_eq!(net.node(relay).stats().groups_dropped, 0, "{v}");
     }
 }

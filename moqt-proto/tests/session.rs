@@ -1,14 +1,15 @@
-//! Scripted two-session scenarios over the in-memory pipe, for every flow in every version.
-
-mod support;
+//! Scripted two-session scenarios over the in-memory rig (`moqt_proto::testing`), for every flow
+//! in every version.
 
 use std::time::Duration;
 
 use bytes::Bytes;
 use moqt_proto::message::{Probe, SubscribeDrop, TrackInfo};
-use moqt_proto::session::{session_code, stream_code, Command, Error, Event, PublishParams, SubscribeParams};
+use moqt_proto::session::{
+    session_code, stream_code, Command, Error, Event, PublicationId, PublishParams, SubscribeParams, SubscriptionId,
+};
+use moqt_proto::testing::{Net, A, B};
 use moqt_proto::{Path, Version};
-use support::pipe::{Pipe, A, B};
 
 fn p(s: &str) -> Path {
     Path::new(s)
@@ -18,41 +19,40 @@ fn all_versions() -> [Version; 4] {
     Version::ALL
 }
 
-/// A subscribes to B's `room/alice`/`video`; B accepts. Returns (sub id at A, stream at B).
-fn subscribed(pipe: &mut Pipe, params: SubscribeParams) -> (u64, moqt_proto::StreamId) {
-    let id = pipe.sides[A].subscribe(p("room/alice"), "video", params).unwrap();
-    pipe.run();
-    let stream = pipe
-        .take_events(B)
+/// A subscribes to B's `room/alice`/`video`; B accepts. Returns (sub id at A, publication at B).
+fn subscribed(net: &mut Net, params: SubscribeParams) -> (SubscriptionId, PublicationId) {
+    let id = net.session(A).subscribe(p("room/alice"), "video", params).unwrap();
+    net.run();
+    let stream = net
+        .events(B)
         .into_iter()
         .find_map(|e| match e {
-            Event::SubscribeRequest { stream, subscribe } => {
+            Event::SubscribeRequest { publication, subscribe } => {
                 assert_eq!(subscribe.path, p("room/alice"));
                 assert_eq!(subscribe.track, "video");
                 assert_eq!(subscribe.priority, params.priority);
-                Some(stream)
+                Some(publication)
             }
             _ => None,
         })
         .expect("subscribe request");
-    pipe.sides[B].accept_subscription(stream, PublishParams { priority: 7, ..Default::default() }).unwrap();
-    pipe.run();
+    net.session(B).accept_subscription(stream, PublishParams { priority: 7, ..Default::default() }).unwrap();
+    net.run();
     (id, stream)
 }
 
 #[test]
 fn setup_exchange() {
     for v in all_versions() {
-        let mut pipe = Pipe::new(v);
-        let setups = |pipe: &mut Pipe, side| {
-            pipe.take_events(side).into_iter().filter(|e| matches!(e, Event::PeerSetup(_))).count()
-        };
+        let mut net = Net::pair(v);
+        let setups =
+            |net: &mut Net, side| net.events(side).into_iter().filter(|e| matches!(e, Event::PeerSetup(_))).count();
         let expected = usize::from(v.has_setup());
-        assert_eq!(setups(&mut pipe, A), expected, "{v}");
-        assert_eq!(setups(&mut pipe, B), expected, "{v}");
+        assert_eq!(setups(&mut net, A), expected, "{v}");
+        assert_eq!(setups(&mut net, B), expected, "{v}");
         if v.has_setup() {
-            assert_eq!(pipe.sides[A].peer_setup().unwrap().hop, Some(0xB));
-            assert_eq!(pipe.sides[B].peer_setup().unwrap().hop, Some(0xA));
+            assert_eq!(net.session(A).peer_setup().unwrap().hop, Some(0xB));
+            assert_eq!(net.session(B).peer_setup().unwrap().hop, Some(0xA));
         }
     }
 }
@@ -60,18 +60,17 @@ fn setup_exchange() {
 #[test]
 fn announce_initial_set_live_and_ended() {
     for v in all_versions() {
-        let mut pipe = Pipe::new(v);
-        pipe.sides[B].announce(p("room/alice")).unwrap();
-        pipe.sides[B].announce(p("other/carol")).unwrap();
-        let interest = pipe.sides[A].announce_interest(p("room")).unwrap();
-        pipe.run();
-        pipe.sides[B].announce(p("room/bob")).unwrap();
-        pipe.sides[B].announce(p("roomy/dave")).unwrap(); // not under "room" segment-wise
-        pipe.run();
-        pipe.sides[B].unannounce(&p("room/alice")).unwrap();
-        pipe.run();
-        let events: Vec<Event> =
-            pipe.take_events(A).into_iter().filter(|e| !matches!(e, Event::PeerSetup(_))).collect();
+        let mut net = Net::pair(v);
+        net.session(B).announce(p("room/alice")).unwrap();
+        net.session(B).announce(p("other/carol")).unwrap();
+        let interest = net.session(A).announce_interest(p("room")).unwrap();
+        net.run();
+        net.session(B).announce(p("room/bob")).unwrap();
+        net.session(B).announce(p("roomy/dave")).unwrap(); // not under "room" segment-wise
+        net.run();
+        net.session(B).unannounce(&p("room/alice")).unwrap();
+        net.run();
+        let events: Vec<Event> = net.events(A).into_iter().filter(|e| !matches!(e, Event::PeerSetup(_))).collect();
         let expected_hops: Vec<u64> = match v {
             Version::Lite03 => vec![0],
             _ => vec![0xB],
@@ -90,31 +89,31 @@ fn announce_initial_set_live_and_ended() {
         expected.push(Event::Unannounced { interest, path: p("room/alice") });
         assert_eq!(events, expected, "{v}");
         // The publisher saw the interest.
-        assert!(pipe
-            .take_events(B)
+        assert!(net
+            .events(B)
             .iter()
             .any(|e| matches!(e, Event::AnnounceInterest { prefix, .. } if *prefix == p("room"))));
         // Withdrawing the interest ends its live paths locally.
-        pipe.sides[A].cancel_announce_interest(interest).unwrap();
-        pipe.run();
-        let events = pipe.take_events(A);
+        net.session(A).cancel_announce_interest(interest).unwrap();
+        net.run();
+        let events = net.events(A);
         assert!(events.contains(&Event::Unannounced { interest, path: p("room/bob") }), "{v}");
         assert!(events.iter().any(|e| matches!(e, Event::AnnounceInterestEnded { .. })));
-        assert!(pipe.take_events(B).iter().any(|e| matches!(e, Event::AnnounceInterestCancelled { .. })), "{v}");
+        assert!(net.events(B).iter().any(|e| matches!(e, Event::AnnounceInterestCancelled { .. })), "{v}");
     }
 }
 
 #[test]
 fn reannounce_with_new_route_replaces_the_old_one() {
     for v in all_versions() {
-        let mut pipe = Pipe::new(v);
-        let interest = pipe.sides[A].announce_interest(Path::root()).unwrap();
-        pipe.sides[B].announce_route(p("x"), [5u64].into_iter().collect(), Default::default()).unwrap();
-        pipe.run();
-        pipe.sides[B].announce_route(p("x"), [6u64, 7].into_iter().collect(), Default::default()).unwrap();
-        pipe.run();
-        let announced: Vec<Vec<u64>> = pipe
-            .take_events(A)
+        let mut net = Net::pair(v);
+        let interest = net.session(A).announce_interest(Path::root()).unwrap();
+        net.session(B).announce_route(p("x"), [5u64].into_iter().collect(), Default::default()).unwrap();
+        net.run();
+        net.session(B).announce_route(p("x"), [6u64, 7].into_iter().collect(), Default::default()).unwrap();
+        net.run();
+        let announced: Vec<Vec<u64>> = net
+            .events(A)
             .into_iter()
             .filter_map(|e| match e {
                 Event::Announced { interest: i, hops, .. } if i == interest => Some(hops.to_vec()),
@@ -127,21 +126,21 @@ fn reannounce_with_new_route_replaces_the_old_one() {
             _ => vec![vec![5, 0xB], vec![6, 7, 0xB]],
         };
         assert_eq!(announced, expected, "{v}");
-        assert!(!pipe.sides[A].is_closed(), "{v}: re-announcing must not be a violation");
+        assert!(!net.session(A).is_closed(), "{v}: re-announcing must not be a violation");
     }
 }
 
 #[test]
 fn exclude_hop_filters_announcements() {
     for v in [Version::Lite04, Version::Lite05, Version::Lite06] {
-        let mut pipe = Pipe::new(v);
+        let mut net = Net::pair(v);
         // A route through A (hop 0xA) must not be shown to A.
-        pipe.sides[B].announce_route(p("loop"), [0xAu64].into_iter().collect(), Default::default()).unwrap();
-        pipe.sides[B].announce(p("fine")).unwrap();
-        let _ = pipe.sides[A].announce_interest(Path::root()).unwrap();
-        pipe.run();
-        let paths: Vec<Path> = pipe
-            .take_events(A)
+        net.session(B).announce_route(p("loop"), [0xAu64].into_iter().collect(), Default::default()).unwrap();
+        net.session(B).announce(p("fine")).unwrap();
+        let _ = net.session(A).announce_interest(Path::root()).unwrap();
+        net.run();
+        let paths: Vec<Path> = net
+            .events(A)
             .into_iter()
             .filter_map(|e| match e {
                 Event::Announced { path, .. } => Some(path),
@@ -155,28 +154,28 @@ fn exclude_hop_filters_announcements() {
 #[test]
 fn subscribe_groups_frames_and_end() {
     for v in all_versions() {
-        let mut pipe = Pipe::new(v);
-        pipe.take_events(A);
+        let mut net = Net::pair(v);
+        net.events(A);
         let params = SubscribeParams { priority: 9, max_latency: 1000, ..Default::default() };
-        let (id, stream) = subscribed(&mut pipe, params);
+        let (id, stream) = subscribed(&mut net, params);
         for seq in 0..3u64 {
-            let g = pipe.sides[B].open_group(stream, seq).unwrap();
+            let g = net.session(B).open_group(stream, seq).unwrap();
             for f in 0..4u64 {
-                pipe.sides[B].write_frame(g, seq * 1000 + f * 33, Bytes::from(format!("{seq}:{f}"))).unwrap();
+                net.session(B).write_frame(g, seq * 1000 + f * 33, Bytes::from(format!("{seq}:{f}"))).unwrap();
             }
-            pipe.sides[B].finish_group(g).unwrap();
-            pipe.run();
+            net.session(B).finish_group(g).unwrap();
+            net.run();
         }
-        pipe.sides[B].end_subscription(stream, None).unwrap();
-        pipe.run();
-        let events = pipe.take_events(A);
+        net.session(B).end_subscription(stream, None).unwrap();
+        net.run();
+        let events = net.events(A);
         // First response per version.
         if v.has_subscribe_start() {
-            assert_eq!(events.first(), Some(&Event::SubscribeStart { id, group: 0 }), "{v}");
-            assert!(events.contains(&Event::SubscribeEnd { id, group: 3 }), "{v}");
+            assert_eq!(events.first(), Some(&Event::SubscribeStart { subscription: id, group: 0 }), "{v}");
+            assert!(events.contains(&Event::SubscribeEnd { subscription: id, group: 3 }), "{v}");
         } else {
             assert!(
-                matches!(events.first(), Some(Event::SubscribeOk { id: i, ok }) if *i == id && ok.priority == 7),
+                matches!(events.first(), Some(Event::SubscribeOk { subscription: i, ok }) if *i == id && ok.priority == 7),
                 "{v}"
             );
         }
@@ -200,53 +199,53 @@ fn subscribe_groups_frames_and_end() {
         assert_eq!(frames, expected, "{v}");
         let ended = events.iter().filter(|e| matches!(e, Event::GroupEnded { code: None, .. })).count();
         assert_eq!(ended, 3, "{v}");
-        assert_eq!(events.last(), Some(&Event::SubscriptionEnded { id, code: None }), "{v}");
-        assert_eq!(pipe.sides[B].queued_bytes(), 0);
+        assert_eq!(events.last(), Some(&Event::SubscriptionEnded { subscription: id, code: None }), "{v}");
+        assert_eq!(net.session(B).queued_bytes(), 0);
     }
 }
 
 #[test]
 fn update_unsubscribe_and_reject() {
     for v in all_versions() {
-        let mut pipe = Pipe::new(v);
-        let (id, stream) = subscribed(&mut pipe, SubscribeParams { priority: 1, ..Default::default() });
+        let mut net = Net::pair(v);
+        let (id, stream) = subscribed(&mut net, SubscribeParams { priority: 1, ..Default::default() });
         let update = SubscribeParams { priority: 200, max_latency: 2000, ..Default::default() };
-        pipe.sides[A].update_subscription(id, update).unwrap();
-        pipe.run();
-        let updated = pipe.take_events(B).into_iter().find_map(|e| match e {
-            Event::SubscribeUpdated { stream: s, update } if s == stream => Some(update),
+        net.session(A).update_subscription(id, update).unwrap();
+        net.run();
+        let updated = net.events(B).into_iter().find_map(|e| match e {
+            Event::SubscribeUpdated { publication: s, update } if s == stream => Some(update),
             _ => None,
         });
         assert_eq!(updated.map(|u| (u.priority, u.max_latency)), Some((200, 2000)), "{v}");
-        assert_eq!(pipe.sides[B].subscription_params(stream).unwrap().priority, 200);
+        assert_eq!(net.session(B).subscription_params(stream).unwrap().priority, 200);
         // An open group, then the subscriber leaves: the group is reset, the publisher hears it.
-        let g = pipe.sides[B].open_group(stream, 0).unwrap();
-        pipe.sides[B].write_frame(g, 0, Bytes::from_static(b"x")).unwrap();
-        pipe.run();
-        pipe.sides[A].unsubscribe(id).unwrap();
-        pipe.run();
-        assert!(pipe.take_events(B).contains(&Event::SubscribeCancelled { stream, code: None }), "{v}");
-        assert_eq!(pipe.sides[B].write_frame(g, 1, Bytes::from_static(b"y")), Err(Error::UnknownHandle));
-        let a_events = pipe.take_events(A);
+        let g = net.session(B).open_group(stream, 0).unwrap();
+        net.session(B).write_frame(g, 0, Bytes::from_static(b"x")).unwrap();
+        net.run();
+        net.session(A).unsubscribe(id).unwrap();
+        net.run();
+        assert!(net.events(B).contains(&Event::SubscribeCancelled { publication: stream, code: None }), "{v}");
+        assert_eq!(net.session(B).write_frame(g, 1, Bytes::from_static(b"y")), Err(Error::UnknownHandle));
+        let a_events = net.events(A);
         assert_eq!(
             a_events.iter().filter(|e| matches!(e, Event::GroupEnded { .. })).count(),
             a_events.iter().filter(|e| matches!(e, Event::GroupStarted { .. })).count(),
             "{v}: every group ends exactly once"
         );
         // Rejection.
-        let id = pipe.sides[A].subscribe(p("nope"), "video", SubscribeParams::default()).unwrap();
-        pipe.run();
-        let stream = pipe.take_events(B).into_iter().find_map(|e| match e {
-            Event::SubscribeRequest { stream, .. } => Some(stream),
+        let id = net.session(A).subscribe(p("nope"), "video", SubscribeParams::default()).unwrap();
+        net.run();
+        let stream = net.events(B).into_iter().find_map(|e| match e {
+            Event::SubscribeRequest { publication, .. } => Some(publication),
             _ => None,
         });
-        pipe.sides[B].reject_subscription(stream.unwrap(), stream_code::NOT_FOUND).unwrap();
-        pipe.run();
+        net.session(B).reject_subscription(stream.unwrap(), stream_code::NOT_FOUND).unwrap();
+        net.run();
         assert!(
-            pipe.take_events(A).contains(&Event::SubscriptionEnded { id, code: Some(stream_code::NOT_FOUND) }),
+            net.events(A).contains(&Event::SubscriptionEnded { subscription: id, code: Some(stream_code::NOT_FOUND) }),
             "{v}"
         );
-        assert!(!pipe.sides[A].is_closed() && !pipe.sides[B].is_closed());
+        assert!(!net.session(A).is_closed() && !net.session(B).is_closed());
     }
 }
 
@@ -265,27 +264,26 @@ fn drop_groups_both_dialects() {
             a.dialect = moqt_proto::Dialect::Gomoqt;
             b.dialect = moqt_proto::Dialect::Gomoqt;
         }
-        let mut pipe = Pipe::with_configs(a, b, Default::default());
-        let (id, stream) = subscribed(&mut pipe, SubscribeParams::default());
+        let mut net = Net::pair_with(a, b, Default::default());
+        let (id, stream) = subscribed(&mut net, SubscribeParams::default());
         if gomoqt {
-            assert!(
-                !pipe.take_events(A).iter().any(|e| matches!(e, Event::SubscribeOk { .. })),
-                "gomoqt answers lazily"
-            );
-            let g = pipe.sides[B].open_group(stream, 1).unwrap();
-            pipe.sides[B].finish_group(g).unwrap();
-            pipe.run();
-            let ok = pipe.take_events(A).into_iter().find_map(|e| match e {
+            assert!(!net.events(A).iter().any(|e| matches!(e, Event::SubscribeOk { .. })), "gomoqt answers lazily");
+            let g = net.session(B).open_group(stream, 1).unwrap();
+            net.session(B).finish_group(g).unwrap();
+            net.run();
+            let ok = net.events(A).into_iter().find_map(|e| match e {
                 Event::SubscribeOk { ok, .. } => Some(ok),
                 _ => None,
             });
             assert_eq!(ok.unwrap().start_group, Some(1));
         }
-        pipe.sides[B].drop_groups(stream, 5, 7, 3).unwrap();
-        pipe.run();
+        net.session(B).drop_groups(stream, 5, 7, 3).unwrap();
+        net.run();
         assert!(
-            pipe.take_events(A)
-                .contains(&Event::GroupsDropped { id, drop: SubscribeDrop { start: 5, end: 7, error: 3 } }),
+            net.events(A).contains(&Event::GroupsDropped {
+                subscription: id,
+                drop: SubscribeDrop { start: 5, end: 7, error: 3 }
+            }),
             "{v}"
         );
     }
@@ -294,74 +292,71 @@ fn drop_groups_both_dialects() {
 #[test]
 fn fetch_track_probe_goaway_datagram() {
     for v in all_versions() {
-        let mut pipe = Pipe::new(v);
-        pipe.take_events(A);
-        pipe.take_events(B);
+        let mut net = Net::pair(v);
+        net.events(A);
+        net.events(B);
         // Fetch.
-        let fetch = pipe.sides[A].fetch(p("room/alice"), "video", 5, 42).unwrap();
-        pipe.run();
-        let served = pipe.take_events(B).into_iter().find_map(|e| match e {
-            Event::FetchRequest { stream, fetch } => Some((stream, fetch)),
+        let fetch = net.session(A).fetch(p("room/alice"), "video", 5, 42).unwrap();
+        net.run();
+        let served = net.events(B).into_iter().find_map(|e| match e {
+            Event::FetchRequest { fetch, request } => Some((fetch, request)),
             _ => None,
         });
         let (fs, req) = served.expect("fetch request");
         assert_eq!((req.group, req.priority, req.track.as_str()), (42, 5, "video"));
-        pipe.sides[B].fetch_frame(fs, 90_000, Bytes::from_static(b"ab")).unwrap();
-        pipe.sides[B].fetch_frame(fs, 93_000, Bytes::from_static(b"c")).unwrap();
-        pipe.sides[B].fetch_finish(fs).unwrap();
-        pipe.run();
+        net.session(B).fetch_frame(fs, 90_000, Bytes::from_static(b"ab")).unwrap();
+        net.session(B).fetch_frame(fs, 93_000, Bytes::from_static(b"c")).unwrap();
+        net.session(B).fetch_finish(fs).unwrap();
+        net.run();
         let ts = |t| v.has_frame_timestamps().then_some(t);
         assert_eq!(
-            pipe.take_events(A),
+            net.events(A),
             vec![
-                Event::FetchFrame { stream: fetch, timestamp: ts(90_000), payload: Bytes::from_static(b"ab") },
-                Event::FetchFrame { stream: fetch, timestamp: ts(93_000), payload: Bytes::from_static(b"c") },
-                Event::FetchEnded { stream: fetch, code: None },
+                Event::FetchFrame { fetch, timestamp: ts(90_000), payload: Bytes::from_static(b"ab") },
+                Event::FetchFrame { fetch, timestamp: ts(93_000), payload: Bytes::from_static(b"c") },
+                Event::FetchEnded { fetch, code: None },
             ],
             "{v}"
         );
         // Probe.
-        let probe = pipe.sides[A].probe(Some(1_000_000)).unwrap();
-        pipe.run();
-        let events = pipe.take_events(B);
+        let probe = net.session(A).probe(Some(1_000_000)).unwrap();
+        net.run();
+        let events = net.events(B);
         let ps = events.iter().find_map(|e| match e {
-            Event::ProbeRequest { stream } => Some(*stream),
+            Event::ProbeRequest { probe } => Some(*probe),
             _ => None,
         });
-        assert!(events.contains(&Event::ProbeTarget { stream: ps.unwrap(), bitrate: 1_000_000 }), "{v}");
-        pipe.sides[B].probe_report(ps.unwrap(), Probe { bitrate: 800_000, rtt_ms: 25 }).unwrap();
-        pipe.run();
+        assert!(events.contains(&Event::ProbeTarget { probe: ps.unwrap(), bitrate: 1_000_000 }), "{v}");
+        net.session(B).probe_report(ps.unwrap(), Probe { bitrate: 800_000, rtt_ms: 25 }).unwrap();
+        net.run();
         let rtt = if v == Version::Lite03 { 0 } else { 25 };
-        assert_eq!(
-            pipe.take_events(A),
-            vec![Event::ProbeReport { stream: probe, probe: Probe { bitrate: 800_000, rtt_ms: rtt } }]
-        );
+        assert_eq!(net.events(A), vec![Event::ProbeReport { probe, report: Probe { bitrate: 800_000, rtt_ms: rtt } }]);
         // Track (lite-05+).
-        match pipe.sides[A].track_info(p("room/alice"), "video") {
+        match net.session(A).track_info(p("room/alice"), "video") {
             Err(Error::Unsupported) => assert!(!v.has_track()),
             Ok(ts) => {
-                pipe.run();
-                let req = pipe.take_events(B).into_iter().find_map(|e| match e {
-                    Event::TrackRequest { stream, track } => Some((stream, track)),
+                net.run();
+                let req = net.events(B).into_iter().find_map(|e| match e {
+                    Event::TrackRequest { request, track } => Some((request, track)),
                     _ => None,
                 });
                 let (rs, track) = req.unwrap();
                 assert_eq!(track.track, "video");
                 let info = TrackInfo { priority: 3, ordered: false, max_latency: 2000, timescale: 90_000 };
-                pipe.sides[B].track_reply(rs, info).unwrap();
-                pipe.run();
-                assert_eq!(pipe.take_events(A), vec![Event::TrackInfo { stream: ts, info }]);
+                net.session(B).track_reply(rs, info).unwrap();
+                net.run();
+                assert_eq!(net.events(A), vec![Event::TrackInfo { request: ts, info }]);
             }
             Err(e) => panic!("{e}"),
         }
         // Datagrams (lite-05+).
-        let (id, stream) = subscribed(&mut pipe, SubscribeParams::default());
-        pipe.take_events(A);
-        match pipe.sides[B].send_datagram(stream, 7, 1000, Bytes::from_static(b"hello")) {
+        let (id, stream) = subscribed(&mut net, SubscribeParams::default());
+        net.events(A);
+        match net.session(B).send_datagram(stream, 7, 1000, Bytes::from_static(b"hello")) {
             Err(Error::Unsupported) => assert!(!v.has_datagrams()),
             Ok(()) => {
-                pipe.run();
-                let events = pipe.take_events(A);
+                net.run();
+                let events = net.events(A);
                 assert!(
                     events.contains(&Event::Datagram {
                         subscription: id,
@@ -372,25 +367,25 @@ fn fetch_track_probe_goaway_datagram() {
                     "{v}"
                 );
                 assert_eq!(
-                    pipe.sides[B].send_datagram(stream, 8, 0, Bytes::from(vec![0u8; 1300])),
+                    net.session(B).send_datagram(stream, 8, 0, Bytes::from(vec![0u8; 1300])),
                     Err(Error::InvalidArgument)
                 );
             }
             Err(e) => panic!("{e}"),
         }
         // GOAWAY (lite-04+): the receiver opens no new requests.
-        match pipe.sides[B].goaway("https://next.example/") {
+        match net.session(B).goaway("https://next.example/") {
             Err(Error::Unsupported) => assert_eq!(v, Version::Lite03),
             Ok(()) => {
-                pipe.run();
-                assert!(pipe.take_events(A).contains(&Event::Goaway { uri: "https://next.example/".into() }));
-                assert_eq!(pipe.sides[A].subscribe(p("x"), "y", SubscribeParams::default()), Err(Error::GoingAway));
+                net.run();
+                assert!(net.events(A).contains(&Event::Goaway { uri: "https://next.example/".into() }));
+                assert_eq!(net.session(A).subscribe(p("x"), "y", SubscribeParams::default()), Err(Error::GoingAway));
                 // Existing subscriptions keep flowing.
-                let g = pipe.sides[B].open_group(stream, 9).unwrap();
-                pipe.sides[B].write_frame(g, 0, Bytes::from_static(b"still")).unwrap();
-                pipe.run();
-                assert!(pipe
-                    .take_events(A)
+                let g = net.session(B).open_group(stream, 9).unwrap();
+                net.session(B).write_frame(g, 0, Bytes::from_static(b"still")).unwrap();
+                net.run();
+                assert!(net
+                    .events(A)
                     .iter()
                     .any(|e| matches!(e, Event::Frame { payload, .. } if payload == &b"still"[..])));
             }
@@ -402,34 +397,35 @@ fn fetch_track_probe_goaway_datagram() {
 #[test]
 fn unknown_stream_type_resets_only_that_stream() {
     for v in all_versions() {
-        let mut pipe = Pipe::new(v);
-        let (id, stream) = subscribed(&mut pipe, SubscribeParams::default());
-        let bad = pipe.inject_stream(B, false, &[0x3f, 1, 2, 3], false);
-        assert!(pipe.commands[B].iter().any(|c| matches!(c, Command::StopSending { id, .. } if *id == bad)), "{v}");
-        assert!(!pipe.sides[B].is_closed(), "{v}");
+        let mut net = Net::pair(v);
+        let (id, stream) = subscribed(&mut net, SubscribeParams::default());
+        let bad = net.inject_stream(B, false, &[0x3f, 1, 2, 3], false);
+        assert!(
+            net.commands(B).iter().any(|c| matches!(c, Command::StopSending { stream, .. } if *stream == bad)),
+            "{v}"
+        );
+        assert!(!net.session(B).is_closed(), "{v}");
         // The subscription still works.
-        let g = pipe.sides[B].open_group(stream, 0).unwrap();
-        pipe.sides[B].write_frame(g, 0, Bytes::from_static(b"ok")).unwrap();
-        pipe.run();
-        assert!(pipe
-            .take_events(A)
-            .iter()
-            .any(|e| matches!(e, Event::Frame { subscription, .. } if *subscription == id)));
+        let g = net.session(B).open_group(stream, 0).unwrap();
+        net.session(B).write_frame(g, 0, Bytes::from_static(b"ok")).unwrap();
+        net.run();
+        assert!(net.events(A).iter().any(|e| matches!(e, Event::Frame { subscription, .. } if *subscription == id)));
     }
 }
 
 #[test]
 fn protocol_violation_closes_the_session() {
     for v in all_versions() {
-        let mut pipe = Pipe::new(v);
+        let mut net = Net::pair(v);
         // A SUBSCRIBE stream whose message body is garbage.
-        pipe.inject_stream(B, false, &[0x02, 0x03, 0xff, 0xff, 0xff], false);
-        assert!(pipe.sides[B].is_closed(), "{v}");
-        assert!(pipe.commands[B]
+        net.inject_stream(B, false, &[0x02, 0x03, 0xff, 0xff, 0xff], false);
+        assert!(net.session(B).is_closed(), "{v}");
+        assert!(net
+            .commands(B)
             .iter()
             .any(|c| matches!(c, Command::Close { code, .. } if *code == session_code::PROTOCOL_VIOLATION)));
-        assert!(pipe
-            .take_events(A)
+        assert!(net
+            .events(A)
             .iter()
             .any(|e| matches!(e, Event::Closed { code, .. } if *code == session_code::PROTOCOL_VIOLATION)));
     }
@@ -438,43 +434,44 @@ fn protocol_violation_closes_the_session() {
 #[test]
 fn group_for_unknown_subscription_is_stopped() {
     for v in all_versions() {
-        let mut pipe = Pipe::new(v);
+        let mut net = Net::pair(v);
         let header: &[u8] =
             if v.has_frame_bounds() { &[0x00, 0x03, 0x2a, 0x00, 0x00] } else { &[0x00, 0x02, 0x2a, 0x00] };
-        let id = pipe.inject_stream(A, true, header, false);
+        let id = net.inject_stream(A, true, header, false);
         assert!(
-            pipe.commands[A].iter().any(|c| *c == Command::StopSending { id, code: stream_code::UNKNOWN_SUBSCRIPTION }),
+            net.commands(A).contains(&Command::StopSending { stream: id, code: stream_code::UNKNOWN_SUBSCRIPTION }),
             "{v}"
         );
-        assert!(!pipe.take_events(A).iter().any(|e| matches!(e, Event::GroupStarted { .. })));
+        assert!(!net.events(A).iter().any(|e| matches!(e, Event::GroupStarted { .. })));
     }
 }
 
 #[test]
 fn stale_groups_expire_by_max_latency() {
     for v in all_versions() {
-        let mut pipe = Pipe::new(v);
-        let (_, stream) = subscribed(&mut pipe, SubscribeParams { max_latency: 100, ..Default::default() });
-        pipe.hold[B] = true; // the transport takes nothing
-        let g0 = pipe.sides[B].open_group(stream, 0).unwrap();
-        pipe.sides[B].write_frame(g0, 0, Bytes::from_static(b"old")).unwrap();
-        pipe.advance(Duration::from_millis(50));
-        let g1 = pipe.sides[B].open_group(stream, 1).unwrap();
-        pipe.sides[B].write_frame(g1, 0, Bytes::from_static(b"new")).unwrap();
-        assert!(!pipe.take_events(B).iter().any(|e| matches!(e, Event::GroupDropped { .. })), "not yet too old");
+        let mut net = Net::pair(v);
+        let (_, stream) = subscribed(&mut net, SubscribeParams { max_latency: 100, ..Default::default() });
+        net.wire(0).hold(B, true); // the transport takes nothing
+        let g0 = net.session(B).open_group(stream, 0).unwrap();
+        net.session(B).write_frame(g0, 0, Bytes::from_static(b"old")).unwrap();
+        net.advance(Duration::from_millis(50));
+        let g1 = net.session(B).open_group(stream, 1).unwrap();
+        net.session(B).write_frame(g1, 0, Bytes::from_static(b"new")).unwrap();
+        assert!(!net.events(B).iter().any(|e| matches!(e, Event::GroupDropped { .. })), "not yet too old");
         // The core asks to be woken when group 0 becomes too old.
-        let deadline = pipe.sides[B].poll_timeout().expect("expiry timer");
-        assert_eq!(deadline, pipe.now + Duration::from_millis(50));
-        pipe.advance(Duration::from_millis(50));
-        let events = pipe.take_events(B);
-        assert!(events.contains(&Event::GroupDropped { stream: g0, code: stream_code::EXPIRED }), "{v}");
-        assert!(pipe.commands[B].contains(&Command::Reset { id: g0, code: stream_code::EXPIRED }));
+        let deadline = net.session(B).poll_timeout().expect("expiry timer");
+        assert_eq!(deadline, net.now + Duration::from_millis(50));
+        net.advance(Duration::from_millis(50));
+        let events = net.events(B);
+        assert!(events.contains(&Event::GroupDropped { group: g0, code: stream_code::EXPIRED }), "{v}");
+        assert!(net.commands(B).contains(&Command::Reset { stream: g0.stream(), code: stream_code::EXPIRED }));
         // The latest group is never expired this way.
-        pipe.advance(Duration::from_secs(10));
-        assert!(!pipe.take_events(B).iter().any(|e| matches!(e, Event::GroupDropped { stream, .. } if *stream == g1)));
-        pipe.release(B);
-        let frames: Vec<Bytes> = pipe
-            .take_events(A)
+        net.advance(Duration::from_secs(10));
+        assert!(!net.events(B).iter().any(|e| matches!(e, Event::GroupDropped { group, .. } if *group == g1)));
+        net.wire(0).hold(B, false);
+        net.run();
+        let frames: Vec<Bytes> = net
+            .events(A)
             .into_iter()
             .filter_map(|e| match e {
                 Event::Frame { payload, .. } => Some(payload),
@@ -492,23 +489,23 @@ fn queue_budget_drops_oldest_groups_never_the_session() {
     let mut b = moqt_proto::Config::new(v, moqt_proto::Perspective::Server);
     a.hop_id = 1;
     b.session_limits.max_queued_per_subscription = 10_000;
-    let mut pipe = Pipe::with_configs(a, b, Default::default());
-    let (_, stream) = subscribed(&mut pipe, SubscribeParams { max_latency: 60_000, ..Default::default() });
-    pipe.hold[B] = true;
+    let mut net = Net::pair_with(a, b, Default::default());
+    let (_, stream) = subscribed(&mut net, SubscribeParams { max_latency: 60_000, ..Default::default() });
+    net.wire(0).hold(B, true);
     let mut groups = Vec::new();
     for seq in 0..10u64 {
-        let g = pipe.sides[B].open_group(stream, seq).unwrap();
+        let g = net.session(B).open_group(stream, seq).unwrap();
         for _ in 0..3 {
-            let _ = pipe.sides[B].write_frame(g, 0, Bytes::from(vec![7u8; 1000]));
-            assert!(pipe.sides[B].queued_bytes() <= 10_000, "budget holds");
+            let _ = net.session(B).write_frame(g, 0, Bytes::from(vec![7u8; 1000]));
+            assert!(net.session(B).queued_bytes() <= 10_000, "budget holds");
         }
         groups.push(g);
     }
-    let dropped: Vec<_> = pipe
-        .take_events(B)
+    let dropped: Vec<_> = net
+        .events(B)
         .into_iter()
         .filter_map(|e| match e {
-            Event::GroupDropped { stream, code } => Some((stream, code)),
+            Event::GroupDropped { group, code } => Some((group, code)),
             _ => None,
         })
         .collect();
@@ -518,54 +515,31 @@ fn queue_budget_drops_oldest_groups_never_the_session() {
     assert_eq!(dropped[0].0, groups[0]);
     assert!(!dropped.iter().any(|(g, _)| *g == groups[9]));
     // A single frame larger than the whole budget drops its own group.
-    let g = pipe.sides[B].open_group(stream, 10).unwrap();
-    assert_eq!(pipe.sides[B].write_frame(g, 0, Bytes::from(vec![0u8; 20_000])), Err(Error::GroupDropped));
-    assert!(!pipe.sides[B].is_closed());
-}
-
-#[test]
-fn priorities_follow_subscriber_priority_and_order() {
-    let mut pipe = Pipe::new(Version::Lite05);
-    let (_, low) = subscribed(&mut pipe, SubscribeParams { priority: 1, ..Default::default() });
-    let (_, high) = subscribed(&mut pipe, SubscribeParams { priority: 200, ordered: true, ..Default::default() });
-    let g_low = pipe.sides[B].open_group(low, 5).unwrap();
-    let g_high_5 = pipe.sides[B].open_group(high, 5).unwrap();
-    let g_high_6 = pipe.sides[B].open_group(high, 6).unwrap();
-    let prio = |pipe: &Pipe, g| {
-        pipe.commands[B]
-            .iter()
-            .find_map(|c| match c {
-                Command::Open { id, priority } if *id == g => Some(*priority),
-                _ => None,
-            })
-            .unwrap()
-    };
-    pipe.run();
-    let (pl, p5, p6) = (prio(&pipe, g_low), prio(&pipe, g_high_5), prio(&pipe, g_high_6));
-    assert!(p5 > pl && p6 > pl, "higher subscriber priority first");
-    assert!(p5 > p6, "ordered: older group first");
+    let g = net.session(B).open_group(stream, 10).unwrap();
+    assert_eq!(net.session(B).write_frame(g, 0, Bytes::from(vec![0u8; 20_000])), Err(Error::GroupDropped));
+    assert!(!net.session(B).is_closed());
 }
 
 #[test]
 fn close_ends_everything_exactly_once() {
     for v in all_versions() {
-        let mut pipe = Pipe::new(v);
-        let (id, stream) = subscribed(&mut pipe, SubscribeParams::default());
-        let interest = pipe.sides[A].announce_interest(Path::root()).unwrap();
-        pipe.sides[B].announce(p("live")).unwrap();
-        let g = pipe.sides[B].open_group(stream, 0).unwrap();
-        pipe.sides[B].write_frame(g, 0, Bytes::from_static(b"x")).unwrap();
-        pipe.run();
-        pipe.sides[B].close(moqt_proto::session::APPLICATION_BASE + 7, "bye");
-        pipe.run();
-        let events = pipe.take_events(A);
+        let mut net = Net::pair(v);
+        let (id, stream) = subscribed(&mut net, SubscribeParams::default());
+        let interest = net.session(A).announce_interest(Path::root()).unwrap();
+        net.session(B).announce(p("live")).unwrap();
+        let g = net.session(B).open_group(stream, 0).unwrap();
+        net.session(B).write_frame(g, 0, Bytes::from_static(b"x")).unwrap();
+        net.run();
+        net.session(B).close(moqt_proto::session::APPLICATION_BASE + 7, "bye");
+        net.run();
+        let events = net.events(A);
         let started = events.iter().filter(|e| matches!(e, Event::GroupStarted { .. })).count();
         let ended = events.iter().filter(|e| matches!(e, Event::GroupEnded { .. })).count();
         assert_eq!((started, ended), (1, 1), "{v}");
-        assert!(events.contains(&Event::SubscriptionEnded { id, code: Some(71) }));
+        assert!(events.contains(&Event::SubscriptionEnded { subscription: id, code: Some(71) }));
         assert!(events.contains(&Event::Unannounced { interest, path: p("live") }));
         assert_eq!(events.last(), Some(&Event::Closed { code: 71, reason: "bye".into() }));
-        assert_eq!(pipe.sides[A].subscribe(p("x"), "y", SubscribeParams::default()), Err(Error::Closed));
+        assert_eq!(net.session(A).subscribe(p("x"), "y", SubscribeParams::default()), Err(Error::Closed));
     }
 }
 
@@ -576,55 +550,54 @@ fn limits_have_defined_outcomes() {
     let mut b = moqt_proto::Config::new(v, moqt_proto::Perspective::Server);
     b.session_limits.max_subscriptions = 2;
     b.session_limits.max_announce_interests = 1;
-    let mut pipe = Pipe::with_configs(a, b, Default::default());
-    let ids: Vec<u64> =
-        (0..3).map(|_| pipe.sides[A].subscribe(p("x"), "t", SubscribeParams::default()).unwrap()).collect();
-    pipe.run();
-    assert_eq!(pipe.take_events(B).iter().filter(|e| matches!(e, Event::SubscribeRequest { .. })).count(), 2);
-    assert!(pipe
-        .take_events(A)
-        .contains(&Event::SubscriptionEnded { id: ids[2], code: Some(stream_code::LIMIT_EXCEEDED) }));
-    let _ = pipe.sides[A].announce_interest(Path::root()).unwrap();
-    let second = pipe.sides[A].announce_interest(p("y")).unwrap();
-    pipe.run();
-    assert!(pipe
-        .take_events(A)
+    let mut net = Net::pair_with(a, b, Default::default());
+    let ids: Vec<SubscriptionId> =
+        (0..3).map(|_| net.session(A).subscribe(p("x"), "t", SubscribeParams::default()).unwrap()).collect();
+    net.run();
+    assert_eq!(net.events(B).iter().filter(|e| matches!(e, Event::SubscribeRequest { .. })).count(), 2);
+    assert!(net
+        .events(A)
+        .contains(&Event::SubscriptionEnded { subscription: ids[2], code: Some(stream_code::LIMIT_EXCEEDED) }));
+    let _ = net.session(A).announce_interest(Path::root()).unwrap();
+    let second = net.session(A).announce_interest(p("y")).unwrap();
+    net.run();
+    assert!(net
+        .events(A)
         .contains(&Event::AnnounceInterestEnded { interest: second, code: Some(stream_code::LIMIT_EXCEEDED) }));
-    assert!(!pipe.sides[B].is_closed());
+    assert!(!net.session(B).is_closed());
     // Outgoing limit: an error for the caller.
     let mut c = moqt_proto::Config::new(v, moqt_proto::Perspective::Client);
     c.session_limits.max_outgoing_subscriptions = 1;
-    let mut pipe =
-        Pipe::with_configs(c, moqt_proto::Config::new(v, moqt_proto::Perspective::Server), Default::default());
-    pipe.sides[A].subscribe(p("x"), "t", SubscribeParams::default()).unwrap();
-    assert_eq!(pipe.sides[A].subscribe(p("x"), "u", SubscribeParams::default()), Err(Error::LimitExceeded));
+    let mut net = Net::pair_with(c, moqt_proto::Config::new(v, moqt_proto::Perspective::Server), Default::default());
+    net.session(A).subscribe(p("x"), "t", SubscribeParams::default()).unwrap();
+    assert_eq!(net.session(A).subscribe(p("x"), "u", SubscribeParams::default()), Err(Error::LimitExceeded));
 }
 
 #[test]
 fn out_of_range_arguments_are_errors_not_panics() {
     const BIG: u64 = 1 << 62;
     for v in all_versions() {
-        let mut pipe = Pipe::new(v);
-        let (_, stream) = subscribed(&mut pipe, SubscribeParams::default());
+        let mut net = Net::pair(v);
+        let (_, stream) = subscribed(&mut net, SubscribeParams::default());
         let bad = SubscribeParams { max_latency: BIG, ..Default::default() };
-        assert_eq!(pipe.sides[A].subscribe(p("x"), "t", bad), Err(Error::InvalidArgument));
+        assert_eq!(net.session(A).subscribe(p("x"), "t", bad), Err(Error::InvalidArgument));
         let bad = SubscribeParams { end_group: Some(BIG - 1), ..Default::default() };
-        assert_eq!(pipe.sides[A].subscribe(p("x"), "t", bad), Err(Error::InvalidArgument), "opt+1 overflows");
-        assert_eq!(pipe.sides[B].open_group(stream, BIG), Err(Error::InvalidArgument));
-        assert_eq!(pipe.sides[B].drop_groups(stream, 0, BIG, 0), Err(Error::InvalidArgument));
-        assert_eq!(pipe.sides[B].end_subscription(stream, Some(BIG)), Err(Error::InvalidArgument));
-        assert_eq!(pipe.sides[A].fetch(p("x"), "t", 0, BIG), Err(Error::InvalidArgument));
-        assert_eq!(pipe.sides[A].probe(Some(BIG)), Err(Error::InvalidArgument));
-        assert_eq!(pipe.sides[B].reject_subscription(stream, BIG), Err(Error::InvalidArgument));
+        assert_eq!(net.session(A).subscribe(p("x"), "t", bad), Err(Error::InvalidArgument), "opt+1 overflows");
+        assert_eq!(net.session(B).open_group(stream, BIG), Err(Error::InvalidArgument));
+        assert_eq!(net.session(B).drop_groups(stream, 0, BIG, 0), Err(Error::InvalidArgument));
+        assert_eq!(net.session(B).end_subscription(stream, Some(BIG)), Err(Error::InvalidArgument));
+        assert_eq!(net.session(A).fetch(p("x"), "t", 0, BIG), Err(Error::InvalidArgument));
+        assert_eq!(net.session(A).probe(Some(BIG)), Err(Error::InvalidArgument));
+        assert_eq!(net.session(B).reject_subscription(stream, BIG), Err(Error::InvalidArgument));
         assert_eq!(
-            pipe.sides[B].announce_route(p("y"), [BIG].into_iter().collect(), Default::default()),
+            net.session(B).announce_route(p("y"), [BIG].into_iter().collect(), Default::default()),
             Err(Error::InvalidArgument)
         );
         if v.has_goaway() {
-            assert_eq!(pipe.sides[B].goaway(&"u".repeat(9000)), Err(Error::InvalidArgument));
+            assert_eq!(net.session(B).goaway(&"u".repeat(9000)), Err(Error::InvalidArgument));
         }
-        pipe.sides[B].close(u64::MAX, "clamped");
-        pipe.run();
-        assert!(pipe.take_events(A).iter().any(|e| matches!(e, Event::Closed { .. })));
+        net.session(B).close(u64::MAX, "clamped");
+        net.run();
+        assert!(net.events(A).iter().any(|e| matches!(e, Event::Closed { .. })));
     }
 }

@@ -151,7 +151,7 @@ export const RULES = [
 	},
 	{
 		name: "smol relay example",
-		match: /^cargo run -p moqt-driver-smol --example relay( |$)/,
+		match: /^cargo run -p moqt-driver-smol --example smol_relay( |$)/,
 		async run(ctx, cmd) {
 			const child = await server(ctx, cmd, [/^listening on /, /^certificate sha256 /]);
 			ctx.fingerprint = fingerprintOf(child);
@@ -160,7 +160,7 @@ export const RULES = [
 	},
 	{
 		name: "smol clock publisher",
-		match: /^cargo run -p moqt-driver-smol --example clock -- publish /,
+		match: /^cargo run -p moqt-driver-smol --example smol_clock -- publish /,
 		async run(ctx, cmd) {
 			await server(ctx, cmd, /^publishing /);
 			return "publishing";
@@ -168,7 +168,7 @@ export const RULES = [
 	},
 	{
 		name: "smol clock subscriber",
-		match: /^cargo run -p moqt-driver-smol --example clock -- subscribe /,
+		match: /^cargo run -p moqt-driver-smol --example smol_clock -- subscribe /,
 		async run(ctx, cmd) {
 			let n = 0;
 			const line = await until(ctx, cmd, (l) => DATE_LINE.test(l) && ++n >= 2);

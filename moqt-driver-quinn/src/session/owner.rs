@@ -450,7 +450,7 @@ impl Owner {
         match event {
             NodeEvent::SessionClosed { code, reason, .. } => self.shared.closed.set(CloseInfo { code, reason }),
             NodeEvent::Goaway { uri, .. } => self.shared.goaway.set(uri),
-            NodeEvent::PeerSetup { .. } => {}
+            NodeEvent::PeerSetup { .. } | NodeEvent::RouteSwitched { .. } => {}
             NodeEvent::TrackRequested { path, track } => {
                 if let Some(b) = self.paths.get(&path).and_then(|k| self.broadcasts.get(k)) {
                     b.queue.push(BroadcastRequest::Track(track), 0, MAX_BROADCAST_REQUESTS);

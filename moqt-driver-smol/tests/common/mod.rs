@@ -25,7 +25,7 @@ pub const GROUPS: u64 = 6;
 pub const FRAMES: u64 = 5;
 pub const HELLO: &[u8] = b"hello";
 
-#[path = "../../examples/relay.rs"]
+#[path = "../../examples/smol_relay.rs"]
 pub mod relay_example;
 
 /// Starts the relay example on smol's global executor; resolves to its address and fingerprint

@@ -5,6 +5,8 @@
 
 use std::collections::BTreeSet;
 
+use smallvec::SmallVec;
+
 use super::node::Node;
 use super::{NodeEvent, Route, SessionId, Source, WatchId};
 use crate::coding::MAX_VARINT;
@@ -19,8 +21,10 @@ const MAX_ROUTE_HOPS: usize = 32;
 #[derive(Debug)]
 pub(super) struct Watch {
     prefix: Path,
-    /// The interest opened for it on a session, if any.
-    via: Option<(SessionId, InterestId)>,
+    /// The interests opened for it on sessions.
+    interests: SmallVec<[(SessionId, InterestId); 1]>,
+    /// It asks the upstream session for announcements, and follows it across reconnections.
+    upstream: bool,
     /// Paths reported live.
     live: BTreeSet<Path>,
 }
@@ -46,19 +50,16 @@ impl Node {
 
     /// Watches the broadcasts under `prefix` (not those published here): each live one is
     /// reported by [`NodeEvent::Announced`], each end by [`NodeEvent::Unannounced`]. With `via`,
-    /// the node also asks that session for its announcements under the prefix.
+    /// the node also asks that session for its announcements under the prefix, and after a
+    /// reconnection ([`Node::set_default_upstream`], [`Node::migrate`]) the new session.
     pub fn watch(&mut self, prefix: Path, via: Option<SessionId>) -> Result<WatchId, crate::session::Error> {
         let id = WatchId(self.next_handle());
-        let via = match via {
-            Some(sid) => {
-                let peer = self.peer_mut(sid).ok_or(crate::session::Error::Closed)?;
-                let interest = peer.session.announce_interest(prefix.clone())?;
-                peer.interests.insert(interest, id);
-                Some((sid, interest))
-            }
-            None => None,
-        };
-        self.watches.insert(id, Watch { prefix: prefix.clone(), via, live: BTreeSet::new() });
+        let mut interests = SmallVec::new();
+        if let Some(sid) = via {
+            interests.push((sid, self.open_interest(sid, &prefix, id)?));
+        }
+        let watch = Watch { prefix: prefix.clone(), interests, upstream: via.is_some(), live: BTreeSet::new() };
+        self.watches.insert(id, watch);
         let paths: Vec<Path> = self.origin.paths().filter(|p| p.has_prefix(&prefix)).cloned().collect();
         for path in paths {
             self.update_watch(id, &path);
@@ -67,10 +68,22 @@ impl Node {
         Ok(id)
     }
 
-    /// Stops a watch (and the interest it opened).
+    fn open_interest(
+        &mut self,
+        sid: SessionId,
+        prefix: &Path,
+        watch: WatchId,
+    ) -> Result<InterestId, crate::session::Error> {
+        let peer = self.peer_mut(sid).ok_or(crate::session::Error::Closed)?;
+        let interest = peer.session.announce_interest(prefix.clone())?;
+        peer.interests.insert(interest, watch);
+        Ok(interest)
+    }
+
+    /// Stops a watch (and the interests it opened).
     pub fn unwatch(&mut self, watch: WatchId) {
         let Some(w) = self.watches.remove(&watch) else { return };
-        if let Some((sid, interest)) = w.via {
+        for (sid, interest) in w.interests {
             if let Some(peer) = self.peer_mut(sid) {
                 peer.interests.remove(&interest);
                 let _ = peer.session.cancel_announce_interest(interest);
@@ -79,10 +92,41 @@ impl Node {
         self.pump();
     }
 
-    /// A watch's interest closed: the watch ends.
+    /// Opens, on the default upstream, the interests of watches that follow it.
+    pub(super) fn reopen_watches(&mut self) {
+        let Some(up) = self.default_upstream else { return };
+        let ids: Vec<(WatchId, Path)> = self
+            .watches
+            .iter()
+            .filter(|(_, w)| w.upstream && !w.interests.iter().any(|(s, _)| *s == up))
+            .map(|(id, w)| (*id, w.prefix.clone()))
+            .collect();
+        for (id, prefix) in ids {
+            if let Ok(interest) = self.open_interest(up, &prefix, id) {
+                if let Some(w) = self.watches.get_mut(&id) {
+                    w.interests.push((up, interest));
+                }
+            }
+        }
+    }
+
+    /// A watch's interest closed. On a session that is going away (a client reconnects) the
+    /// watch waits for the next upstream; a refusal, or a relay's watch, ends it.
     pub(super) fn on_interest_ended(&mut self, sid: SessionId, interest: InterestId, code: Option<u64>) {
         let Some(watch) = self.peer_mut(sid).and_then(|p| p.interests.remove(&interest)) else { return };
-        self.end_watch(watch, code);
+        let lost = self.session(sid).is_some_and(crate::session::Session::is_closed);
+        self.detach_watch(watch, sid, code, lost);
+    }
+
+    /// Removes a session's interest from a watch; the watch ends unless it follows the upstream
+    /// and the session was lost, or other interests remain.
+    pub(super) fn detach_watch(&mut self, watch: WatchId, sid: SessionId, code: Option<u64>, lost: bool) {
+        let Some(w) = self.watches.get_mut(&watch) else { return };
+        w.interests.retain(|(s, _)| *s != sid);
+        let keep = !w.interests.is_empty() || (w.upstream && lost && !self.config.discover);
+        if !keep {
+            self.end_watch(watch, code);
+        }
     }
 
     pub(super) fn end_watch(&mut self, watch: WatchId, code: Option<u64>) {
@@ -128,6 +172,7 @@ impl Node {
         for w in watches {
             self.update_watch(w, path);
         }
+        self.retry_dangling(path);
     }
 
     pub(super) fn advertise_to(&mut self, id: SessionId, path: &Path) {

@@ -76,7 +76,9 @@ impl Node {
         let wanted = &frames[(first as usize).min(end)..end];
         let stream = match subscriber {
             Subscriber::Session(sid, publication) => {
+                let now = self.now;
                 let Some(session) = self.session_mut(sid) else { return };
+                session.handle_timeout(now);
                 let Ok(group) = session.open_group_at(publication, sequence, first) else { return };
                 for f in wanted {
                     if session.write_frame(group, f.timestamp, f.payload.clone()).is_err() {
@@ -136,6 +138,9 @@ impl Node {
             match d.subscriber {
                 Subscriber::Session(sid, publication) => {
                     let Some(peer) = peers.get_mut(sid.index()).and_then(|p| p.as_mut()) else { continue };
+                    // The session may not have heard the time for a while (a subscriber only
+                    // receives): the group's age counts from now.
+                    peer.session.handle_timeout(now);
                     if let Ok(group) = peer.session.open_group_at(publication, sequence, first) {
                         d.groups.push(DownGroup { sequence, stream: Some(group), next_frame: 0 });
                         downstream_groups.insert((sid, group), (idx, sequence));

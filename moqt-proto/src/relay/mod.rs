@@ -27,6 +27,7 @@
 
 mod announce;
 mod cache;
+mod failover;
 mod fanout;
 mod fetch;
 mod node;
@@ -118,6 +119,9 @@ pub struct NodeConfig {
     /// How long an upstream fetch or TRACK request may take before its waiters are refused
     /// with `CONTROL_TIMEOUT`.
     pub request_timeout: Duration,
+    /// How long a track whose upstream was lost waits for another route before its
+    /// subscribers are told `UNROUTABLE` (they are not reset meanwhile).
+    pub failover_grace: Duration,
 }
 
 impl NodeConfig {
@@ -134,12 +138,14 @@ impl NodeConfig {
             max_recv_buffered: 256 << 20,
             max_broadcasts: 65_536,
             request_timeout: Duration::from_secs(10),
+            failover_grace: Duration::from_secs(5),
         }
     }
 
-    /// Defaults for a client: no hop id, announcements only for watched prefixes.
+    /// Defaults for a client: no hop id, announcements only for watched prefixes, and a long
+    /// wait for a lost upstream (a reconnecting client brings a new session).
     pub fn client() -> Self {
-        Self { hop_id: 0, discover: false, ..Self::relay() }
+        Self { hop_id: 0, discover: false, failover_grace: Duration::from_secs(60), ..Self::relay() }
     }
 }
 
@@ -195,6 +201,10 @@ pub struct NodeLimitStats {
     pub track_requests_refused: u64,
     /// Times a session's reads were throttled because the node's receive budget was used up.
     pub recv_budget_exhausted: u64,
+    /// Tracks that lost their upstream and waited for another route.
+    pub tracks_waiting_for_route: u64,
+    /// Upstream subscriptions made again over another route (failover and reconnection).
+    pub route_switches: u64,
 }
 
 /// What the node reports to its driver and application.
@@ -333,6 +343,14 @@ pub enum NodeEvent {
         fetch: LocalFetchId,
         /// The code, if it failed.
         code: Option<u64>,
+    },
+
+    /// A track's upstream moved to another route or session (its subscribers continue).
+    RouteSwitched {
+        /// The broadcast.
+        path: Path,
+        /// The track.
+        track: String,
     },
 
     /// A report on a probe the application opened with [`Node::probe`].

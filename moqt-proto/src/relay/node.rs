@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::announce::Watch;
+use super::failover::Feed;
 use super::fetch::{FetchKey, PendingFetch};
 use super::track::{Subscriber, TrackState};
 use super::{FetchRequestId, NodeConfig, NodeEvent, NodeStats, SessionId, TrackId, WatchId};
@@ -31,6 +32,8 @@ pub(super) enum NodeTimer {
     Fetch(u64),
     /// A pending upstream TRACK request.
     TrackInfo(SessionId, TrackRequestId),
+    /// A track waiting for a route (track index).
+    Dangling(usize),
 }
 
 /// One session of the node.
@@ -46,6 +49,10 @@ pub(super) struct Peer {
     pub(super) probes: FxHashSet<ProbeId>,
     /// The session's undecoded receive bytes, as last counted in the node's total.
     recv_counted: usize,
+    /// The deadline last armed for the session's timers.
+    timer: Option<Instant>,
+    /// Listed in the node's `ready` queue.
+    ready: bool,
 }
 
 /// A relay node (or a client with one session). See the module docs.
@@ -63,8 +70,12 @@ pub struct Node {
     pub(super) track_index: FxHashMap<(Path, String), usize>,
     /// Local tracks → track index.
     pub(super) local_tracks: FxHashMap<TrackId, usize>,
-    /// (upstream session, our subscription) → track.
-    pub(super) upstreams: FxHashMap<(SessionId, SubscriptionId), usize>,
+    /// (upstream session, our subscription) → track, and what the subscription is to it.
+    pub(super) upstreams: FxHashMap<(SessionId, SubscriptionId), (usize, Feed)>,
+    /// Where local subscriptions without an announced route go (a client's relay session).
+    pub(super) default_upstream: Option<SessionId>,
+    /// Tracks waiting for a route.
+    pub(super) dangling: Vec<usize>,
     /// Every subscriber → its track.
     pub(super) downstreams: FxHashMap<Subscriber, usize>,
     /// (downstream session, group stream) → (track, sequence).
@@ -80,7 +91,10 @@ pub struct Node {
     /// (upstream session, our TRACK request) → the requests waiting for its answer.
     pub(super) track_infos: FxHashMap<(SessionId, TrackRequestId), Vec<(SessionId, TrackRequestId)>>,
     pub(super) timers: Timers<NodeTimer>,
-    commands: VecDeque<(SessionId, Command)>,
+    /// Sessions that may have commands for the driver, in the order they got them.
+    ready: VecDeque<SessionId>,
+    /// The last commands of sessions that closed (their close among them).
+    last_words: VecDeque<(SessionId, Command)>,
     pub(super) events: VecDeque<NodeEvent>,
     pub(super) cache_bytes: usize,
     pub(super) stats: NodeStats,
@@ -108,6 +122,8 @@ impl Node {
             track_index: FxHashMap::default(),
             local_tracks: FxHashMap::default(),
             upstreams: FxHashMap::default(),
+            default_upstream: None,
+            dangling: Vec::new(),
             downstreams: FxHashMap::default(),
             downstream_groups: FxHashMap::default(),
             waiting: FxHashMap::default(),
@@ -117,7 +133,8 @@ impl Node {
             fetch_requests: FxHashMap::default(),
             track_infos: FxHashMap::default(),
             timers: Timers::new(),
-            commands: VecDeque::new(),
+            ready: VecDeque::new(),
+            last_words: VecDeque::new(),
             events: VecDeque::new(),
             cache_bytes: 0,
             stats: NodeStats::default(),
@@ -193,6 +210,8 @@ impl Node {
             interests: FxHashMap::default(),
             probes: FxHashSet::default(),
             recv_counted: 0,
+            timer: None,
+            ready: false,
         });
         let paths: Vec<Path> = self.origin.paths().cloned().collect();
         for path in paths {
@@ -240,11 +259,12 @@ impl Node {
     pub fn handle(&mut self, session: SessionId, now: Instant, event: TransportEvent) {
         self.now = self.now.max(now);
         let now = self.now;
-        let others = self.peer(session).map(|p| self.recv_total - p.recv_counted);
-        let share = others.map(|others| self.config.max_recv_buffered.saturating_sub(others));
-        if let (Some(s), Some(share)) = (self.session_mut(session), share) {
-            s.set_recv_allowance(share);
-            s.handle(now, event);
+        let budget = self.config.max_recv_buffered;
+        let total = self.recv_total;
+        if let Some(peer) = self.peer_mut(session) {
+            // The session may use what the others leave of the node's budget.
+            peer.session.set_recv_allowance(budget.saturating_sub(total - peer.recv_counted));
+            peer.session.handle(now, event);
         }
         self.pump();
     }
@@ -265,9 +285,26 @@ impl Node {
         }
     }
 
-    /// The next command for one of the sessions' transports.
+    /// The next command for one of the sessions' transports. Commands are taken from the
+    /// sessions as they are polled, so a session's writes carry everything queued until then.
     pub fn poll_command(&mut self) -> Option<(SessionId, Command)> {
-        self.commands.pop_front()
+        if let Some(last) = self.last_words.pop_front() {
+            return Some(last);
+        }
+        loop {
+            let id = *self.ready.front()?;
+            let peer = self.peers.get_mut(id.index()).and_then(|p| p.as_mut());
+            match peer {
+                Some(peer) if self.generations[id.index()] == id.generation() => {
+                    if let Some(cmd) = peer.session.poll_command() {
+                        return Some((id, cmd));
+                    }
+                    peer.ready = false;
+                }
+                _ => {}
+            }
+            self.ready.pop_front();
+        }
     }
 
     /// The next node event.
@@ -287,14 +324,16 @@ impl Node {
         while let Some(timer) = self.timers.pop_due(now) {
             match timer {
                 NodeTimer::Session(id) => {
-                    if let Some(s) = self.session_mut(id) {
-                        s.handle_timeout(now);
+                    if let Some(peer) = self.peer_mut(id) {
+                        peer.timer = None;
+                        peer.session.handle_timeout(now);
                     }
                 }
                 NodeTimer::Linger(idx) => self.linger_expired(idx),
                 NodeTimer::TrackRequest(n) => self.track_request_expired(n),
                 NodeTimer::Fetch(id) => self.fetch_expired(id),
                 NodeTimer::TrackInfo(sid, request) => self.track_info_expired(sid, request),
+                NodeTimer::Dangling(idx) => self.dangling_expired(idx),
             }
         }
         self.pump();
@@ -373,8 +412,9 @@ impl Node {
             }
             let Some(peer) = self.peers.get_mut(id.index()).and_then(|p| p.as_mut()) else { continue };
             peer.dirty = false;
-            while let Some(cmd) = peer.session.poll_command() {
-                self.commands.push_back((id, cmd));
+            if !peer.ready && peer.session.has_commands() {
+                peer.ready = true;
+                self.ready.push_back(id);
             }
             let held = peer.session.recv_buffered();
             freed |= held < peer.recv_counted;
@@ -384,6 +424,9 @@ impl Node {
                 self.stats.limits.recv_budget_exhausted += 1;
             }
             if peer.session.is_closed() {
+                while let Some(cmd) = peer.session.poll_command() {
+                    self.last_words.push_back((id, cmd));
+                }
                 self.closed_stats += peer.session.stats();
                 self.recv_total -= peer.recv_counted;
                 self.recv_waiting.remove(&id);
@@ -393,7 +436,10 @@ impl Node {
                 self.timers.disarm(NodeTimer::Session(id));
                 freed = true;
             } else if let Some(at) = peer.session.poll_timeout() {
-                self.timers.arm(NodeTimer::Session(id), at);
+                if peer.timer.is_none_or(|armed| at < armed) {
+                    peer.timer = Some(at);
+                    self.timers.arm(NodeTimer::Session(id), at);
+                }
             }
         }
         if freed {
@@ -415,39 +461,47 @@ impl Node {
                 self.remove_downstream(Subscriber::Session(sid, publication))
             }
             Event::GroupStarted { subscription, sequence, .. } => {
-                if let Some(&idx) = self.upstreams.get(&(sid, subscription)) {
-                    self.group_started(idx, sequence);
+                if let Some(&(idx, feed)) = self.upstreams.get(&(sid, subscription)) {
+                    if self.accept_group(idx, sid, feed, sequence) {
+                        self.group_started(idx, sequence);
+                    }
                 }
             }
             Event::Frame { group, subscription, sequence, timestamp, payload } => {
-                if let Some(&idx) = self.upstreams.get(&(sid, subscription)) {
-                    self.group_frame(idx, Some((sid, group)), sequence, timestamp.unwrap_or(0), payload);
+                if let Some(&(idx, _)) = self.upstreams.get(&(sid, subscription)) {
+                    if self.feeds(idx, sid, sequence) {
+                        self.group_frame(idx, Some((sid, group)), sequence, timestamp.unwrap_or(0), payload);
+                    }
                 }
             }
             Event::GroupEnded { subscription, sequence, code, .. } => {
-                if let Some(&idx) = self.upstreams.get(&(sid, subscription)) {
-                    self.group_ended(idx, sequence, code);
+                if let Some(&(idx, _)) = self.upstreams.get(&(sid, subscription)) {
+                    if self.feeds(idx, sid, sequence) {
+                        self.group_ended(idx, sequence, code);
+                        self.group_fed(idx, sid, sequence);
+                    }
                 }
             }
             Event::Datagram { subscription, sequence, timestamp, payload } => {
-                if let Some(&idx) = self.upstreams.get(&(sid, subscription)) {
-                    self.group_started(idx, sequence);
-                    self.group_frame(idx, None, sequence, timestamp, payload);
-                    self.group_ended(idx, sequence, None);
+                if let Some(&(idx, feed)) = self.upstreams.get(&(sid, subscription)) {
+                    if self.accept_group(idx, sid, feed, sequence) {
+                        self.group_started(idx, sequence);
+                        self.group_frame(idx, None, sequence, timestamp, payload);
+                        self.group_ended(idx, sequence, None);
+                        self.group_fed(idx, sid, sequence);
+                    }
                 }
             }
             Event::SubscriptionEnded { subscription, code } => {
-                if let Some(idx) = self.upstreams.remove(&(sid, subscription)) {
-                    // On a closing session the code is the session's: a clean close ends the
-                    // track cleanly (its open groups were already reset), any other loses the
-                    // route.
-                    let closing = self.session(sid).is_some_and(Session::is_closed);
+                if let Some((idx, feed)) = self.upstreams.remove(&(sid, subscription)) {
+                    // On a closing session the code is the session's: the route is lost.
+                    let lost = self.session(sid).is_some_and(Session::is_closed);
                     let code = match code {
-                        Some(c) if closing && c == session_code::NO_ERROR => None,
-                        Some(_) if closing => Some(stream_code::UNROUTABLE),
+                        Some(c) if lost && c == session_code::NO_ERROR => Some(stream_code::GOING_AWAY),
+                        Some(_) if lost => Some(stream_code::UNROUTABLE),
                         code => code,
                     };
-                    self.end_track(idx, code);
+                    self.upstream_ended(idx, sid, feed, code, lost);
                 }
             }
             Event::GroupDropped { group, .. } => self.on_group_dropped(sid, group),
@@ -496,9 +550,15 @@ impl Node {
         for path in self.origin.remove_session(sid) {
             self.propagate(&path);
         }
-        let fed: Vec<usize> = self.upstreams.iter().filter(|((s, _), _)| *s == sid).map(|(_, &i)| i).collect();
-        for idx in fed {
-            self.end_track(idx, Some(stream_code::UNROUTABLE));
+        // The tracks it fed switch to another route (or wait for one).
+        let fed: Vec<((SessionId, SubscriptionId), (usize, Feed))> =
+            self.upstreams.iter().filter(|((s, _), _)| *s == sid).map(|(k, v)| (*k, *v)).collect();
+        for (key, (idx, feed)) in fed {
+            self.upstreams.remove(&key);
+            self.upstream_ended(idx, sid, feed, Some(stream_code::UNROUTABLE), true);
+        }
+        if self.default_upstream == Some(sid) {
+            self.default_upstream = None;
         }
         let subs: Vec<Subscriber> =
             self.downstreams.keys().filter(|d| matches!(d, Subscriber::Session(s, _) if *s == sid)).copied().collect();
@@ -512,7 +572,7 @@ impl Node {
         if let Some(peer) = self.peers.get(sid.index()).and_then(|p| p.as_ref()) {
             let watches: Vec<WatchId> = peer.interests.values().copied().collect();
             for w in watches {
-                self.end_watch(w, Some(code));
+                self.detach_watch(w, sid, Some(code), true);
             }
         }
         self.events.push_back(NodeEvent::SessionClosed { session: sid, code, reason });

@@ -30,7 +30,8 @@ pub struct Route {
 }
 
 impl Route {
-    fn rank(&self) -> (bool, u64, u64, usize, Source) {
+    /// How routes compare: lower is better.
+    pub(super) fn rank(&self) -> (bool, u64, u64, usize, Source) {
         (self.source != Source::Local, self.cost.warm, self.cost.cold, self.hops.len(), self.source)
     }
 }
@@ -91,6 +92,11 @@ impl Origin {
             .iter()
             .filter(|r| except.is_none_or(|s| r.source != Source::Session(s)))
             .min_by_key(|r| r.rank())
+    }
+
+    /// Every route to `path`.
+    pub fn routes(&self, path: &Path) -> impl Iterator<Item = &Route> {
+        self.paths.get(path).into_iter().flatten()
     }
 
     /// Whether `path` is published locally.

@@ -8,6 +8,7 @@ use std::time::Instant;
 use smallvec::SmallVec;
 
 use super::cache::GroupCache;
+use super::failover::{Feed, Switching};
 use super::node::{Node, NodeTimer};
 use super::{LocalSubscriptionId, NodeEvent, Route, SessionId, Source, TrackId};
 use crate::message::{Subscribe, SubscribeUpdate, TrackInfo};
@@ -79,6 +80,8 @@ pub(super) enum Upstream {
     Local(TrackId),
     /// One subscription on a session.
     Remote { session: SessionId, subscription: SubscriptionId },
+    /// The upstream was lost; waiting for a route (see `failover`).
+    Dangling,
 }
 
 /// One track being served.
@@ -94,6 +97,12 @@ pub(super) struct TrackState {
     /// The parameters last sent upstream.
     pub(super) aggregated: SubscribeParams,
     pub(super) info: Option<TrackInfo>,
+    /// The session the local application asked to route through, if any.
+    pub(super) via: Option<SessionId>,
+    /// Who feeds which group, and a switch in progress.
+    pub(super) switching: Switching,
+    /// While dangling: when the subscribers give up.
+    pub(super) dangling_until: Option<Instant>,
 }
 
 /// Subscriptions waiting for a local broadcast to create one track.
@@ -115,7 +124,7 @@ impl Node {
             match self.track(idx).upstream {
                 Upstream::Local(id) => return id,
                 // A local publisher takes over from a remote source.
-                Upstream::Remote { .. } => self.end_track(idx, Some(stream_code::UNROUTABLE)),
+                Upstream::Remote { .. } | Upstream::Dangling => self.end_track(idx, Some(stream_code::UNROUTABLE)),
             }
         }
         let id = TrackId(self.next_handle());
@@ -128,6 +137,9 @@ impl Node {
             linger_until: None,
             aggregated: SubscribeParams::default(),
             info: Some(info),
+            via: None,
+            switching: Switching::default(),
+            dangling_until: None,
         });
         self.local_tracks.insert(id, idx);
         if let Some(waiting) = self.waiting.remove(&key) {
@@ -253,7 +265,7 @@ impl Node {
         let up = match self.origin.best(&path, except).cloned() {
             Some(Route { source: Source::Local, .. }) => return self.wait_for_track(subscriber, path, name, params),
             Some(Route { source: Source::Session(up), .. }) => up,
-            None => match via {
+            None => match via.or(self.default_upstream.filter(|_| matches!(subscriber, Subscriber::Local(_)))) {
                 Some(up) => up,
                 None => return self.refuse(subscriber, stream_code::NOT_FOUND),
             },
@@ -280,8 +292,11 @@ impl Node {
             linger_until: None,
             aggregated: upstream_params,
             info: None,
+            via,
+            switching: Switching::default(),
+            dangling_until: None,
         });
-        self.upstreams.insert((up, subscription), idx);
+        self.upstreams.insert((up, subscription), (idx, Feed::Primary));
         self.attach(idx, subscriber, params);
     }
 
@@ -362,17 +377,13 @@ impl Node {
 
     /// Recomputes the upstream parameters from every downstream's.
     fn reaggregate(&mut self, idx: usize) {
-        let track = self.track_mut(idx);
+        let track = self.track(idx);
         let Upstream::Remote { session, subscription } = track.upstream else { return };
         if track.downstreams.is_empty() {
             return;
         }
-        let agg = SubscribeParams {
-            priority: track.downstreams.iter().map(|d| d.params.priority).max().unwrap_or(0),
-            ordered: track.downstreams.iter().all(|d| d.params.ordered),
-            max_latency: track.downstreams.iter().map(|d| d.params.max_latency).max().unwrap_or(0),
-            ..Default::default()
-        };
+        let agg = self.upstream_params(idx);
+        let track = self.track_mut(idx);
         if agg != track.aggregated {
             track.aggregated = agg;
             if let Some(s) = self.session_mut(session) {
@@ -404,7 +415,7 @@ impl Node {
             }
         });
         let empty = track.downstreams.is_empty();
-        let remote = matches!(track.upstream, Upstream::Remote { .. });
+        let remote = matches!(track.upstream, Upstream::Remote { .. } | Upstream::Dangling);
         if let Subscriber::Session(sid, _) = subscriber {
             for g in groups {
                 self.downstream_groups_remove(sid, g);
@@ -460,13 +471,27 @@ impl Node {
         if !track.downstreams.is_empty() {
             return;
         }
+        self.drop_upstreams(idx);
+        self.drop_track(idx);
+    }
+
+    /// Unsubscribes every upstream subscription of a track (primary, candidate, retiring).
+    fn drop_upstreams(&mut self, idx: usize) {
+        let track = self.track_mut(idx);
+        let mut subs: SmallVec<[(SessionId, SubscriptionId); 2]> = SmallVec::new();
         if let Upstream::Remote { session, subscription } = track.upstream {
-            self.upstreams.remove(&(session, subscription));
-            if let Some(s) = self.session_mut(session) {
-                let _ = s.unsubscribe(subscription);
+            subs.push((session, subscription));
+        }
+        subs.extend(track.switching.candidate.take());
+        subs.extend(track.switching.retiring.drain(..));
+        for (session, subscription) in subs {
+            if self.upstreams.remove(&(session, subscription)).is_some() {
+                if let Some(s) = self.session_mut(session) {
+                    let _ = s.unsubscribe(subscription);
+                }
             }
         }
-        self.drop_track(idx);
+        self.dangling.retain(|i| *i != idx);
     }
 
     /// The source of a track ended: `None` cleanly (open groups finish), `Some(code)` on error
@@ -509,9 +534,7 @@ impl Node {
             }
         }
         match upstream {
-            Upstream::Remote { session, subscription } => {
-                self.upstreams.remove(&(session, subscription));
-            }
+            Upstream::Remote { .. } | Upstream::Dangling => self.drop_upstreams(idx),
             Upstream::Local(id) => {
                 self.local_tracks.remove(&id);
                 self.events.push_back(NodeEvent::TrackSubscribers { track: id, count: 0 });

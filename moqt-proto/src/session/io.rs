@@ -54,8 +54,10 @@ impl StreamId {
     }
 }
 
-/// At most this many chunks go into one [`Command::Write`] (so it never allocates).
-pub const MAX_WRITE_CHUNKS: usize = 8;
+/// At most this many chunks go into one [`Command::Write`] (so it never allocates): a frame's
+/// header and payload, or a few control messages. Commands are moved through queues by value,
+/// so this also keeps them small.
+pub const MAX_WRITE_CHUNKS: usize = 4;
 
 /// The chunks of one write: clones of the core's queued `Bytes`, never copies.
 pub type Chunks = SmallVec<[Bytes; MAX_WRITE_CHUNKS]>;

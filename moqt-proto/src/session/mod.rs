@@ -244,6 +244,11 @@ impl Session {
         }
     }
 
+    /// Whether [`Session::poll_command`] may have something.
+    pub fn has_commands(&self) -> bool {
+        !self.commands.is_empty()
+    }
+
     /// The next event for the application.
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()

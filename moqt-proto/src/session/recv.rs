@@ -29,6 +29,12 @@ impl Session {
         self.remote_streams += 1;
         let recv = Some(StreamDecoder::opener(self.codec, id.is_uni()));
         self.streams.insert(id, Stream::new(Role::Unknown, recv));
+        if !id.is_uni() {
+            // The transport sends on a stream the peer opened at its default priority (0 in
+            // QUIC), below every group: what we answer there (subscribe responses,
+            // announcements, probe reports) is control traffic and must not wait behind groups.
+            self.push(Command::SetPriority { stream: id, priority: super::CONTROL_PRIORITY });
+        }
         self.grant_read(id);
     }
 
@@ -106,6 +112,9 @@ impl Session {
             (Role::GroupIn(_), StreamMessage::Group(header)) => self.on_group_header(id, header),
             (Role::GroupIn(_), StreamMessage::Frame(frame)) => self.on_group_frame(id, frame),
             (Role::FetchIn { .. }, StreamMessage::Fetch(request)) => {
+                // Fetched frames go above live groups of the same subscriber priority.
+                let priority = super::delivery::fetch_priority(request.priority);
+                self.push(Command::SetPriority { stream: id, priority });
                 self.events.push_back(Event::FetchRequest { fetch: FetchId(id), request })
             }
             (Role::FetchOut, StreamMessage::Frame(f)) => self.events.push_back(Event::FetchFrame {

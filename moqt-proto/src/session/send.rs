@@ -158,8 +158,11 @@ impl Session {
 
     /// Sets the receive allowance (the node's share of its budget, at most `max_recv_buffered`).
     pub fn set_recv_allowance(&mut self, allowance: usize) {
-        self.recv_allowance = allowance.min(self.config.session_limits.max_recv_buffered);
-        self.resume_reads();
+        let allowance = allowance.min(self.config.session_limits.max_recv_buffered);
+        if allowance != self.recv_allowance {
+            self.recv_allowance = allowance;
+            self.resume_reads();
+        }
     }
 
     /// Bytes received and not yet decoded, across the session.

@@ -1,7 +1,9 @@
 //! The one in-memory rig (feature `testing`): a [`Wire`] that behaves like a QUIC connection as
-//! the driver contract describes it, and a [`Net`] of sessions and nodes joined by wires and
-//! driven by the crate's run loop. Tests, benchmarks and the fuzz harness all use it, so there
-//! is exactly one in-memory driver loop in the project.
+//! the driver contract describes it (and checks that contract), and a [`Net`] of sessions and
+//! nodes joined by [`Link`]s and driven by the crate's run loop. Tests, benchmarks and the fuzz
+//! harness all use it, so there is exactly one in-memory driver loop in the project; other
+//! transport models (the quinn-proto simulator of the tests) plug in as a [`Link`].
+//! [`EventCheck`] holds the invariants of a session's application events.
 //!
 //! ```
 //! use moqt_proto::testing::{Net, A, B};
@@ -14,8 +16,13 @@
 //! assert!(net.events(A).iter().any(|e| matches!(e, Event::Announced { path, .. } if path.as_str() == "room/alice")));
 //! ```
 
+mod check;
+mod link;
 mod net;
+mod raw;
 mod wire;
 
-pub use net::{Attachment, Endpoint, Net, A, B, MAX_ROUNDS};
+pub use check::EventCheck;
+pub use link::Link;
+pub use net::{Attachment, Endpoint, Livelock, Net, A, B, MAX_ROUNDS};
 pub use wire::{Wire, WireOptions, WireStats};

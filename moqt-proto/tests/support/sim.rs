@@ -8,7 +8,7 @@
 //! shares, nonces) is not seeded, so the bytes on the wire differ between runs, but their sizes do not: the server
 //! certificate uses Ed25519 (fixed-size, deterministic signatures) and a fixed serial number.
 //!
-//! Tests drive it through [`Peer`] (`sim.client()` / `sim.server()`), which offers the stream-level operations a
+//! Tests drive it through [`Peer`] (`sim.client()` / `sim.server()`, in [`super::sim_peer`]), which offers the stream-level operations a
 //! moq-lite session adapter needs, plus an event queue per side ([`NetEvent`]). [`Sim::step`] advances time to the
 //! next delivery or timer; [`Sim::run_until`] loops it.
 
@@ -18,12 +18,12 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
+pub use super::sim_peer::{Peer, StreamError};
 use bytes::{Bytes, BytesMut};
 use quinn_proto::crypto::rustls::{QuicClientConfig, QuicServerConfig};
 use quinn_proto::{
-    ClientConfig, ClosedStream, Connection, ConnectionError, ConnectionHandle, DatagramEvent, EcnCodepoint, Endpoint,
-    EndpointConfig, Event, FinishError, ReadError, ReadableError, SendDatagramError, ServerConfig, StreamEvent,
-    Transmit, TransportConfig, VarInt, WriteError,
+    ClientConfig, Connection, ConnectionError, ConnectionHandle, DatagramEvent, EcnCodepoint, Endpoint, EndpointConfig,
+    Event, ServerConfig, StreamEvent, Transmit, TransportConfig,
 };
 pub use quinn_proto::{Dir, StreamId};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -116,30 +116,6 @@ pub enum NetEvent {
     Closed(ConnectionError),
 }
 
-/// Why a stream operation did nothing.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum StreamError {
-    /// Flow or congestion control: wait for `Writable` / `Readable`.
-    Blocked,
-    /// The peer sent STOP_SENDING with this code.
-    Stopped(u64),
-    /// The peer sent RESET_STREAM with this code.
-    Reset(u64),
-    /// The stream is finished, reset, stopped or unknown.
-    Closed,
-    /// The operation does not apply to this stream's direction (e.g. reading our own uni stream).
-    WrongDirection,
-    /// No connection (not yet accepted on the server, or already drained).
-    NoConnection,
-}
-
-/// Result of [`Peer::read`]: the chunks taken (zero-copy `Bytes` from quinn) and whether the stream ended.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Received {
-    pub chunks: Vec<Bytes>,
-    pub fin: bool,
-}
-
 /// splitmix64: small, seedable, good enough to decide drops and delays.
 struct Rng(u64);
 
@@ -224,12 +200,12 @@ impl Net {
 }
 
 /// One side: its endpoint, its connection once there is one, and its event queue.
-struct Node {
-    side: Side,
+pub(super) struct Node {
+    pub(super) side: Side,
     addr: SocketAddr,
     endpoint: Endpoint,
-    conn: Option<(ConnectionHandle, Connection)>,
-    events: VecDeque<NetEvent>,
+    pub(super) conn: Option<(ConnectionHandle, Connection)>,
+    pub(super) events: VecDeque<NetEvent>,
     buf: Vec<u8>,
 }
 
@@ -446,22 +422,25 @@ impl Sim {
         true
     }
 
-    /// Like [`Sim::step`], but never moves time past `deadline`: if nothing is due by then, time jumps to
-    /// `deadline` and only the flush runs (so a test can act at chosen instants, e.g. publish every 10 ms).
-    /// Returns false when nothing is left and time is already at `deadline`.
-    pub fn step_until(&mut self, deadline: Instant) -> bool {
-        self.drive();
+    /// The next instant something is due: a datagram arriving or a connection timer.
+    pub fn next_deadline(&mut self) -> Option<Instant> {
         let timers = self.nodes.iter_mut().filter_map(|n| n.conn.as_mut().and_then(|(_, c)| c.poll_timeout()));
         let next_packet = self.net.wire.peek().map(|p| p.0.at);
-        match timers.chain(next_packet).min() {
-            Some(next) if next <= deadline => self.step(),
-            _ if self.now < deadline => {
-                self.now = deadline;
-                self.drive();
-                true
-            }
-            _ => false,
+        timers.chain(next_packet).min()
+    }
+
+    /// Moves time to `now` (never backwards), running every delivery and timer due on the way in
+    /// order, and flushes both sides. Returns whether any datagram was delivered or timer fired.
+    pub fn advance_to(&mut self, now: Instant) -> bool {
+        let mut steps = 0u64;
+        while self.next_deadline().is_some_and(|t| t <= now) {
+            self.step();
+            steps += 1;
+            assert!(steps < 10_000_000, "the simulator does not advance past {:?}", self.elapsed());
         }
+        self.now = self.now.max(now);
+        self.drive();
+        steps > 0
     }
 
     /// Steps until `done(self)` holds (true), or simulated time passes `limit` or nothing is left to do (false).
@@ -481,157 +460,6 @@ impl Sim {
         for node in &mut self.nodes {
             node.drive(self.now, &mut self.net);
         }
-    }
-}
-
-/// Stream-level access to one side. Operations take effect at the current simulated time; the resulting
-/// datagrams leave on the next [`Sim::step`].
-pub struct Peer<'a> {
-    node: &'a mut Node,
-    now: Instant,
-}
-
-impl Peer<'_> {
-    /// Next event from this side's queue.
-    pub fn poll_event(&mut self) -> Option<NetEvent> {
-        self.node.events.pop_front()
-    }
-
-    /// The connection, for anything this API does not cover (stats, rtt, transport tweaks).
-    pub fn connection(&mut self) -> Option<&mut Connection> {
-        self.node.conn.as_mut().map(|(_, c)| c)
-    }
-
-    pub fn is_connected(&mut self) -> bool {
-        self.connection().is_some_and(|c| !c.is_handshaking() && !c.is_closed())
-    }
-
-    /// Opens a stream; `None` at the peer's MAX_STREAMS limit (wait for `Available`) or with no connection.
-    pub fn open(&mut self, dir: Dir) -> Option<StreamId> {
-        self.connection()?.streams().open(dir)
-    }
-
-    /// Writes as much of `chunks` as the transport accepts and returns the byte count. Fully written chunks
-    /// are left empty and a partly written one is advanced past what was taken. `Err(Blocked)` if nothing fit.
-    pub fn write_chunks(&mut self, id: StreamId, chunks: &mut [Bytes]) -> Result<usize, StreamError> {
-        let written = self.send_side(id)?.send_stream(id).write_chunks(chunks).map_err(write_error)?;
-        Ok(written.bytes)
-    }
-
-    /// Ends the stream after the data written so far.
-    pub fn finish(&mut self, id: StreamId) -> Result<(), StreamError> {
-        self.send_side(id)?.send_stream(id).finish().map_err(|e| match e {
-            FinishError::Stopped(code) => StreamError::Stopped(code.into()),
-            FinishError::ClosedStream => StreamError::Closed,
-        })
-    }
-
-    /// Abandons sending (RESET_STREAM with `code`).
-    pub fn reset(&mut self, id: StreamId, code: u64) -> Result<(), StreamError> {
-        self.send_side(id)?.send_stream(id).reset(varint(code)).map_err(closed)
-    }
-
-    /// Asks the peer to stop sending (STOP_SENDING with `code`) and discards unread data.
-    pub fn stop_sending(&mut self, id: StreamId, code: u64) -> Result<(), StreamError> {
-        self.recv_side(id)?.recv_stream(id).stop(varint(code)).map_err(closed)
-    }
-
-    pub fn set_priority(&mut self, id: StreamId, priority: i32) -> Result<(), StreamError> {
-        self.send_side(id)?.send_stream(id).set_priority(priority).map_err(closed)
-    }
-
-    /// Sends an unreliable datagram (`drop`s the oldest queued one rather than blocking).
-    pub fn send_datagram(&mut self, data: Bytes) -> Result<(), SendDatagramError> {
-        let conn = self.connection().ok_or(SendDatagramError::Disabled)?;
-        conn.datagrams().send(data, true)
-    }
-
-    /// Reads up to `max` bytes in order. `fin` is set once the end of the stream was reached (after the
-    /// returned chunks). `Err(Blocked)` when nothing is available yet, `Err(Reset(code))` if the peer reset.
-    pub fn read(&mut self, id: StreamId, max: usize) -> Result<Received, StreamError> {
-        let conn = self.recv_side(id)?;
-        let mut recv = conn.recv_stream(id);
-        let mut chunks = recv.read(true).map_err(|e| match e {
-            ReadableError::ClosedStream => StreamError::Closed,
-            ReadableError::IllegalOrderedRead => StreamError::Closed,
-        })?;
-        let mut out = Received::default();
-        let mut left = max;
-        let mut error = None;
-        while left > 0 {
-            match chunks.next(left) {
-                Ok(Some(chunk)) => {
-                    left -= chunk.bytes.len();
-                    out.chunks.push(chunk.bytes);
-                }
-                Ok(None) => {
-                    out.fin = true;
-                    break;
-                }
-                Err(ReadError::Blocked) => break,
-                Err(ReadError::Reset(code)) => {
-                    error = Some(StreamError::Reset(code.into()));
-                    break;
-                }
-            }
-        }
-        let _ = chunks.finalize(); // releases flow-control credit; the next step transmits it
-        match error {
-            Some(e) => Err(e),
-            None if out.chunks.is_empty() && !out.fin => Err(StreamError::Blocked),
-            None => Ok(out),
-        }
-    }
-
-    /// Closes the connection with an application error code.
-    pub fn close(&mut self, code: u64, reason: &[u8]) {
-        let now = self.now;
-        if let Some(conn) = self.connection() {
-            conn.close(now, varint(code), Bytes::copy_from_slice(reason));
-        }
-    }
-
-    /// The connection, if `id` can be sent on from this side (quinn-proto panics otherwise).
-    fn send_side(&mut self, id: StreamId) -> Result<&mut Connection, StreamError> {
-        let local = self.local_side();
-        let conn = self.connection().ok_or(StreamError::NoConnection)?;
-        match id.dir() == Dir::Bi || id.initiator() == local {
-            true => Ok(conn),
-            false => Err(StreamError::WrongDirection),
-        }
-    }
-
-    /// The connection, if `id` can be received on from this side (quinn-proto panics otherwise).
-    fn recv_side(&mut self, id: StreamId) -> Result<&mut Connection, StreamError> {
-        let local = self.local_side();
-        let conn = self.connection().ok_or(StreamError::NoConnection)?;
-        match id.dir() == Dir::Bi || id.initiator() != local {
-            true => Ok(conn),
-            false => Err(StreamError::WrongDirection),
-        }
-    }
-
-    fn local_side(&self) -> quinn_proto::Side {
-        match self.node.side {
-            Side::Client => quinn_proto::Side::Client,
-            Side::Server => quinn_proto::Side::Server,
-        }
-    }
-}
-
-fn varint(code: u64) -> VarInt {
-    VarInt::from_u64(code).expect("error code above 2^62")
-}
-
-fn closed(_: ClosedStream) -> StreamError {
-    StreamError::Closed
-}
-
-fn write_error(e: WriteError) -> StreamError {
-    match e {
-        WriteError::Blocked => StreamError::Blocked,
-        WriteError::Stopped(code) => StreamError::Stopped(code.into()),
-        WriteError::ClosedStream => StreamError::Closed,
     }
 }
 
