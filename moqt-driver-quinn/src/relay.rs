@@ -91,7 +91,7 @@ impl Default for RelayConfig {
 
 enum OwnerMsg {
     Connect {
-        connection: Connection,
+        connection: Box<Connection>,
         version: Version,
         perspective: Perspective,
         dialect: Dialect,
@@ -151,7 +151,11 @@ impl Relay {
     /// the connection has ended.
     pub async fn serve(&self, connection: Connection, version: Version, perspective: Perspective, dialect: Dialect) {
         let (done, ended) = oneshot::channel();
-        if self.tx.unbounded_send(OwnerMsg::Connect { connection, version, perspective, dialect, done }).is_ok() {
+        if self
+            .tx
+            .unbounded_send(OwnerMsg::Connect { connection: Box::new(connection), version, perspective, dialect, done })
+            .is_ok()
+        {
             let _ = ended.await;
         }
     }
@@ -267,7 +271,7 @@ impl Owner {
                     streams: streams.clone(),
                 };
                 self.conns.insert(sid, conn);
-                let io = ConnectionIo::new(connection);
+                let io = ConnectionIo::new(*connection);
                 self.runtime.spawn(Box::pin(io_task(io, sid, self.tx.clone(), io_rx, backlog, streams)));
             }
             OwnerMsg::Io { sid, event } => {
