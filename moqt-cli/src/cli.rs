@@ -10,6 +10,8 @@ use moqt_driver_tokio::tls::{Fingerprint, Verification};
 use moqt_proto::{Dialect, Version};
 use serde::Deserialize;
 
+use crate::limit_args::LimitArgs;
+
 /// The top-level example screen.
 pub const MAIN_EXAMPLES: &str = "\
 Examples (HEX is the certificate fingerprint the relay prints at start):
@@ -31,11 +33,13 @@ Examples:
   moqt relay --listen 127.0.0.1:4444 --peer moqt://127.0.0.1:4443 --peer-fingerprint HEX
   moqt relay --config relay.toml              # the same settings under [relay]; flags override the file
   moqt relay --auth-key root.jwk --auth-public 'anon/**'   # tokens required, except under anon/
+  moqt relay --max-sessions 2000 --idle-timeout 5 --max-recv-buffered 128MiB   # tighter limits
 
 At start it prints `certificate sha256 HEX`, `listening on ADDR`, who may do what (`auth: …`, or a warning
 for an open relay), the demo page's URL and a `moqt pub` / `moqt sub` pair with the fingerprint filled in.
-HTTP on the same TCP port: /certificate.sha256, /health, /metrics. Ctrl-C sends GOAWAY (--next-uri) and
-drains for up to --drain-timeout seconds. Tokens, keys and public paths: docs/auth.md.";
+HTTP on the same TCP port: /certificate.sha256, /health, /metrics. Ctrl-C or SIGTERM sends GOAWAY
+(--next-uri) and drains for up to --drain-timeout seconds. Tokens, keys and public paths: docs/auth.md.
+Every limit (memory, sessions, HTTP) has a flag (under Limits) and a key in [relay.limits]: docs/limits.md.";
 
 /// `moqt pub --help` examples.
 pub const PUB_EXAMPLES: &str = "\
@@ -115,6 +119,8 @@ pub struct Cli {
     pub command: Command,
 }
 
+// `relay`'s arguments are large (every limit); the enum is built once per run.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run a relay: raw QUIC + WebTransport on one UDP port, HTTP on the same TCP port number.
@@ -214,6 +220,8 @@ pub struct RelayArgs {
     pub versions: Vec<Version>,
     #[command(flatten)]
     pub auth: crate::auth_cmd::AuthArgs,
+    #[command(flatten)]
+    pub limits: LimitArgs,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -373,6 +381,9 @@ pub struct RelayFile {
     pub versions: Vec<String>,
     #[serde(default)]
     pub auth: crate::auth_cmd::AuthFile,
+    /// `[relay.limits]`: the same keys as the limit flags, with underscores.
+    #[serde(default)]
+    pub limits: LimitArgs,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -408,6 +419,7 @@ impl RelayArgs {
         self.web_root = self.web_root.or(file.web_root);
         self.hop_id = self.hop_id.or(file.hop_id);
         self.auth = self.auth.merge(file.auth);
+        self.limits = self.limits.merge(file.limits);
         if self.versions.is_empty() {
             for v in &file.versions {
                 self.versions.push(parse_version(v).map_err(|e| anyhow::anyhow!("config file: {e}"))?);

@@ -124,7 +124,8 @@ pub(crate) async fn shutdown_signal() -> i32 {
 /// learns at once instead of at its idle timeout.
 pub(crate) async fn close(client: &Client, session: &Session) {
     session.close(0, "done");
-    let _ = tokio::time::timeout(Duration::from_secs(2), async {
+    // The session lingers up to `close_linger` (2 s) for unacknowledged data; then the close.
+    let _ = tokio::time::timeout(Duration::from_secs(4), async {
         session.closed().await;
         client.wait_idle().await;
     })
@@ -313,11 +314,10 @@ async fn publish_on(args: PubArgs, client: &Client, session: &Session) -> Result
     report(frames, bytes, true);
     // End the track and the broadcast first, so subscribers learn that the publisher ended them
     // (a relay keeps subscribers of a track whose publisher merely vanished waiting for another
-    // route), then give the last frames and the ends a moment to reach them: closing the
-    // connection discards what QUIC has not delivered yet.
+    // route); the clean close then waits until the last frames and the ends have reached the
+    // relay.
     drop(track);
     drop(broadcast);
-    tokio::time::sleep(Duration::from_millis(250)).await;
     close(client, session).await;
     Ok(())
 }

@@ -8,6 +8,7 @@ mod client_cmd;
 mod hints;
 mod http;
 mod interop;
+mod limit_args;
 mod media;
 mod relay_cmd;
 mod stats;

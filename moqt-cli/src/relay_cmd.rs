@@ -1,5 +1,6 @@
 //! `moqt relay`: the main job. One UDP port for raw QUIC and WebTransport, plain HTTP on the same
-//! TCP port number, optional links to peer relays, and a graceful GOAWAY drain on Ctrl-C.
+//! TCP port number, optional links to peer relays, every limit from the flags / `[relay.limits]`,
+//! and a graceful GOAWAY drain on Ctrl-C or SIGTERM.
 
 use std::net::SocketAddr;
 use std::path::Path as FsPath;
@@ -7,6 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
+use bytes::Bytes;
+use moqt_driver_quinn::metrics::{self, Exposition};
 use moqt_driver_quinn::relay::{ConnectInfo, Relay, RelayConfig};
 use moqt_driver_tokio::tls::{Identity, Verification};
 use moqt_driver_tokio::transport::{ClientConfig, Connector, Listener, ServerConfig};
@@ -16,7 +19,8 @@ use moqt_proto::{Dialect, Version};
 
 use crate::cli::RelayArgs;
 use crate::hints;
-use crate::http::{self, Site};
+use crate::http::routes::MetricsFn;
+use crate::http::{self, HttpStats, Site};
 
 const DEFAULT_LISTEN: &str = "[::]:4443";
 
@@ -40,32 +44,53 @@ pub async fn run(args: RelayArgs) -> Result<()> {
     let fingerprint = identity.fingerprint().to_string();
     let runtime = moqt_driver_tokio::runtime();
 
+    let limits = args.limits.resolve()?;
     let mut config = ServerConfig::new(listen, identity);
     if !args.versions.is_empty() {
         config.versions = args.versions.clone();
     }
     config.runtime = Some(runtime.clone());
-    let mut server = Listener::bind(config)?;
+    config.transport = Some(Arc::new(limits.quic.transport_config()));
+    config.admission = limits.admission;
+    config.handshake_timeout = limits.handshake_timeout;
+    let (mut server, http_listener) = bind_both(config).await?;
     let addr = server.local_addr();
+    let listener_stats = server.stats();
 
     let hop_id = args.hop_id.filter(|h| *h != 0).unwrap_or_else(random_hop_id);
     let (gate, auth_metrics, auth_line) = args.auth.gate()?;
+    let mut session = Config::new(Version::Lite06, Perspective::Server);
+    session.session_limits = limits.session;
+    session.limits = limits.coding;
     let relay = Relay::start(
         RelayConfig {
-            node: NodeConfig { hop_id, ..NodeConfig::default() },
-            session: Config::new(Version::Lite06, Perspective::Server),
+            node: NodeConfig { hop_id, ..limits.node.clone() },
+            session,
+            max_queued_datagrams: limits.max_queued_datagrams,
             gate,
         },
         runtime.clone(),
     );
 
-    let (metrics, access_metrics) = (relay.metrics(), relay.access_metrics());
-    let metrics = move || metrics.render() + &access_metrics.render() + &auth_metrics.render();
     let files = web_files(args.web_root.as_deref())?;
     let page_built = files.iter().any(|(p, _, body)| p == "/index.html" && body != FALLBACK.as_bytes());
-    let site = Arc::new(Site { fingerprint: fingerprint.clone(), metrics: Box::new(metrics), files });
-    let http_listener = http::bind(addr).await?;
-    tokio::spawn(http::serve(http_listener, site));
+    let http_stats = Arc::new(HttpStats::default());
+    let metrics: MetricsFn = {
+        let (relay, http_stats) = (relay.clone(), http_stats.clone());
+        Box::new(move || {
+            let (relay, listener_stats, http_stats) = (relay.clone(), listener_stats.clone(), http_stats.clone());
+            let auth_metrics = auth_metrics.clone();
+            Box::pin(async move {
+                let mut out = Exposition::new();
+                metrics::relay(&mut out, &relay.stats().await);
+                metrics::listener(&mut out, &listener_stats);
+                http_stats.render(&mut out);
+                out.finish() + &auth_metrics.render()
+            })
+        })
+    };
+    let site = Arc::new(Site { fingerprint: fingerprint.clone(), metrics, files, websocket: None });
+    tokio::spawn(http::serve(http_listener, site, limits.http, http_stats));
 
     eprintln!("certificate sha256 {fingerprint}");
     eprintln!("listening on {addr} (udp: raw QUIC + WebTransport; tcp: http)");
@@ -89,6 +114,7 @@ pub async fn run(args: RelayArgs) -> Result<()> {
         };
         let mut cc = ClientConfig::new(verification);
         cc.runtime = Some(runtime.clone());
+        cc.transport = Some(Arc::new(limits.quic.transport_config()));
         cc.resolver = Some(Arc::new(moqt_driver_tokio::TokioResolver));
         let client = Connector::new(cc)?;
         tokio::spawn(async move {
@@ -125,7 +151,7 @@ pub async fn run(args: RelayArgs) -> Result<()> {
         }
     });
 
-    tokio::signal::ctrl_c().await.context("cannot wait for Ctrl-C")?;
+    shutdown_signal().await?;
     let drain = Duration::from_secs_f64(args.drain_timeout.unwrap_or(5.0).max(0.0));
     let uri = args.next_uri.clone().unwrap_or_default();
     eprintln!("shutting down: GOAWAY {uri:?}, draining for up to {drain:?}");
@@ -146,6 +172,41 @@ fn path_and_query(url: &str) -> Option<String> {
     })
 }
 
+/// Waits for Ctrl-C (SIGINT) or SIGTERM: systemd and Kubernetes stop services with SIGTERM, and
+/// it drains the same way.
+async fn shutdown_signal() -> Result<()> {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .context("cannot wait for SIGTERM")?;
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r.context("cannot wait for Ctrl-C")?,
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    tokio::signal::ctrl_c().await.context("cannot wait for Ctrl-C")?;
+    Ok(())
+}
+
+/// Binds the UDP listener and the HTTP listener on the same port number. With port 0 the
+/// system picks the UDP port, whose number may already be taken on TCP: then both are tried
+/// again on another port.
+async fn bind_both(config: ServerConfig) -> Result<(Listener, tokio::net::TcpListener)> {
+    const ATTEMPTS: usize = 20;
+    for attempt in 1.. {
+        let server = Listener::bind(config.clone())?;
+        match http::bind(server.local_addr()).await {
+            Ok(http) => return Ok((server, http)),
+            Err(e) if config.bind.port() == 0 && attempt < ATTEMPTS => {
+                tracing::debug!("{e:#}; trying another port");
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    unreachable!("the loop returns")
+}
+
 /// A random non-zero hop id below 2^53 (from the OS's hash randomness; no extra dependency).
 fn random_hop_id() -> u64 {
     use std::hash::{BuildHasher, Hasher};
@@ -155,7 +216,7 @@ fn random_hop_id() -> u64 {
 }
 
 /// The demo page's files, read once at start.
-fn web_files(root: Option<&FsPath>) -> Result<Vec<(String, &'static str, Vec<u8>)>> {
+fn web_files(root: Option<&FsPath>) -> Result<Vec<(String, &'static str, Bytes)>> {
     let root = match root {
         Some(r) => Some(r.to_path_buf()),
         None => Some(FsPath::new("web/dist").to_path_buf()).filter(|p| p.is_dir()),
@@ -168,12 +229,12 @@ fn web_files(root: Option<&FsPath>) -> Result<Vec<(String, &'static str, Vec<u8>
         collect(&root, &root, &mut files)?;
     }
     if !files.iter().any(|(p, _, _)| p == "/index.html") {
-        files.push(("/index.html".into(), "text/html; charset=utf-8", FALLBACK.as_bytes().to_vec()));
+        files.push(("/index.html".into(), "text/html; charset=utf-8", Bytes::from_static(FALLBACK.as_bytes())));
     }
     Ok(files)
 }
 
-fn collect(root: &FsPath, dir: &FsPath, out: &mut Vec<(String, &'static str, Vec<u8>)>) -> Result<()> {
+fn collect(root: &FsPath, dir: &FsPath, out: &mut Vec<(String, &'static str, Bytes)>) -> Result<()> {
     for entry in std::fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))? {
         let path = entry?.path();
         if path.is_dir() {
@@ -191,7 +252,7 @@ fn collect(root: &FsPath, dir: &FsPath, out: &mut Vec<(String, &'static str, Vec
             Some("wasm") => "application/wasm",
             _ => "application/octet-stream",
         };
-        out.push((format!("/{rel}"), ctype, std::fs::read(&path)?));
+        out.push((format!("/{rel}"), ctype, Bytes::from(std::fs::read(&path)?)));
     }
     Ok(())
 }

@@ -65,6 +65,8 @@ pub struct NodeDriver {
     batch: Vec<SessionId>,
     runtime: Runtime,
     timer: Option<Sleep>,
+    /// Connections added from now on follow finished streams until acknowledged.
+    track_acks: bool,
 }
 
 impl std::fmt::Debug for NodeDriver {
@@ -76,7 +78,29 @@ impl std::fmt::Debug for NodeDriver {
 impl NodeDriver {
     /// A driver for `node`, with timers on `runtime`.
     pub fn new(node: Node, runtime: Runtime) -> Self {
-        Self { node, conns: FxHashMap::default(), ready: Arc::default(), batch: Vec::new(), runtime, timer: None }
+        Self {
+            node,
+            conns: FxHashMap::default(),
+            ready: Arc::default(),
+            batch: Vec::new(),
+            runtime,
+            timer: None,
+            track_acks: false,
+        }
+    }
+
+    /// Makes [`NodeDriver::flushed`] wait for the peer's acknowledgement of finished streams on
+    /// connections added from now on (see [`ConnectionIo::track_acks`]).
+    pub fn track_acks(&mut self) {
+        self.track_acks = true;
+    }
+
+    /// Whether a session has nothing left to send: its core queues are empty and its connection
+    /// has no write in flight (and, with [`NodeDriver::track_acks`], every finished stream was
+    /// acknowledged). A session that is gone counts as flushed.
+    pub fn flushed(&self, session: SessionId) -> bool {
+        let queued = self.node.session(session).map_or(0, |s| s.queued_bytes());
+        queued == 0 && self.conns.get(&session).is_none_or(|c| c.io.flushed())
     }
 
     /// The node, for the application's calls; what they produce goes out on the next poll.
@@ -99,7 +123,11 @@ impl NodeDriver {
         let session = self.node.add_session(config, Instant::now());
         let waker = Arc::new(ConnWaker { ready: self.ready.clone(), session, filed: AtomicBool::new(false) });
         let task_waker = waker_of(&waker);
-        self.conns.insert(session, Conn { io: ConnectionIo::new(connection), waker, task_waker });
+        let mut io = ConnectionIo::new(connection);
+        if self.track_acks {
+            io.track_acks();
+        }
+        self.conns.insert(session, Conn { io, waker, task_waker });
         self.file(session);
         session
     }

@@ -61,11 +61,26 @@ enum RecvSlot {
 enum Done {
     AcceptUni(Result<RecvStream, ConnectionError>),
     AcceptBi(Result<(SendStream, RecvStream), ConnectionError>),
-    Opened { id: StreamId, result: Result<(SendStream, Option<RecvStream>), ConnectionError> },
-    Read { id: StreamId, stream: RecvStream, result: Option<Result<Option<Bytes>, StreamError>> },
-    Wrote { id: StreamId, stream: SendStream, total: usize, fin: bool, result: Option<Result<Written, StreamError>> },
+    Opened {
+        id: StreamId,
+        result: Result<(SendStream, Option<RecvStream>), ConnectionError>,
+    },
+    Read {
+        id: StreamId,
+        stream: RecvStream,
+        result: Option<Result<Option<Bytes>, StreamError>>,
+    },
+    Wrote {
+        id: StreamId,
+        stream: SendStream,
+        total: usize,
+        fin: bool,
+        result: Option<Result<Written, StreamError>>,
+    },
     Datagram(Result<Bytes, ConnectionError>),
     Closed(ConnectionError),
+    /// A finished stream's data was all acknowledged (or the stream or connection ended).
+    Acked,
 }
 
 fn clamp(code: u64) -> u32 {
@@ -82,6 +97,10 @@ pub struct ConnectionIo {
     next_remote: u64,
     local_close: Option<(u64, String)>,
     closed: bool,
+    /// Whether finished streams are followed until the peer acknowledges them ([`Self::flushed`]).
+    track_acks: bool,
+    /// Finished streams not acknowledged yet (counted with `track_acks`).
+    unacked: usize,
 }
 
 impl std::fmt::Debug for ConnectionIo {
@@ -107,6 +126,8 @@ impl ConnectionIo {
             next_remote: 0,
             local_close: None,
             closed: false,
+            track_acks: false,
+            unacked: 0,
         };
         io.accept_uni();
         io.accept_bi();
@@ -116,9 +137,44 @@ impl ConnectionIo {
         io
     }
 
+    /// Follows every stream finished from now on until the peer has acknowledged all of its
+    /// data, so that [`Self::flushed`] can tell when a clean close would lose nothing. Off by
+    /// default: it costs one waiting future per finished stream.
+    pub fn track_acks(&mut self) {
+        self.track_acks = true;
+    }
+
+    /// Whether everything handed to this connection has left it: no write in flight or waiting
+    /// for its stream to open, and (with [`Self::track_acks`]) every finished stream
+    /// acknowledged by the peer.
+    pub fn flushed(&self) -> bool {
+        self.unacked == 0
+            && self.sends.values().all(|slot| match slot {
+                SendSlot::Idle(_) => true,
+                SendSlot::Busy { .. } => false,
+                SendSlot::Opening(p) => p.write.is_none(),
+            })
+    }
+
+    /// A stream was finished: follow it until acknowledged, if asked to.
+    fn finished(&mut self, stream: SendStream) {
+        if self.track_acks {
+            self.unacked += 1;
+            self.futures.push(Box::pin(async move {
+                let _ = stream.stopped().await;
+                Done::Acked
+            }));
+        }
+    }
+
     /// The transport connection.
     pub fn connection(&self) -> &Connection {
         &self.connection
+    }
+
+    /// Stream directions open (a bidirectional stream counts once per direction still open).
+    pub fn open_streams(&self) -> usize {
+        self.sends.len() + self.recvs.len()
     }
 
     fn accept_uni(&mut self) {
@@ -191,6 +247,7 @@ impl ConnectionIo {
                 self.ready.push_back(TransportEvent::Datagram(data));
             }
             Done::Datagram(Err(_)) => {}
+            Done::Acked => self.unacked = self.unacked.saturating_sub(1),
             Done::Closed(err) => {
                 let (code, reason) = match err {
                     ConnectionError::Closed { code, reason } => (code, reason),
@@ -312,7 +369,9 @@ impl ConnectionIo {
                     fin_sent = stream.finish().is_ok();
                 }
                 self.ready.push_back(TransportEvent::Written { stream: id, bytes: written.bytes });
-                if !fin_sent {
+                if fin_sent {
+                    self.finished(stream);
+                } else {
                     self.sends.insert(id, SendSlot::Idle(stream));
                     self.apply_pending(id, pending);
                 }
@@ -413,7 +472,9 @@ impl ConnectionIo {
                 if total == 0 {
                     let fin_sent = fin && stream.finish().is_ok();
                     self.ready.push_back(TransportEvent::Written { stream: id, bytes: 0 });
-                    if !fin_sent {
+                    if fin_sent {
+                        self.finished(stream);
+                    } else {
                         self.sends.insert(id, SendSlot::Idle(stream));
                     }
                     return;

@@ -8,6 +8,8 @@
 //!   `moqt://` and `https://` URLs; both negotiate the moq-lite [`Version`](moqt_proto::Version).
 //! * [`connection`]: the uniform [`Connection`] / [`SendStream`] / [`RecvStream`] handles over
 //!   either transport.
+//! * [`limits`]: quinn's buffers and stream limits ([`QuicLimits`]), session admission
+//!   ([`Admission`]) and the listener's refusal counters.
 //! * [`io`]: per-connection I/O ([`io::ConnectionIo`]): executes the core's commands on one
 //!   connection and reports transport events, for any owner.
 //! * [`driver`]: [`driver::NodeDriver`], a node and its connections' I/O in one task, with a
@@ -16,6 +18,7 @@
 //!   publisher/subscriber handles), one owner task per connection running a one-session node.
 //! * [`relay`]: the relay driver: one owner task with the `moqt-proto` relay node, one I/O task
 //!   per connection, metrics for `/metrics`.
+//! * [`metrics`]: the Prometheus text of the relay's and the listener's counters.
 //! * [`rt`]: spawning and timers through [`quinn::Runtime`], name resolution through a
 //!   [`Resolver`]; this crate enables no async runtime itself.
 //!
@@ -24,6 +27,8 @@
 pub mod connection;
 pub mod driver;
 pub mod io;
+pub mod limits;
+pub mod metrics;
 pub mod relay;
 pub mod rt;
 pub mod session;
@@ -32,6 +37,7 @@ pub mod tls;
 pub mod transport;
 
 pub use connection::{Connection, ConnectionError, RecvStream, SendStream, StreamError, TransportKind, Written};
+pub use limits::{Admission, ListenerStats, QuicLimits, Refusal};
 pub use rt::{Resolver, Runtime, ThreadResolver};
 pub use session::{
     Announced, Announcement, BroadcastPublisher, BroadcastRequest, Client, CloseInfo, Error, FetchReader, FetchRequest,

@@ -2,18 +2,25 @@
 //! session, every track) and one I/O task per connection moves bytes for it.
 //!
 //! Per connection, a [`ConnectionIo`] runs in its own task and forwards its transport events to
-//! the owner over an unbounded channel of owned values; the owner feeds them to the node, drains
-//! every ready message before looking at the node's commands, and then hands each connection all
-//! of its commands in one message. A frame fanned out to N
+//! the owner over a channel of owned values; the owner feeds them to the node, drains every ready
+//! message before looking at the node's commands, and then hands each connection all of its
+//! commands in one message. A frame fanned out to N
 //! subscribers therefore costs N `Bytes` clones inside the node and about N channel sends, and
-//! no lock is ever taken around protocol state. Runtime services (spawn, timers) come from the
-//! [`Runtime`] the driver passes in.
+//! no lock is ever taken around protocol state. `flush` visits only the connections that have
+//! commands waiting, and counters are gathered only when asked ([`Relay::stats`]), so no
+//! wake-up walks every session. What a connection has sent the owner is bounded: past
+//! [`MAX_BACKLOG`] unhandled events its I/O task stops taking more from quinn (so QUIC flow
+//! control and stream credit push back on the peer), and datagrams, which have no flow control,
+//! wait in a bounded per-connection queue (`max_queued_datagrams`) past which they are dropped
+//! and counted. Runtime services (spawn, timers) come from the [`Runtime`] the driver passes in.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use futures::channel::{mpsc, oneshot};
+use futures::task::AtomicWaker;
 use futures::{FutureExt, StreamExt};
 use moqt_proto::relay::{Node, NodeConfig, NodeEvent, NodeStats, SessionId};
 use moqt_proto::session::{session_code, Command, Config, Perspective};
@@ -26,71 +33,42 @@ use crate::rt::{Runtime, Sleep};
 
 mod gate;
 
-pub use gate::{AccessHandle, AccessMetrics, AdmissionRequest, Decision, Gate, Gatekeeper};
+pub use gate::{AccessHandle, AdmissionRequest, Decision, Gate, Gatekeeper};
 
-/// Live counters for `/metrics`, updated by the owner after each batch (no lock).
-#[derive(Debug, Default)]
-pub struct Metrics {
-    /// Sessions open.
-    pub sessions: AtomicU64,
-    /// Downstream subscriptions served.
-    pub subscriptions: AtomicU64,
-    /// Upstream subscriptions held.
-    pub upstream_subscriptions: AtomicU64,
-    /// Frames received.
-    pub frames_in: AtomicU64,
-    /// Frames queued to subscribers.
-    pub frames_out: AtomicU64,
-    /// Payload bytes received.
-    pub bytes_in: AtomicU64,
-    /// Payload bytes queued to subscribers.
-    pub bytes_out: AtomicU64,
-    /// Downstream groups dropped.
-    pub groups_dropped: AtomicU64,
-    /// Bytes in group caches.
-    pub cache_bytes: AtomicU64,
-    /// Sessions accepted since start.
-    pub sessions_total: AtomicU64,
+/// A snapshot of the relay's counters and gauges, for `/metrics` (see [`crate::metrics`]).
+#[derive(Debug, Clone, Copy, Default)]
+#[non_exhaustive]
+pub struct RelayStats {
+    /// The node's counters, its limit counters and the sum of its sessions' limit counters.
+    pub node: NodeStats,
+    /// Bytes received and not yet decoded, across sessions (bounded by the node's
+    /// `max_recv_buffered`).
+    pub recv_buffered: usize,
+    /// Bytes queued in the sessions for sending, not yet handed to QUIC.
+    pub queued_bytes: usize,
+    /// Bytes held in group caches (bounded by `max_cache_bytes`).
+    pub cache_bytes: usize,
+    /// QUIC stream directions open across connections (a bidirectional stream counts twice).
+    pub open_streams: usize,
+    /// Sessions served since start.
+    pub sessions_total: u64,
+    /// Datagrams dropped because a connection's queue to the owner was full.
+    pub datagrams_dropped: u64,
+    /// Sessions ended, by close code (indexed like [`CLOSE_CODES`]; the last entry counts the rest).
+    pub sessions_closed: [u64; CLOSE_CODES.len() + 1],
 }
 
-impl Metrics {
-    fn store(&self, s: &NodeStats, cache_bytes: usize) {
-        self.sessions.store(s.sessions as u64, Ordering::Relaxed);
-        self.subscriptions.store(s.subscriptions as u64, Ordering::Relaxed);
-        self.upstream_subscriptions.store(s.upstream_subscriptions as u64, Ordering::Relaxed);
-        self.frames_in.store(s.frames_in, Ordering::Relaxed);
-        self.frames_out.store(s.frames_out, Ordering::Relaxed);
-        self.bytes_in.store(s.bytes_in, Ordering::Relaxed);
-        self.bytes_out.store(s.bytes_out, Ordering::Relaxed);
-        self.groups_dropped.store(s.groups_dropped, Ordering::Relaxed);
-        self.cache_bytes.store(cache_bytes as u64, Ordering::Relaxed);
-    }
-
-    /// The Prometheus text exposition.
-    pub fn render(&self) -> String {
-        let g = |n: &str, help: &str, kind: &str, v: &AtomicU64| {
-            format!("# HELP moqt_{n} {help}\n# TYPE moqt_{n} {kind}\nmoqt_{n} {}\n", v.load(Ordering::Relaxed))
-        };
-        [
-            g("sessions", "Sessions open.", "gauge", &self.sessions),
-            g("sessions_total", "Sessions accepted or dialled since start.", "counter", &self.sessions_total),
-            g("subscriptions", "Downstream subscriptions being served.", "gauge", &self.subscriptions),
-            g("upstream_subscriptions", "Upstream subscriptions held.", "gauge", &self.upstream_subscriptions),
-            g("frames_in_total", "Frames received from publishers.", "counter", &self.frames_in),
-            g("frames_out_total", "Frames queued to subscribers.", "counter", &self.frames_out),
-            g("bytes_in_total", "Payload bytes received from publishers.", "counter", &self.bytes_in),
-            g("bytes_out_total", "Payload bytes queued to subscribers.", "counter", &self.bytes_out),
-            g(
-                "groups_dropped_total",
-                "Subscriber groups dropped (expired, over budget, stopped).",
-                "counter",
-                &self.groups_dropped,
-            ),
-            g("cache_bytes", "Bytes held in group caches.", "gauge", &self.cache_bytes),
-        ]
-        .concat()
-    }
-}
+/// The session close codes counted one by one in [`RelayStats::sessions_closed`], with their
+/// metrics labels.
+pub const CLOSE_CODES: [(u64, &str); 7] = [
+    (session_code::NO_ERROR, "no_error"),
+    (session_code::INTERNAL, "internal"),
+    (session_code::PROTOCOL_VIOLATION, "protocol_violation"),
+    (session_code::GOAWAY_TIMEOUT, "goaway_timeout"),
+    (session_code::TIMEOUT, "timeout"),
+    (session_code::VERSION, "version"),
+    (session_code::LIMIT_EXCEEDED, "limit_exceeded"),
+];
 
 /// Relay settings beyond the node's.
 #[derive(Debug, Clone)]
@@ -100,13 +78,21 @@ pub struct RelayConfig {
     /// Template for each session's configuration (limits, dialect); version and side are set
     /// per connection.
     pub session: Config,
+    /// Datagrams one connection may have waiting for the owner; more are dropped and counted
+    /// (default 256).
+    pub max_queued_datagrams: usize,
     /// Who decides what accepted sessions may do (`None`: everyone may do everything).
     pub gate: Option<Gate>,
 }
 
 impl Default for RelayConfig {
     fn default() -> Self {
-        Self { node: NodeConfig::default(), session: Config::new(Version::Lite06, Perspective::Server), gate: None }
+        Self {
+            node: NodeConfig::default(),
+            session: Config::new(Version::Lite06, Perspective::Server),
+            max_queued_datagrams: 256,
+            gate: None,
+        }
     }
 }
 
@@ -122,7 +108,7 @@ pub struct ConnectInfo {
 
 enum OwnerMsg {
     Connect {
-        connection: Connection,
+        connection: Box<Connection>,
         version: Version,
         perspective: Perspective,
         dialect: Dialect,
@@ -145,46 +131,45 @@ enum OwnerMsg {
         reason: String,
     },
     Sessions(oneshot::Sender<usize>),
+    Stats(oneshot::Sender<RelayStats>),
 }
 
 /// A handle to a running relay owner.
 #[derive(Clone)]
 pub struct Relay {
     tx: mpsc::UnboundedSender<OwnerMsg>,
-    metrics: Arc<Metrics>,
-    access_metrics: Arc<AccessMetrics>,
 }
 
 impl Relay {
     /// Starts the owner task on `runtime`.
     pub fn start(config: RelayConfig, runtime: Runtime) -> Relay {
         let (tx, rx) = mpsc::unbounded();
-        let metrics = Arc::new(Metrics::default());
-        let access_metrics = Arc::new(AccessMetrics::default());
         let mut node_config = config.node.clone();
         node_config.require_access |= config.gate.is_some();
         let owner = Owner {
             node: Node::new(node_config, Instant::now()),
             gate: config.gate,
-            access_metrics: access_metrics.clone(),
             template: config.session,
+            max_queued_datagrams: config.max_queued_datagrams,
             conns: FxHashMap::default(),
+            pending: Vec::new(),
             tx: tx.clone(),
             runtime: runtime.clone(),
-            metrics: metrics.clone(),
+            sessions_total: 0,
+            sessions_closed: [0; CLOSE_CODES.len() + 1],
+            datagrams_dropped: Arc::new(AtomicU64::new(0)),
         };
         runtime.spawn(Box::pin(owner.run(rx)));
-        Relay { tx, metrics, access_metrics }
+        Relay { tx }
     }
 
-    /// The core's access counters (requests refused, sessions expired).
-    pub fn access_metrics(&self) -> Arc<AccessMetrics> {
-        self.access_metrics.clone()
-    }
-
-    /// The live counters.
-    pub fn metrics(&self) -> Arc<Metrics> {
-        self.metrics.clone()
+    /// A snapshot of the counters (walks the sessions once: for metrics, not per event).
+    pub async fn stats(&self) -> RelayStats {
+        let (tx, rx) = oneshot::channel();
+        if self.tx.unbounded_send(OwnerMsg::Stats(tx)).is_err() {
+            return RelayStats::default();
+        }
+        rx.await.unwrap_or_default()
     }
 
     /// Hands a new connection (accepted, or dialled to a peer relay) to the relay; resolves when
@@ -204,7 +189,7 @@ impl Relay {
         info: ConnectInfo,
     ) {
         let (done, ended) = oneshot::channel();
-        let msg = OwnerMsg::Connect { connection, version, perspective, dialect, info, done };
+        let msg = OwnerMsg::Connect { connection: Box::new(connection), version, perspective, dialect, info, done };
         if self.tx.unbounded_send(msg).is_ok() {
             let _ = ended.await;
         }
@@ -247,6 +232,10 @@ struct Conn {
     io: mpsc::UnboundedSender<Vec<Command>>,
     batch: Vec<Command>,
     done: Option<oneshot::Sender<()>>,
+    /// Events sent by the I/O task and not yet handled here.
+    backlog: Arc<Backlog>,
+    /// Stream directions open, as last seen by the I/O task.
+    streams: Arc<AtomicUsize>,
     kind: crate::connection::TransportKind,
     version: Version,
     remote: Option<std::net::SocketAddr>,
@@ -256,12 +245,16 @@ struct Conn {
 struct Owner {
     node: Node,
     template: Config,
+    max_queued_datagrams: usize,
     conns: FxHashMap<SessionId, Conn>,
+    /// Connections whose batch is not empty: `flush` visits only these.
+    pending: Vec<SessionId>,
     tx: mpsc::UnboundedSender<OwnerMsg>,
     runtime: Runtime,
-    metrics: Arc<Metrics>,
+    sessions_total: u64,
+    sessions_closed: [u64; CLOSE_CODES.len() + 1],
+    datagrams_dropped: Arc<AtomicU64>,
     gate: Option<Gate>,
-    access_metrics: Arc<AccessMetrics>,
 }
 
 impl Owner {
@@ -304,21 +297,42 @@ impl Owner {
                     config.setup_path = info.target.clone().filter(|p| !p.is_empty() && p != "/");
                 }
                 let sid = self.node.add_session(config, now);
-                self.metrics.sessions_total.fetch_add(1, Ordering::Relaxed);
+                self.sessions_total += 1;
                 let (io_tx, io_rx) = mpsc::unbounded();
-                let admission = gate::Admission::Open;
-                let remote = info.remote;
-                let conn = Conn { io: io_tx, batch: Vec::new(), done: Some(done), kind, version, remote, admission };
+                let backlog = Arc::new(Backlog {
+                    events: AtomicUsize::new(0),
+                    datagrams: AtomicUsize::new(0),
+                    max_datagrams: self.max_queued_datagrams,
+                    dropped: self.datagrams_dropped.clone(),
+                    waker: AtomicWaker::new(),
+                });
+                let streams = Arc::new(AtomicUsize::new(0));
+                let conn = Conn {
+                    io: io_tx,
+                    batch: Vec::new(),
+                    done: Some(done),
+                    backlog: backlog.clone(),
+                    streams: streams.clone(),
+                    kind,
+                    version,
+                    remote: info.remote,
+                    admission: gate::Admission::Open,
+                };
                 self.conns.insert(sid, conn);
                 let admission = self.admission_start(sid, perspective, kind, version, info.target);
                 if let Some(conn) = self.conns.get_mut(&sid) {
                     conn.admission = admission;
                 }
-                let io = ConnectionIo::new(connection);
-                self.runtime.spawn(Box::pin(io_task(io, sid, self.tx.clone(), io_rx)));
+                let io = ConnectionIo::new(*connection);
+                self.runtime.spawn(Box::pin(io_task(io, sid, self.tx.clone(), io_rx, backlog, streams)));
             }
             OwnerMsg::Decided { sid, decision } => self.decided(sid, decision),
-            OwnerMsg::Io { sid, event } => self.node.handle(sid, now, event),
+            OwnerMsg::Io { sid, event } => {
+                if let Some(conn) = self.conns.get(&sid) {
+                    conn.backlog.handled(matches!(event, TransportEvent::Datagram(_)));
+                }
+                self.node.handle(sid, now, event)
+            }
             OwnerMsg::Goaway { uri } => self.node.goaway_all(&uri),
             OwnerMsg::CloseAll { code, reason } => {
                 for sid in self.node.session_ids() {
@@ -328,6 +342,25 @@ impl Owner {
             OwnerMsg::Sessions(reply) => {
                 let _ = reply.send(self.conns.len());
             }
+            OwnerMsg::Stats(reply) => {
+                let queued_bytes = self
+                    .node
+                    .session_ids()
+                    .into_iter()
+                    .filter_map(|id| self.node.session(id))
+                    .map(|s| s.queued_bytes())
+                    .sum();
+                let _ = reply.send(RelayStats {
+                    node: self.node.stats(),
+                    recv_buffered: self.node.recv_buffered(),
+                    queued_bytes,
+                    cache_bytes: self.node.cache_bytes(),
+                    open_streams: self.conns.values().map(|c| c.streams.load(Ordering::Relaxed)).sum(),
+                    sessions_total: self.sessions_total,
+                    datagrams_dropped: self.datagrams_dropped.load(Ordering::Relaxed),
+                    sessions_closed: self.sessions_closed,
+                });
+            }
         }
     }
 
@@ -335,6 +368,9 @@ impl Owner {
     fn flush(&mut self) {
         while let Some((sid, cmd)) = self.node.poll_command() {
             if let Some(conn) = self.conns.get_mut(&sid) {
+                if conn.batch.is_empty() {
+                    self.pending.push(sid);
+                }
                 conn.batch.push(cmd);
             }
         }
@@ -342,6 +378,8 @@ impl Owner {
             match event {
                 NodeEvent::SessionClosed { session, code, reason } => {
                     tracing::debug!(?session, code, reason, "session closed");
+                    let slot = CLOSE_CODES.iter().position(|(c, _)| *c == code).unwrap_or(CLOSE_CODES.len());
+                    self.sessions_closed[slot] += 1;
                     if let Some(mut conn) = self.conns.remove(&session) {
                         self.admission_ended(conn.admission, session, &reason);
                         if !conn.batch.is_empty() {
@@ -358,14 +396,55 @@ impl Owner {
                 _ => {}
             }
         }
-        for conn in self.conns.values_mut() {
-            if !conn.batch.is_empty() {
-                let _ = conn.io.unbounded_send(std::mem::take(&mut conn.batch));
+        for sid in self.pending.drain(..) {
+            if let Some(conn) = self.conns.get_mut(&sid) {
+                if !conn.batch.is_empty() {
+                    let _ = conn.io.unbounded_send(std::mem::take(&mut conn.batch));
+                }
             }
         }
-        let stats = self.node.stats();
-        self.metrics.store(&stats, self.node.cache_bytes());
-        self.access_metrics.store(&stats.access);
+    }
+}
+
+/// Transport events one connection may have waiting for the owner before its I/O task stops
+/// taking more from quinn (then quinn's flow control and stream credit push back on the peer).
+pub const MAX_BACKLOG: usize = 1024;
+
+/// What one connection has sent the owner and the owner has not handled yet. Stream events are
+/// bounded by [`MAX_BACKLOG`] (the I/O task waits); datagrams, which have no flow control, by
+/// `max_queued_datagrams` (past it they are dropped and counted).
+struct Backlog {
+    events: AtomicUsize,
+    datagrams: AtomicUsize,
+    max_datagrams: usize,
+    dropped: Arc<AtomicU64>,
+    /// The I/O task, parked while the backlog is full.
+    waker: AtomicWaker,
+}
+
+impl Backlog {
+    /// Takes a place for one more datagram, or counts it dropped.
+    fn admit_datagram(&self) -> bool {
+        if self.datagrams.load(Ordering::Relaxed) >= self.max_datagrams {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            return false;
+        }
+        self.datagrams.fetch_add(1, Ordering::Relaxed);
+        true
+    }
+
+    /// The owner handled one event (`datagram`: a datagram).
+    fn handled(&self, datagram: bool) {
+        if datagram {
+            self.datagrams.fetch_sub(1, Ordering::Relaxed);
+        }
+        if self.events.fetch_sub(1, Ordering::AcqRel) == MAX_BACKLOG {
+            self.waker.wake();
+        }
+    }
+
+    fn full(&self) -> bool {
+        self.events.load(Ordering::Acquire) >= MAX_BACKLOG
     }
 }
 
@@ -375,8 +454,11 @@ async fn io_task(
     sid: SessionId,
     owner: mpsc::UnboundedSender<OwnerMsg>,
     mut commands: mpsc::UnboundedReceiver<Vec<Command>>,
+    backlog: Arc<Backlog>,
+    streams: Arc<AtomicUsize>,
 ) {
     loop {
+        streams.store(io.open_streams(), Ordering::Relaxed);
         futures::select_biased! {
             batch = commands.next() => match batch {
                 Some(batch) => {
@@ -389,8 +471,10 @@ async fn io_task(
                     break;
                 }
             },
-            event = io.next_event().fuse() => match event {
+            event = next_event(&mut io, &backlog).fuse() => match event {
+                Some(TransportEvent::Datagram(_)) if !backlog.admit_datagram() => {}
                 Some(event) => {
+                    backlog.events.fetch_add(1, Ordering::AcqRel);
                     if owner.unbounded_send(OwnerMsg::Io { sid, event }).is_err() {
                         break;
                     }
@@ -399,4 +483,18 @@ async fn io_task(
             },
         }
     }
+}
+
+/// The connection's next event, once the owner has room for it.
+async fn next_event(io: &mut ConnectionIo, backlog: &Backlog) -> Option<TransportEvent> {
+    std::future::poll_fn(|cx| {
+        if backlog.full() {
+            backlog.waker.register(cx.waker());
+            if backlog.full() {
+                return Poll::Pending;
+            }
+        }
+        io.poll_event(cx)
+    })
+    .await
 }

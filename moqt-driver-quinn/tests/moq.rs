@@ -168,6 +168,41 @@ async fn client_close_code_reaches_the_server() {
     }
 }
 
+/// A clean close right after the last write still delivers everything written (the session
+/// lingers until the peer has acknowledged it): every frame of several large groups, then the end
+/// of the track.
+#[tokio::test]
+async fn a_clean_close_delivers_what_was_written() {
+    let (mut server, fp) = server(&Version::ALL);
+    for (scheme, version) in [("moqt", Version::Lite06), ("https", Version::Lite05), ("moqt", Version::Lite03)] {
+        let (c, s) = connect(&mut server, &client(fp, version), scheme, "/x").await;
+        let broadcast = s.publish("bulk");
+        let track = broadcast.create_track("t");
+        let mut reader = within("subscribe", c.subscribe("bulk", "t", params())).await.unwrap();
+        within("subscribed", track.wait_subscribers(1)).await.unwrap();
+        let payload = Bytes::from(vec![7u8; 64 << 10]);
+        const GROUPS: u64 = 4;
+        const FRAMES: usize = 8; // 2 MiB in all: within the subscription's queue budget
+        for g in 0..GROUPS {
+            let group = track.open_group(g);
+            for _ in 0..FRAMES {
+                group.write_frame(payload.clone()).unwrap();
+            }
+            group.finish();
+        }
+        drop(track);
+        drop(broadcast);
+        s.close(session_code::NO_ERROR, "done");
+        let mut received = 0;
+        while let Some(mut group) = within("next group", reader.next_group()).await.unwrap() {
+            let frames = within("group", group.read_all()).await.unwrap();
+            received += frames.iter().map(Bytes::len).sum::<usize>();
+        }
+        assert_eq!(received, GROUPS as usize * FRAMES * payload.len(), "{scheme} {version}");
+        assert_eq!(within("closed", c.closed()).await.code, session_code::NO_ERROR, "{scheme} {version}");
+    }
+}
+
 /// A subscription to a track that does not exist yet waits; the application learns the name
 /// and creates the track, which accepts it.
 #[tokio::test]

@@ -284,3 +284,32 @@ async fn bad_urls_are_clear_errors() {
     let err = client.connect("not a url").await.unwrap_err();
     assert!(matches!(err, TransportError::InvalidUrl { .. }), "{err:?}");
 }
+
+/// Sessions over `max_sessions_per_address` are closed with LIMIT_EXCEEDED and a reason; a slot
+/// freed by a closed session is taken again; the refusals are counted.
+#[tokio::test]
+async fn sessions_past_the_per_address_limit_are_refused_with_a_reason() {
+    let identity = Identity::self_signed(&["localhost", "127.0.0.1", "::1"]).unwrap();
+    let fingerprint = identity.fingerprint();
+    let mut config = ServerConfig::new(loopback(), identity);
+    config.admission.max_sessions_per_address = 2;
+    let mut server = Listener::bind(config).unwrap();
+    let stats = server.stats();
+    let client = client(fingerprint, Some(Version::Lite06));
+    let (a, _sa) = connect(&mut server, &client, "moqt", "").await;
+    let (_b, _sb) = connect(&mut server, &client, "moqt", "").await;
+
+    // The third completes its handshake and is closed at once with the reason.
+    let refused = within("connect", client.connect(&raw_url(&server, ""))).await.unwrap();
+    let why = within("refusal", refused.closed()).await;
+    assert_eq!(why, ConnectionError::Closed { code: 0x16, reason: "too many sessions from this address".into() });
+    assert_eq!(stats.refusals(moqt_driver_quinn::Refusal::PerAddress), 1);
+    assert_eq!(stats.sessions.load(std::sync::atomic::Ordering::Relaxed), 2);
+
+    // A session leaves: its slot is free again (the listener sees the close first).
+    a.close(0, "bye");
+    within("server sees the close", _sa.connection.closed()).await;
+    // The accept loop handles finished connections before new attempts, so this one fits.
+    let (_c, _sc) = connect(&mut server, &client, "moqt", "").await;
+    assert_eq!(stats.sessions.load(std::sync::atomic::Ordering::Relaxed), 2);
+}

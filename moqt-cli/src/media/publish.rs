@@ -208,11 +208,9 @@ pub async fn run(args: PubArgs) -> Result<()> {
     if importer.dropped() > 0 {
         eprintln!("pub: {} video frames before the first keyframe were skipped", importer.dropped());
     }
-    // Let the last groups reach the relay before their tracks end, then end the tracks, then
-    // close (closing the connection discards what QUIC has not delivered yet).
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // End the tracks (their open groups finish first), then close cleanly: the session lingers
+    // until the last groups and the ends have reached the relay.
     drop(out);
-    tokio::time::sleep(Duration::from_millis(250)).await;
     close(&client, &session).await;
     if let Some(code) = interrupted {
         eprintln!("pub: interrupted; the broadcast ended cleanly");

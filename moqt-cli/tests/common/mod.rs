@@ -32,14 +32,15 @@ fn lines<R: std::io::Read + Send + 'static>(r: R) -> mpsc::Receiver<String> {
     rx
 }
 
-/// Every remaining line of a channel until its writer closes (bounded per line by `WAIT`).
-fn drain(rx: &mpsc::Receiver<String>, what: &str) -> Vec<String> {
+/// Every remaining line of a channel until its writer closes (bounded per line by `WAIT`);
+/// `Err` with the lines so far if it neither writes nor closes in time.
+fn drain(rx: &mpsc::Receiver<String>) -> Result<Vec<String>, Vec<String>> {
     let mut all = Vec::new();
     loop {
         match rx.recv_timeout(WAIT) {
             Ok(line) => all.push(line),
-            Err(mpsc::RecvTimeoutError::Disconnected) => return all,
-            Err(mpsc::RecvTimeoutError::Timeout) => panic!("{what}: no more output and no exit; so far: {all:#?}"),
+            Err(mpsc::RecvTimeoutError::Disconnected) => return Ok(all),
+            Err(mpsc::RecvTimeoutError::Timeout) => return Err(all),
         }
     }
 }
@@ -98,6 +99,30 @@ impl Proc {
         self.out.recv_timeout(WAIT).expect("a stdout line")
     }
 
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends a signal by name (`INT`, `TERM`, `KILL`).
+    pub fn signal(&self, name: &str) {
+        let ok =
+            Command::new("kill").args([&format!("-{name}"), &self.child.id().to_string()]).status().unwrap().success();
+        assert!(ok, "kill -{name}");
+    }
+
+    /// Waits (bounded) for the exit; returns whether it succeeded.
+    pub fn wait_exit(&mut self) -> bool {
+        let start = std::time::Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.success();
+            }
+            assert!(start.elapsed() < WAIT, "the process did not exit within {WAIT:?}");
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Sends SIGINT.
     pub fn interrupt(&self) {
         let ok = Command::new("kill").args(["-INT", &self.child.id().to_string()]).status().unwrap().success();
@@ -106,8 +131,11 @@ impl Proc {
 
     /// Waits for the exit; returns (success, remaining stdout lines, remaining stderr lines).
     pub fn finish_all(mut self) -> (bool, Vec<String>, Vec<String>) {
-        let out = drain(&self.out, "stdout");
-        let err = drain(&self.err, "stderr");
+        let out = drain(&self.out).unwrap_or_else(|out| {
+            let err: Vec<String> = self.err.try_iter().collect();
+            panic!("stdout: no more output and no exit; so far: {out:#?}; stderr so far: {err:#?}")
+        });
+        let err = drain(&self.err).unwrap_or_else(|err| panic!("stderr: no exit; so far: {err:#?}"));
         (self.child.wait().unwrap().success(), out, err)
     }
 

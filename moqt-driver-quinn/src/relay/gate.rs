@@ -21,13 +21,12 @@ use std::fmt;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use futures::channel::mpsc;
 use moqt_proto::access::Access;
-use moqt_proto::relay::{AccessStats, SessionId};
+use moqt_proto::relay::SessionId;
 use moqt_proto::session::Perspective;
 use moqt_proto::{Path, Version};
 
@@ -135,70 +134,6 @@ pub(super) enum Admission {
     Asked,
     /// Admitted at this time.
     Admitted(Instant),
-}
-
-/// The core's access counters, for `/metrics`.
-#[derive(Debug, Default)]
-pub struct AccessMetrics {
-    announces_refused: AtomicU64,
-    forwards_refused: AtomicU64,
-    subscribes_refused: AtomicU64,
-    fetches_refused: AtomicU64,
-    track_infos_refused: AtomicU64,
-    interests_out_of_scope: AtomicU64,
-    sessions_expired: AtomicU64,
-    admissions_timed_out: AtomicU64,
-}
-
-impl AccessMetrics {
-    pub(super) fn store(&self, s: &AccessStats) {
-        let pairs = [
-            (&self.announces_refused, s.announces_refused),
-            (&self.forwards_refused, s.forwards_refused),
-            (&self.subscribes_refused, s.subscribes_refused),
-            (&self.fetches_refused, s.fetches_refused),
-            (&self.track_infos_refused, s.track_infos_refused),
-            (&self.interests_out_of_scope, s.interests_out_of_scope),
-            (&self.sessions_expired, s.sessions_expired),
-            (&self.admissions_timed_out, s.admissions_timed_out),
-        ];
-        for (a, v) in pairs {
-            a.store(v, Ordering::Relaxed);
-        }
-    }
-
-    /// The Prometheus text: `moqt_access_refused_total{request="…"}` per kind of request refused,
-    /// `moqt_sessions_expired_total` and `moqt_admissions_timed_out_total`.
-    pub fn render(&self) -> String {
-        let mut out = String::from(
-            "# HELP moqt_access_refused_total Requests refused for lack of access, by request.\n\
-             # TYPE moqt_access_refused_total counter\n",
-        );
-        for (name, v) in [
-            ("announce", &self.announces_refused),
-            ("forward", &self.forwards_refused),
-            ("subscribe", &self.subscribes_refused),
-            ("fetch", &self.fetches_refused),
-            ("track", &self.track_infos_refused),
-            ("announce_interest", &self.interests_out_of_scope),
-        ] {
-            out += &format!("moqt_access_refused_total{{request=\"{name}\"}} {}\n", v.load(Ordering::Relaxed));
-        }
-        for (name, help, v) in [
-            ("sessions_expired_total", "Sessions closed at the expiry of their access.", &self.sessions_expired),
-            (
-                "admissions_timed_out_total",
-                "Sessions closed before any access was decided.",
-                &self.admissions_timed_out,
-            ),
-        ] {
-            out += &format!(
-                "# HELP moqt_{name} {help}\n# TYPE moqt_{name} counter\nmoqt_{name} {}\n",
-                v.load(Ordering::Relaxed)
-            );
-        }
-        out
-    }
 }
 
 /// When an access ends, as an `Instant` (its expiry is in unix seconds).

@@ -105,6 +105,10 @@ pub struct SessionOptions {
     pub hop_id: u64,
     /// Whether and how a client session reconnects (default: it does not).
     pub reconnect: ReconnectPolicy,
+    /// How long a clean close ([`Session::close`] with code 0, or dropping every handle) waits
+    /// for what was already written to reach the peer: queued frames, the ends of groups and
+    /// tracks (default 2 s; zero closes at once, discarding what is still in flight).
+    pub close_linger: std::time::Duration,
 }
 
 impl Default for SessionOptions {
@@ -116,6 +120,7 @@ impl Default for SessionOptions {
             limits: SessionLimits::default(),
             hop_id: 0,
             reconnect: ReconnectPolicy::disabled(),
+            close_linger: std::time::Duration::from_secs(2),
         }
     }
 }
@@ -367,7 +372,9 @@ impl Session {
     }
 
     /// Closes the session with `code` (see `session_code`; application codes are
-    /// `APPLICATION_BASE + n`) and `reason`.
+    /// `APPLICATION_BASE + n`) and `reason`. A clean close (code 0) first lets what was already
+    /// written reach the peer, for up to [`SessionOptions::close_linger`]; any other code closes
+    /// at once.
     pub fn close(&self, code: u64, reason: &str) {
         self.send(Request::Close { code, reason: reason.to_owned() });
     }

@@ -27,7 +27,7 @@ use super::{Announcement, BroadcastRequest, CloseInfo, ConnectionState, Error, G
 use super::{SessionOptions, Shared};
 use crate::connection::Connection;
 use crate::driver::NodeDriver;
-use crate::rt::Runtime;
+use crate::rt::{Runtime, Sleep};
 use crate::sync::{Counter, End, Queue};
 
 /// Most requests a broadcast queues for the application (tracks to create, fetches to serve).
@@ -145,6 +145,15 @@ enum Step {
     Request(Option<Request>),
     Dialed(Result<Connection, crate::transport::TransportError>),
     Redial,
+    /// The clean close's linger is over: everything was delivered, or the time is up.
+    Lingered,
+}
+
+/// A clean close waiting for what was written to reach the peer.
+struct Linger {
+    code: u64,
+    reason: String,
+    until: Sleep,
 }
 
 /// The owner of one connection. See the module docs.
@@ -176,6 +185,8 @@ pub(super) struct Owner {
     pub(super) fetch_queues: FxHashMap<LocalFetchId, (u64, Arc<Queue<Bytes>>)>,
     probes: FxHashMap<u64, ProbeId>,
     pub(super) probe_queues: FxHashMap<ProbeId, Arc<Queue<Probe>>>,
+    runtime: Runtime,
+    linger: Option<Linger>,
 }
 
 impl Owner {
@@ -192,6 +203,7 @@ impl Owner {
     ) -> Owner {
         let node = Node::new(NodeConfig { hop_id: options.hop_id, ..NodeConfig::client() }, Instant::now());
         let mut driver = NodeDriver::new(node, runtime.clone());
+        driver.track_acks();
         let link = Link::new(redial, options.reconnect);
         let config = link.session_config(&connection, perspective, path.as_deref(), &options);
         let version = connection.version();
@@ -222,6 +234,8 @@ impl Owner {
             fetch_queues: FxHashMap::default(),
             probes: FxHashMap::default(),
             probe_queues: FxHashMap::default(),
+            runtime: runtime.clone(),
+            linger: None,
         }
     }
 
@@ -245,6 +259,12 @@ impl Owner {
                         return Poll::Ready(Step::Request(req));
                     }
                 }
+                if let Some(linger) = &mut self.linger {
+                    // Transport progress wakes this task without a node event: check here.
+                    if linger.until.poll_expired(cx).is_ready() || self.driver.flushed(self.sid) {
+                        return Poll::Ready(Step::Lingered);
+                    }
+                }
                 match self.link.poll(cx) {
                     Poll::Ready(Dial::Done(result)) => Poll::Ready(Step::Dialed(result)),
                     Poll::Ready(Dial::Due) => Poll::Ready(Step::Redial),
@@ -257,10 +277,21 @@ impl Owner {
                 Step::Request(Some(req)) => self.request(req),
                 Step::Request(None) => {
                     self.requests_open = false;
-                    self.close(session_code::NO_ERROR, "session dropped");
+                    self.close_cleanly(session_code::NO_ERROR, "session dropped");
                 }
                 Step::Dialed(result) => self.dialed(result),
                 Step::Redial => self.redial(),
+                Step::Lingered => {
+                    if let Some(Linger { code, reason, .. }) = self.linger.take() {
+                        self.close(code, &reason);
+                    }
+                }
+            }
+            // The driver ran every transport event that came: whatever was written may be out.
+            if self.linger.is_some() && self.driver.flushed(self.sid) {
+                if let Some(Linger { code, reason, .. }) = self.linger.take() {
+                    self.close(code, &reason);
+                }
             }
             self.settle_drains();
             if let Some(connection) = self.driver.connection(self.sid) {
@@ -269,6 +300,21 @@ impl Owner {
             }
         }
         self.finish();
+    }
+
+    /// Closes the session; with code 0, only once what was written has reached the peer (or
+    /// `close_linger` has passed). Until then the session keeps running, but takes no new work.
+    fn close_cleanly(&mut self, code: u64, reason: &str) {
+        let linger = self.options.close_linger;
+        if code != session_code::NO_ERROR || linger.is_zero() || self.driver.flushed(self.sid) {
+            self.linger = None;
+            return self.close(code, reason);
+        }
+        if self.linger.is_none() {
+            self.requests_open = false;
+            let until = Sleep::until(&self.runtime, Instant::now() + linger);
+            self.linger = Some(Linger { code, reason: reason.to_owned(), until });
+        }
     }
 
     /// Ends every handle after the session closed.
@@ -411,8 +457,8 @@ impl Owner {
                 let result = self.driver.node().with_session(sid, |s| s.goaway(&uri)).and_then(|r| r);
                 let _ = reply.send(result.map_err(Error::Core));
             }
-            Request::Close { code, reason } => self.close(code, &reason),
-            Request::Dropped => self.close(session_code::NO_ERROR, "session dropped"),
+            Request::Close { code, reason } => self.close_cleanly(code, &reason),
+            Request::Dropped => self.close_cleanly(session_code::NO_ERROR, "session dropped"),
         }
     }
 }

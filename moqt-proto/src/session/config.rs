@@ -90,6 +90,11 @@ pub struct Config {
     pub cost: Option<u64>,
     /// Largest datagram we send (default 1200, the draft's cap).
     pub max_datagram_size: usize,
+    /// After the publisher ends one of our subscriptions (FIN), how long groups still in flight
+    /// are awaited before the subscription's end is reported, when they cannot be counted
+    /// (lite-03/04, or groups neither delivered nor dropped). Open groups are always awaited.
+    /// Default 500 ms.
+    pub end_grace: std::time::Duration,
 }
 
 impl Config {
@@ -107,6 +112,7 @@ impl Config {
             role: None,
             cost: None,
             max_datagram_size: 1200,
+            end_grace: std::time::Duration::from_millis(500),
         }
     }
 

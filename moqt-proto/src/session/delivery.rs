@@ -162,6 +162,7 @@ impl Session {
                     self.arm_expiry(publication);
                 }
                 SessionTimer::Partial(stream) => self.check_partial(stream),
+                SessionTimer::Tail(subscription) => self.tail_expired(subscription),
             }
         }
     }

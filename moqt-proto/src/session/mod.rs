@@ -53,7 +53,7 @@ use crate::timer::Timers;
 use announce::{Broadcast, InterestIn, InterestOut};
 use publisher::{GroupOut, Publication};
 use send::{Pending, Stream};
-use subscriber::{EndedSubscriptions, GroupIn};
+use subscriber::{EndedSubscriptions, GroupIn, Tail};
 
 /// What a session timer is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -62,6 +62,8 @@ enum SessionTimer {
     Expiry(StreamId),
     /// A stream holding a partial message: reset it if it stalls.
     Partial(StreamId),
+    /// A subscription its publisher ended stops waiting for groups in flight.
+    Tail(SubscriptionId),
 }
 
 /// Priority of control streams: above every group.
@@ -137,6 +139,8 @@ pub struct Session {
     goaway_stream_seen: bool,
     /// Recently ended subscriptions whose in-flight groups are still accepted.
     ended_subscriptions: EndedSubscriptions,
+    /// What is known of each subscription's groups, to tell when the last one has arrived.
+    tails: FxHashMap<SubscriptionId, Tail>,
     /// lite-06 announce interests waiting for the peer's SETUP (its hop id).
     interests_waiting_setup: Vec<StreamId>,
     /// Group expiry and stalled-partial deadlines.
@@ -178,6 +182,7 @@ impl Session {
             goaway_sent: false,
             goaway_stream_seen: false,
             ended_subscriptions: EndedSubscriptions::default(),
+            tails: FxHashMap::default(),
             interests_waiting_setup: Vec::new(),
             timers: Timers::new(),
             recv_buffered: 0,

@@ -303,9 +303,11 @@ impl Session {
                 _ => {}
             }
         }
+        self.end_tails();
         self.closed = true;
         self.streams.clear();
         self.subscriptions.clear();
+        self.tails.clear();
         self.publications.clear();
         self.timers = crate::timer::Timers::new();
         self.queued = 0;

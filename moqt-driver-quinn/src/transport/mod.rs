@@ -8,8 +8,9 @@
 //!   picks the **first client-offered** one it supports ([`negotiate_wt_protocol`]) and always
 //!   echoes it in `wt-protocol`. A request offering nothing we speak is refused with HTTP 400.
 //!
-//! The server runs one accept task that drives every connection's handshake concurrently (each
-//! bounded by a timeout), so a slow peer never blocks others; finished sessions arrive on a channel
+//! The server side ([`Listener`], in `server.rs`) runs one accept task that drives every
+//! connection's handshake concurrently (each bounded by a timeout) and applies the session
+//! admission limits, so a slow peer never blocks others; finished sessions arrive on a channel
 //! read by [`Listener::accept`]. The client resolves `moqt://` / `https://` URLs with the configured
 //! [`Resolver`] and binds an ephemeral socket of the target's address family.
 //!
@@ -25,21 +26,15 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use std::future::Future;
-use std::task::Poll;
-
-use futures::channel::mpsc;
-use futures::future::AbortHandle;
-use futures::stream::FuturesUnordered;
-use futures::{SinkExt, StreamExt};
 use moqt_proto::Version;
-use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
+use quinn::crypto::rustls::QuicClientConfig;
 use url::Url;
 use web_transport_quinn as wtq;
 
 use crate::connection::{Connection, TransportKind};
+use crate::limits::QuicLimits;
 use crate::rt::{self, Resolver, Runtime, ThreadResolver};
-use crate::tls::{Identity, TlsError, Verification};
+use crate::tls::{TlsError, Verification};
 
 /// The TLS ALPN of HTTP/3, which carries WebTransport.
 pub const ALPN_H3: &str = "h3";
@@ -138,18 +133,17 @@ fn bind_endpoint(
         .map_err(|source| TransportError::Bind { addr, source })
 }
 
-/// The QUIC transport parameters used unless a config supplies its own.
-///
-/// Idle timeout 30 s with 10 s keep-alives, 1024 concurrent uni streams (one per group in flight)
-/// and 256 bidi streams (one per subscription / announce interest).
+/// The QUIC transport parameters used unless a config supplies its own: [`QuicLimits::default`]
+/// (10 s idle timeout with keep-alives every third of it, 1 MiB stream / 4 MiB connection receive
+/// windows, 2 MiB send window, 1024 concurrent uni streams (one per group in flight) and 256 bidi
+/// streams (one per subscription / announce interest)).
 pub fn default_transport_config() -> quinn::TransportConfig {
-    let mut t = quinn::TransportConfig::default();
-    t.max_idle_timeout(Some(Duration::from_secs(30).try_into().expect("30 s fits")));
-    t.keep_alive_interval(Some(Duration::from_secs(10)));
-    t.max_concurrent_uni_streams(1024u32.into());
-    t.max_concurrent_bidi_streams(256u32.into());
-    t
+    QuicLimits::default().transport_config()
 }
+
+mod server;
+
+pub use server::{Accepted, Listener, ServerConfig, INCOMING_BUFFER, INCOMING_BUFFER_TOTAL, MAX_INCOMING};
 
 /// Picks the WebTransport sub-protocol: the first client-offered string that names a version in
 /// `supported` (so the client's preference wins).
@@ -169,254 +163,6 @@ fn dedup_versions(versions: &[Version]) -> Vec<Version> {
 
 fn negotiated_alpn(conn: &quinn::Connection) -> Option<Vec<u8>> {
     conn.handshake_data()?.downcast::<quinn::crypto::rustls::HandshakeData>().ok()?.protocol
-}
-
-/// Listener settings.
-#[derive(Debug, Clone)]
-pub struct ServerConfig {
-    /// The UDP address to bind (e.g. `127.0.0.1:0`, `[::]:4443`).
-    pub bind: SocketAddr,
-    /// The certificate chain and key presented to clients.
-    pub identity: Identity,
-    /// Versions accepted, in the server's preference order (used for raw-QUIC ALPN selection).
-    pub versions: Vec<Version>,
-    /// Accept raw QUIC connections (moq-lite ALPNs).
-    pub raw_quic: bool,
-    /// Accept WebTransport sessions (ALPN `h3`).
-    pub webtransport: bool,
-    /// Upper bound on QUIC handshake + HTTP/3 SETTINGS + CONNECT for one connection.
-    pub handshake_timeout: Duration,
-    /// QUIC transport parameters; `None` means [`default_transport_config`].
-    pub transport: Option<Arc<quinn::TransportConfig>>,
-    /// The runtime for the socket, tasks and timers; `None` means [`quinn::default_runtime`].
-    pub runtime: Option<Runtime>,
-}
-
-impl ServerConfig {
-    /// All versions, both transports, a 10 s handshake timeout.
-    pub fn new(bind: SocketAddr, identity: Identity) -> ServerConfig {
-        ServerConfig {
-            bind,
-            identity,
-            versions: Version::ALL.to_vec(),
-            raw_quic: true,
-            webtransport: true,
-            handshake_timeout: Duration::from_secs(10),
-            transport: None,
-            runtime: None,
-        }
-    }
-}
-
-/// A session the server accepted.
-#[derive(Debug)]
-pub struct Accepted {
-    /// The negotiated version (also [`Connection::version`]).
-    pub version: Version,
-    /// Raw QUIC or WebTransport.
-    pub kind: TransportKind,
-    /// The WebTransport `:path` including any `?query`; `None` on raw QUIC (lite-05+ sends the path
-    /// in SETUP instead).
-    pub path: Option<String>,
-    /// The full WebTransport request URL; `None` on raw QUIC.
-    pub url: Option<Url>,
-    /// The client's address.
-    pub peer: SocketAddr,
-    /// The session.
-    pub connection: Connection,
-}
-
-/// A server listening on one UDP socket for raw QUIC and WebTransport.
-///
-/// Dropping it stops accepting (pending handshakes are abandoned); established sessions live on
-/// until closed.
-#[derive(Debug)]
-pub struct Listener {
-    endpoint: quinn::Endpoint,
-    local_addr: SocketAddr,
-    accepted: mpsc::Receiver<Accepted>,
-    task: AbortHandle,
-    runtime: Runtime,
-}
-
-#[derive(Debug, Clone)]
-struct ServerShared {
-    versions: Vec<Version>,
-    raw_quic: bool,
-    webtransport: bool,
-    handshake_timeout: Duration,
-    runtime: Runtime,
-}
-
-impl Listener {
-    /// Binds the socket and starts accepting on the config's runtime (or the detected one).
-    pub fn bind(config: ServerConfig) -> Result<Listener, TransportError> {
-        let runtime = pick_runtime(&config.runtime)?;
-        let versions = dedup_versions(&config.versions);
-        if versions.is_empty() || !(config.raw_quic || config.webtransport) {
-            return Err(TransportError::NoVersions);
-        }
-        let mut alpns: Vec<&[u8]> = Vec::new();
-        if config.raw_quic {
-            alpns.extend(versions.iter().map(|v| v.alpn().as_bytes()));
-        }
-        if config.webtransport {
-            alpns.push(ALPN_H3.as_bytes());
-        }
-        let tls = config.identity.server_config(&alpns)?;
-        let tls = QuicServerConfig::try_from(tls).map_err(|e| TransportError::QuicTls(e.to_string()))?;
-        let mut quic = quinn::ServerConfig::with_crypto(Arc::new(tls));
-        quic.transport_config(config.transport.clone().unwrap_or_else(|| Arc::new(default_transport_config())));
-
-        let endpoint = bind_endpoint(config.bind, Some(quic), runtime.clone())?;
-        let local_addr = endpoint.local_addr().map_err(|source| TransportError::Bind { addr: config.bind, source })?;
-        tracing::info!(%local_addr, ?versions, raw_quic = config.raw_quic, webtransport = config.webtransport, "server listening");
-
-        let shared = ServerShared {
-            versions,
-            raw_quic: config.raw_quic,
-            webtransport: config.webtransport,
-            handshake_timeout: config.handshake_timeout,
-            runtime: runtime.clone(),
-        };
-        let (tx, accepted) = mpsc::channel(64);
-        let (task, registration) = AbortHandle::new_pair();
-        let accept = futures::future::Abortable::new(accept_loop(endpoint.clone(), shared, tx), registration);
-        rt::spawn(&runtime, async move {
-            let _ = accept.await;
-        });
-        Ok(Listener { endpoint, local_addr, accepted, task, runtime })
-    }
-
-    /// The runtime this server runs on.
-    pub fn runtime(&self) -> &Runtime {
-        &self.runtime
-    }
-
-    /// The bound address (with the real port when bound to port 0).
-    pub fn local_addr(&self) -> SocketAddr {
-        self.local_addr
-    }
-
-    /// The next established session, or `None` once the endpoint stopped.
-    pub async fn accept(&mut self) -> Option<Accepted> {
-        self.accepted.next().await
-    }
-
-    /// Closes every connection with `code` and `reason` and stops accepting.
-    pub fn close(&self, code: u32, reason: &str) {
-        self.task.abort();
-        self.endpoint.close(code.into(), reason.as_bytes());
-    }
-
-    /// Waits until every connection has been closed and acknowledged (call after [`Listener::close`]).
-    pub async fn wait_idle(&self) {
-        self.endpoint.wait_idle().await;
-    }
-}
-
-impl Drop for Listener {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-async fn accept_loop(endpoint: quinn::Endpoint, shared: ServerShared, tx: mpsc::Sender<Accepted>) {
-    // Handshakes are futures owned by this task, so aborting it abandons them too.
-    let mut handshakes = FuturesUnordered::new();
-    let mut accept = Box::pin(endpoint.accept());
-    loop {
-        let incoming = futures::future::poll_fn(|cx| {
-            while let Poll::Ready(Some(())) = handshakes.poll_next_unpin(cx) {}
-            accept.as_mut().poll(cx)
-        })
-        .await;
-        let Some(incoming) = incoming else { break };
-        accept = Box::pin(endpoint.accept());
-        let shared = shared.clone();
-        let mut tx = tx.clone();
-        handshakes.push(async move {
-            let peer = incoming.remote_address();
-            let timeout = shared.handshake_timeout;
-            match rt::timeout(&shared.runtime, timeout, handshake(incoming, &shared)).await {
-                Ok(Ok(accepted)) => {
-                    tracing::debug!(%peer, version = %accepted.version, kind = ?accepted.kind,
-                        path = ?accepted.path, "session accepted");
-                    let connection = accepted.connection.clone();
-                    if tx.send(accepted).await.is_err() {
-                        connection.close(0, "server shutting down");
-                    }
-                }
-                Ok(Err(err)) => tracing::debug!(%peer, %err, "handshake failed"),
-                Err(_) => tracing::debug!(%peer, ?timeout, "handshake timed out"),
-            }
-        });
-    }
-    tracing::debug!("accept loop ended");
-}
-
-/// Why a server-side handshake failed (logged only).
-#[derive(Debug, thiserror::Error)]
-enum HandshakeError {
-    #[error("QUIC/TLS: {0}")]
-    Quic(#[from] quinn::ConnectionError),
-    #[error("WebTransport: {0}")]
-    WebTransport(#[from] wtq::ServerError),
-    #[error("unexpected ALPN {0:?}")]
-    Alpn(Option<String>),
-    #[error("client offered no supported WebTransport protocol: {0:?}")]
-    NoProtocol(Vec<String>),
-}
-
-async fn handshake(incoming: quinn::Incoming, shared: &ServerShared) -> Result<Accepted, HandshakeError> {
-    let conn = incoming.await?;
-    let peer = conn.remote_address();
-    let alpn = negotiated_alpn(&conn);
-
-    if shared.webtransport && alpn.as_deref() == Some(ALPN_H3.as_bytes()) {
-        let request = wtq::Request::accept(conn).await?;
-        let offered = request.protocols.clone();
-        let Some(version) = negotiate_wt_protocol(&offered, &shared.versions) else {
-            tracing::debug!(%peer, ?offered, "refusing WebTransport request: no common protocol");
-            // Keep the connection until the client has read the refusal and hung up (bounded by the
-            // handshake timeout): dropping it now could close the connection before the response
-            // is delivered, and the client would see a truncated stream instead of the status.
-            let conn = request.conn().clone();
-            request.reject(wtq::http::StatusCode::BAD_REQUEST).await?;
-            conn.closed().await;
-            return Err(HandshakeError::NoProtocol(offered));
-        };
-        let url = request.url.clone();
-        let path = match url.query() {
-            Some(q) => format!("{}?{}", url.path(), q),
-            None => url.path().to_owned(),
-        };
-        let response = wtq::proto::ConnectResponse::OK.with_protocol(version.wt_protocol());
-        let inner = request.respond(response).await?;
-        return Ok(Accepted {
-            version,
-            kind: TransportKind::WebTransport,
-            path: Some(path),
-            url: Some(url),
-            peer,
-            connection: Connection::new(inner, version, TransportKind::WebTransport),
-        });
-    }
-
-    let version =
-        alpn.as_deref().and_then(Version::from_alpn).filter(|v| shared.raw_quic && shared.versions.contains(v));
-    let Some(version) = version else {
-        conn.close(0u32.into(), b"unsupported ALPN");
-        return Err(HandshakeError::Alpn(alpn.map(|a| String::from_utf8_lossy(&a).into_owned())));
-    };
-    Ok(Accepted {
-        version,
-        kind: TransportKind::RawQuic,
-        path: None,
-        url: None,
-        peer,
-        connection: Connection::new(wtq::Session::raw(conn), version, TransportKind::RawQuic),
-    })
 }
 
 /// Connector settings.

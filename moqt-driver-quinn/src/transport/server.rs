@@ -1,0 +1,379 @@
+//! The server side: [`Listener`] accepts raw QUIC and WebTransport on one UDP socket. One accept
+//! task drives every handshake concurrently (each bounded by the handshake timeout), applies the
+//! [`Admission`] limits (sessions node-wide and per address, concurrent handshakes) and counts
+//! what it refused in [`ListenerStats`]; finished sessions arrive on a channel read by
+//! [`Listener::accept`]. A connection counts against the limits from its first packet until it
+//! has closed.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use std::future::Future;
+use std::task::Poll;
+
+use futures::channel::mpsc;
+use futures::future::{AbortHandle, BoxFuture};
+use futures::stream::FuturesUnordered;
+use futures::{SinkExt, StreamExt};
+use moqt_proto::session::session_code;
+use moqt_proto::Version;
+use quinn::crypto::rustls::QuicServerConfig;
+use url::Url;
+use web_transport_quinn as wtq;
+
+use super::{
+    bind_endpoint, dedup_versions, default_transport_config, negotiate_wt_protocol, negotiated_alpn, pick_runtime,
+    TransportError, ALPN_H3,
+};
+use crate::connection::{Connection, TransportKind};
+use crate::limits::{address_key, Admission, Gate, ListenerStats, Refusal};
+use crate::rt::{self, Runtime};
+use crate::tls::Identity;
+
+/// Connection attempts quinn keeps before the accept loop has seen them.
+pub const MAX_INCOMING: usize = 4096;
+/// Bytes quinn buffers for one connection attempt before it is accepted (0-RTT, handshake).
+pub const INCOMING_BUFFER: usize = 64 << 10;
+/// Bytes quinn buffers for all connection attempts before they are accepted.
+pub const INCOMING_BUFFER_TOTAL: usize = 16 << 20;
+
+/// Listener settings.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// The UDP address to bind (e.g. `127.0.0.1:0`, `[::]:4443`).
+    pub bind: SocketAddr,
+    /// The certificate chain and key presented to clients.
+    pub identity: Identity,
+    /// Versions accepted, in the server's preference order (used for raw-QUIC ALPN selection).
+    pub versions: Vec<Version>,
+    /// Accept raw QUIC connections (moq-lite ALPNs).
+    pub raw_quic: bool,
+    /// Accept WebTransport sessions (ALPN `h3`).
+    pub webtransport: bool,
+    /// Upper bound on QUIC handshake + HTTP/3 SETTINGS + CONNECT for one connection.
+    pub handshake_timeout: Duration,
+    /// QUIC transport parameters; `None` means [`default_transport_config`].
+    pub transport: Option<Arc<quinn::TransportConfig>>,
+    /// Who may hold a session (sessions node-wide and per address, concurrent handshakes).
+    pub admission: Admission,
+    /// The runtime for the socket, tasks and timers; `None` means [`quinn::default_runtime`].
+    pub runtime: Option<Runtime>,
+}
+
+impl ServerConfig {
+    /// All versions, both transports, a 10 s handshake timeout.
+    pub fn new(bind: SocketAddr, identity: Identity) -> ServerConfig {
+        ServerConfig {
+            bind,
+            identity,
+            versions: Version::ALL.to_vec(),
+            raw_quic: true,
+            webtransport: true,
+            handshake_timeout: Duration::from_secs(10),
+            transport: None,
+            admission: Admission::default(),
+            runtime: None,
+        }
+    }
+}
+
+/// A session the server accepted.
+#[derive(Debug)]
+pub struct Accepted {
+    /// The negotiated version (also [`Connection::version`]).
+    pub version: Version,
+    /// Raw QUIC or WebTransport.
+    pub kind: TransportKind,
+    /// The WebTransport `:path` including any `?query`; `None` on raw QUIC (lite-05+ sends the path
+    /// in SETUP instead).
+    pub path: Option<String>,
+    /// The full WebTransport request URL; `None` on raw QUIC.
+    pub url: Option<Url>,
+    /// The client's address.
+    pub peer: SocketAddr,
+    /// The session.
+    pub connection: Connection,
+}
+
+/// A server listening on one UDP socket for raw QUIC and WebTransport.
+///
+/// Dropping it stops accepting (pending handshakes are abandoned); established sessions live on
+/// until closed.
+#[derive(Debug)]
+pub struct Listener {
+    endpoint: quinn::Endpoint,
+    local_addr: SocketAddr,
+    accepted: mpsc::Receiver<Accepted>,
+    task: AbortHandle,
+    runtime: Runtime,
+    stats: Arc<ListenerStats>,
+}
+
+#[derive(Debug, Clone)]
+struct ServerShared {
+    versions: Vec<Version>,
+    raw_quic: bool,
+    webtransport: bool,
+    handshake_timeout: Duration,
+    runtime: Runtime,
+}
+
+impl Listener {
+    /// Binds the socket and starts accepting on the config's runtime (or the detected one).
+    pub fn bind(config: ServerConfig) -> Result<Listener, TransportError> {
+        let runtime = pick_runtime(&config.runtime)?;
+        let versions = dedup_versions(&config.versions);
+        if versions.is_empty() || !(config.raw_quic || config.webtransport) {
+            return Err(TransportError::NoVersions);
+        }
+        let mut alpns: Vec<&[u8]> = Vec::new();
+        if config.raw_quic {
+            alpns.extend(versions.iter().map(|v| v.alpn().as_bytes()));
+        }
+        if config.webtransport {
+            alpns.push(ALPN_H3.as_bytes());
+        }
+        let tls = config.identity.server_config(&alpns)?;
+        let tls = QuicServerConfig::try_from(tls).map_err(|e| TransportError::QuicTls(e.to_string()))?;
+        let mut quic = quinn::ServerConfig::with_crypto(Arc::new(tls));
+        quic.transport_config(config.transport.clone().unwrap_or_else(|| Arc::new(default_transport_config())));
+        // Connection attempts not yet accepted or refused, and what quinn buffers for them. The
+        // accept loop disposes of each at once, so these only bound a burst (quinn's defaults:
+        // 65536 attempts, 10 MiB each, 100 MiB in total).
+        quic.max_incoming(MAX_INCOMING);
+        quic.incoming_buffer_size(INCOMING_BUFFER as u64);
+        quic.incoming_buffer_size_total(INCOMING_BUFFER_TOTAL as u64);
+
+        let endpoint = bind_endpoint(config.bind, Some(quic), runtime.clone())?;
+        let local_addr = endpoint.local_addr().map_err(|source| TransportError::Bind { addr: config.bind, source })?;
+        tracing::info!(%local_addr, ?versions, raw_quic = config.raw_quic, webtransport = config.webtransport, "server listening");
+
+        let shared = ServerShared {
+            versions,
+            raw_quic: config.raw_quic,
+            webtransport: config.webtransport,
+            handshake_timeout: config.handshake_timeout,
+            runtime: runtime.clone(),
+        };
+        let (tx, accepted) = mpsc::channel(64);
+        let (task, registration) = AbortHandle::new_pair();
+        let stats = Arc::new(ListenerStats::default());
+        let gate = Gate::new(config.admission);
+        let accept = futures::future::Abortable::new(
+            accept_loop(endpoint.clone(), shared, gate, stats.clone(), tx),
+            registration,
+        );
+        rt::spawn(&runtime, async move {
+            let _ = accept.await;
+        });
+        Ok(Listener { endpoint, local_addr, accepted, task, runtime, stats })
+    }
+
+    /// What this listener admitted and refused.
+    pub fn stats(&self) -> Arc<ListenerStats> {
+        self.stats.clone()
+    }
+
+    /// The runtime this server runs on.
+    pub fn runtime(&self) -> &Runtime {
+        &self.runtime
+    }
+
+    /// The bound address (with the real port when bound to port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The next established session, or `None` once the endpoint stopped.
+    pub async fn accept(&mut self) -> Option<Accepted> {
+        self.accepted.next().await
+    }
+
+    /// Closes every connection with `code` and `reason` and stops accepting.
+    pub fn close(&self, code: u32, reason: &str) {
+        self.task.abort();
+        self.endpoint.close(code.into(), reason.as_bytes());
+    }
+
+    /// Waits until every connection has been closed and acknowledged (call after [`Listener::close`]).
+    pub async fn wait_idle(&self) {
+        self.endpoint.wait_idle().await;
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// What finished in the accept task.
+enum Finished {
+    /// A refused attempt's handshake (done only to deliver the reason) ended.
+    Refused,
+    /// An admitted attempt's handshake failed or timed out: its session slot is free again.
+    Failed(IpAddr),
+    /// A handshake ended with an established session, now handed to [`Listener::accept`].
+    Established { key: IpAddr, connection: Box<Connection> },
+    /// An admitted session's connection closed.
+    Closed(IpAddr),
+}
+
+async fn accept_loop(
+    endpoint: quinn::Endpoint,
+    shared: ServerShared,
+    mut gate: Gate,
+    stats: Arc<ListenerStats>,
+    tx: mpsc::Sender<Accepted>,
+) {
+    // Handshakes and close watchers are futures owned by this task, so aborting it abandons them.
+    let mut tasks: FuturesUnordered<BoxFuture<'static, Finished>> = FuturesUnordered::new();
+    let mut accept = Box::pin(endpoint.accept());
+    loop {
+        let incoming = futures::future::poll_fn(|cx| {
+            while let Poll::Ready(Some(done)) = tasks.poll_next_unpin(cx) {
+                match done {
+                    Finished::Refused => gate.handshake_done(),
+                    Finished::Failed(key) => {
+                        gate.handshake_done();
+                        gate.release(key);
+                    }
+                    Finished::Established { key, connection } => {
+                        gate.handshake_done();
+                        tasks.push(Box::pin(async move {
+                            connection.closed().await;
+                            Finished::Closed(key)
+                        }));
+                    }
+                    Finished::Closed(key) => gate.release(key),
+                }
+                stats.gauges(&gate);
+            }
+            accept.as_mut().poll(cx)
+        })
+        .await;
+        let Some(incoming) = incoming else { break };
+        accept = Box::pin(endpoint.accept());
+        let peer = incoming.remote_address();
+        let key = address_key(peer);
+        if !gate.may_handshake() {
+            // Stateless: no cryptography, no state kept.
+            stats.refused(Refusal::Handshakes);
+            tracing::debug!(%peer, "refusing connection: too many handshakes");
+            incoming.refuse();
+            continue;
+        }
+        stats.handshakes_total.fetch_add(1, Ordering::Relaxed);
+        let admitted = gate.start(key);
+        stats.gauges(&gate);
+        if let Err(why) = admitted {
+            stats.refused(why);
+            tracing::debug!(%peer, reason = why.reason(), "refusing session");
+            let timeout = shared.handshake_timeout;
+            let runtime = shared.runtime.clone();
+            tasks.push(Box::pin(async move {
+                // Finish the QUIC handshake so the client reads the reason, then close.
+                if let Ok(connecting) = incoming.accept() {
+                    if let Ok(Ok(conn)) = rt::timeout(&runtime, timeout, connecting).await {
+                        let code = quinn::VarInt::from_u64(session_code::LIMIT_EXCEEDED).unwrap_or_default();
+                        conn.close(code, why.reason().as_bytes());
+                    }
+                }
+                Finished::Refused
+            }));
+            continue;
+        }
+        let shared = shared.clone();
+        let mut tx = tx.clone();
+        let stats = stats.clone();
+        tasks.push(Box::pin(async move {
+            let timeout = shared.handshake_timeout;
+            let accepted = match rt::timeout(&shared.runtime, timeout, handshake(incoming, &shared)).await {
+                Ok(Ok(accepted)) => accepted,
+                Ok(Err(err)) => {
+                    stats.handshakes_failed.fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!(%peer, %err, "handshake failed");
+                    return Finished::Failed(key);
+                }
+                Err(_) => {
+                    stats.handshakes_timed_out.fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!(%peer, ?timeout, "handshake timed out");
+                    return Finished::Failed(key);
+                }
+            };
+            tracing::debug!(%peer, version = %accepted.version, kind = ?accepted.kind,
+                path = ?accepted.path, "session accepted");
+            let connection = accepted.connection.clone();
+            if tx.send(accepted).await.is_err() {
+                connection.close(0, "server shutting down");
+            }
+            Finished::Established { key, connection: Box::new(connection) }
+        }));
+    }
+    tracing::debug!("accept loop ended");
+}
+/// Why a server-side handshake failed (logged only).
+#[derive(Debug, thiserror::Error)]
+enum HandshakeError {
+    #[error("QUIC/TLS: {0}")]
+    Quic(#[from] quinn::ConnectionError),
+    #[error("WebTransport: {0}")]
+    WebTransport(#[from] wtq::ServerError),
+    #[error("unexpected ALPN {0:?}")]
+    Alpn(Option<String>),
+    #[error("client offered no supported WebTransport protocol: {0:?}")]
+    NoProtocol(Vec<String>),
+}
+
+async fn handshake(incoming: quinn::Incoming, shared: &ServerShared) -> Result<Accepted, HandshakeError> {
+    let conn = incoming.await?;
+    let peer = conn.remote_address();
+    let alpn = negotiated_alpn(&conn);
+
+    if shared.webtransport && alpn.as_deref() == Some(ALPN_H3.as_bytes()) {
+        let request = wtq::Request::accept(conn).await?;
+        let offered = request.protocols.clone();
+        let Some(version) = negotiate_wt_protocol(&offered, &shared.versions) else {
+            tracing::debug!(%peer, ?offered, "refusing WebTransport request: no common protocol");
+            // Keep the connection until the client has read the refusal and hung up (bounded by the
+            // handshake timeout): dropping it now could close the connection before the response
+            // is delivered, and the client would see a truncated stream instead of the status.
+            let conn = request.conn().clone();
+            request.reject(wtq::http::StatusCode::BAD_REQUEST).await?;
+            conn.closed().await;
+            return Err(HandshakeError::NoProtocol(offered));
+        };
+        let url = request.url.clone();
+        let path = match url.query() {
+            Some(q) => format!("{}?{}", url.path(), q),
+            None => url.path().to_owned(),
+        };
+        let response = wtq::proto::ConnectResponse::OK.with_protocol(version.wt_protocol());
+        let inner = request.respond(response).await?;
+        return Ok(Accepted {
+            version,
+            kind: TransportKind::WebTransport,
+            path: Some(path),
+            url: Some(url),
+            peer,
+            connection: Connection::new(inner, version, TransportKind::WebTransport),
+        });
+    }
+
+    let version =
+        alpn.as_deref().and_then(Version::from_alpn).filter(|v| shared.raw_quic && shared.versions.contains(v));
+    let Some(version) = version else {
+        conn.close(0u32.into(), b"unsupported ALPN");
+        return Err(HandshakeError::Alpn(alpn.map(|a| String::from_utf8_lossy(&a).into_owned())));
+    };
+    Ok(Accepted {
+        version,
+        kind: TransportKind::RawQuic,
+        path: None,
+        url: None,
+        peer,
+        connection: Connection::new(wtq::Session::raw(conn), version, TransportKind::RawQuic),
+    })
+}
