@@ -272,7 +272,10 @@ fn bad_input_on_stdin_is_a_clear_error_and_what_was_published_stays_whole() {
         let (ok, err) = sub.finish();
         assert!(ok, "{name}: moqt sub failed: {err:#?}");
         let summary = err.iter().find(|l| l.starts_with("recorded ")).expect("a summary");
-        assert!(summary.contains(&format!("(video0 {video}, audio0 {audio})")), "{name}: {summary}");
+        assert!(
+            summary.contains(&format!("(video0 {video}, audio0 {audio})")),
+            "{name}: want video0 {video}, audio0 {audio}: {summary}"
+        );
         // Every published frame arrived whole: the recording decodes cleanly with all of them.
         let got = probe(&out);
         let count = |codec: &str| got.iter().find(|s| s.codec == codec).map_or(0, |s| s.packets.len());

@@ -95,12 +95,13 @@ impl NodeDriver {
         self.track_acks = true;
     }
 
-    /// Whether a session has nothing left to send: its core queues are empty and its connection
-    /// has no write in flight (and, with [`NodeDriver::track_acks`], every finished stream was
-    /// acknowledged). A session that is gone counts as flushed.
+    /// Whether a session has nothing left to deliver: its core queues are empty, every track it
+    /// ended was confirmed by the subscriber, and its connection has no write in flight (and,
+    /// with [`NodeDriver::track_acks`], every finished stream was acknowledged). A session that
+    /// is gone counts as flushed.
     pub fn flushed(&self, session: SessionId) -> bool {
-        let queued = self.node.session(session).map_or(0, |s| s.queued_bytes());
-        queued == 0 && self.conns.get(&session).is_none_or(|c| c.io.flushed())
+        let core = self.node.session(session).is_none_or(|s| s.queued_bytes() == 0 && s.unconfirmed_ends() == 0);
+        core && self.conns.get(&session).is_none_or(|c| c.io.flushed())
     }
 
     /// The node, for the application's calls; what they produce goes out on the next poll.

@@ -236,7 +236,7 @@ fn we_subscribe_to_a_gomoqt_publisher() {
     let mut events = us.take_events();
     assert!(events.iter().any(|e| matches!(e,
         Event::GroupEnded { group: g, subscription, sequence: 1, code: None } if g.stream() == group && *subscription == id)));
-    // lite-04 cannot count the groups still in flight: the end comes after the grace period.
+    // Groups may still be in flight behind the FIN: the end comes after the grace period.
     assert!(!events.iter().any(|e| matches!(e, Event::SubscriptionEnded { .. })), "{events:?}");
     let grace = us.us().config().end_grace;
     us.net.advance(grace);

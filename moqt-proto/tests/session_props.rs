@@ -178,7 +178,7 @@ fn scripted(v: Version, opts: WireOptions) -> [Vec<Event>; 2] {
     w.net.session(B).end_subscription(publication, None).unwrap();
     w.net.session(B).unannounce(&Path::new("room/bob")).unwrap();
     w.run();
-    // lite-03/04 report the subscription's end after the grace period for groups in flight.
+    // The subscription's end is reported after the grace period for groups in flight.
     let grace = w.net.session(A).config().end_grace;
     w.net.advance(grace);
     w.run();

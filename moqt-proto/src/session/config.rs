@@ -91,9 +91,8 @@ pub struct Config {
     /// Largest datagram we send (default 1200, the draft's cap).
     pub max_datagram_size: usize,
     /// After the publisher ends one of our subscriptions (FIN), how long groups still in flight
-    /// are awaited before the subscription's end is reported, when they cannot be counted
-    /// (lite-03/04, or groups neither delivered nor dropped). Open groups are always awaited.
-    /// Default 500 ms.
+    /// are awaited before the subscription's end is reported (streams are not ordered: the FIN
+    /// may overtake them). Open groups are always awaited to their end. Default 500 ms.
     pub end_grace: std::time::Duration,
 }
 

@@ -230,6 +230,12 @@ impl Session {
         self.queued
     }
 
+    /// Subscriptions we ended as publisher whose subscriber has not yet confirmed (by ending its
+    /// side) that it received everything. A clean close waits for these to reach zero.
+    pub fn unconfirmed_ends(&self) -> usize {
+        self.publications.values().filter(|id| self.publication(**id).is_some_and(|p| p.ending)).count()
+    }
+
     /// Limits this session hit so far.
     pub fn stats(&self) -> SessionStats {
         self.stats

@@ -47,7 +47,7 @@ pub(super) struct Publication {
     pub(super) base: Option<u64>,
     pub(super) queued: usize,
     /// The application ended the track: FIN once the groups drain.
-    ending: bool,
+    pub(super) ending: bool,
 }
 
 /// A group we publish.

@@ -88,33 +88,19 @@ pub(super) struct GroupIn {
     sequence: u64,
 }
 
-/// What a subscription knows of its groups, to tell when the last one has arrived after the
-/// publisher ended it: streams are not ordered, so the FIN of the subscribe stream may overtake
-/// the group streams it follows.
-#[derive(Debug, Default)]
+/// A subscription the publisher ended (FIN) while groups may still be in flight: streams are
+/// not ordered, so the FIN of the subscribe stream can overtake the group streams before it. The
+/// end is reported, and our side of the subscribe stream finished (telling the publisher that
+/// everything arrived), once no group is open and `end_grace` has passed.
+///
+/// Counting the groups between SUBSCRIBE_START and SUBSCRIBE_END is not enough: a relay may
+/// deliver a cached group older than the START it sent, after the newer ones.
+#[derive(Debug)]
 pub(super) struct Tail {
-    /// SUBSCRIBE_START: the first group that will be delivered.
-    first: Option<u64>,
-    /// SUBSCRIBE_END: no group at or above this will come.
-    end: Option<u64>,
-    /// Groups that started, and groups announced as dropped.
-    seen: u64,
-    dropped: u64,
-    /// The publisher ended the subscription (FIN); the end is reported once the tail is in.
-    finished: bool,
     /// The grace period is over: only open groups are still awaited.
     expired: bool,
-}
-
-impl Tail {
-    /// Every group between the first and the end has started or been dropped.
-    fn counted(&self) -> bool {
-        match (self.first, self.end) {
-            (Some(first), Some(end)) => self.seen.saturating_add(self.dropped) >= end.saturating_sub(first),
-            (None, Some(0)) => true,
-            _ => false,
-        }
-    }
+    /// The subscribe stream, whose FIN back to the publisher waits for the tail.
+    stream: StreamId,
 }
 
 /// Subscriptions that ended cleanly, remembered for a while so their in-flight groups land.
@@ -159,7 +145,6 @@ impl Session {
         let stream = self.open(StreamType::Subscribe, Role::SubscribeOut(id), CONTROL_PRIORITY);
         self.write_msg(stream, |buf, codec| msg.encode(codec, buf));
         self.subscriptions.insert(id, stream);
-        self.tails.insert(id, Tail::default());
         Ok(id)
     }
 
@@ -177,9 +162,11 @@ impl Session {
     /// is reported for it.
     pub fn unsubscribe(&mut self, id: SubscriptionId) -> Result<(), Error> {
         self.ensure_open()?;
-        if self.tails.remove(&id).is_some_and(|t| t.finished) {
+        if let Some(tail) = self.tails.remove(&id) {
             // Ended by the publisher, still waiting for its last groups: stop waiting.
             self.end_groups_of(id, stream_code::CANCEL, true);
+            self.finish(tail.stream);
+            self.gc(tail.stream);
             return Ok(());
         }
         let stream = self.subscriptions.remove(&id).ok_or(Error::UnknownHandle)?;
@@ -207,16 +194,6 @@ impl Session {
     }
 
     pub(super) fn on_subscribe_response(&mut self, subscription: SubscriptionId, resp: SubscribeResponse) {
-        if let Some(tail) = self.tails.get_mut(&subscription) {
-            match &resp {
-                SubscribeResponse::Start(group) => tail.first = Some(*group),
-                SubscribeResponse::End(group) => tail.end = Some(*group),
-                SubscribeResponse::Drop(d) => {
-                    tail.dropped = tail.dropped.saturating_add(d.end.saturating_sub(d.start).saturating_add(1))
-                }
-                SubscribeResponse::Ok(_) => {}
-            }
-        }
         self.events.push_back(match resp {
             SubscribeResponse::Ok(ok) => Event::SubscribeOk { subscription, ok },
             SubscribeResponse::Start(group) => Event::SubscribeStart { subscription, group },
@@ -232,9 +209,6 @@ impl Session {
             self.stop_recv(id, stream_code::UNKNOWN_SUBSCRIPTION);
             self.remove_stream(id);
             return;
-        }
-        if let Some(tail) = self.tails.get_mut(&sub) {
-            tail.seen += 1;
         }
         if let Some(Role::GroupIn(g)) = self.streams.get_mut(&id).map(|s| &mut s.role) {
             g.subscription = Some(sub);
@@ -278,14 +252,16 @@ impl Session {
             .any(|s| matches!(s.role, Role::GroupIn(GroupIn { subscription: Some(x), .. }) if x == sub))
     }
 
-    /// Reports the clean end of `sub` once its publisher has ended it, no group of it is open,
-    /// and every group has arrived (or the grace period is over).
+    /// Reports the clean end of `sub` once the grace period is over and no group of it is open.
     fn settle_tail(&mut self, sub: SubscriptionId) {
         let Some(tail) = self.tails.get(&sub) else { return };
-        if !tail.finished || !(tail.expired || tail.counted()) || self.has_open_groups(sub) {
+        if !tail.expired || self.has_open_groups(sub) {
             return;
         }
-        self.tails.remove(&sub);
+        if let Some(tail) = self.tails.remove(&sub) {
+            self.finish(tail.stream);
+            self.gc(tail.stream);
+        }
         self.events.push_back(Event::SubscriptionEnded { subscription: sub, code: None });
     }
 
@@ -299,7 +275,7 @@ impl Session {
 
     /// Ended subscriptions still waiting for their last groups end now (the session closes).
     pub(super) fn end_tails(&mut self) {
-        let mut subs: Vec<SubscriptionId> = self.tails.drain().filter(|(_, t)| t.finished).map(|(s, _)| s).collect();
+        let mut subs: Vec<SubscriptionId> = self.tails.drain().map(|(s, _)| s).collect();
         subs.sort_unstable();
         for sub in subs {
             self.events.push_back(Event::SubscriptionEnded { subscription: sub, code: None });
@@ -329,24 +305,24 @@ impl Session {
         match code {
             None => {
                 // Groups already in flight may still arrive: remember the id for a while, and
-                // report the end once they are in.
+                // report the end (and FIN our side) once they are in.
                 self.ended_subscriptions.remember(sub);
-                self.finish(stream);
                 if let Some(s) = self.streams.get_mut(&stream) {
                     s.recv = None;
                 }
-                self.gc(stream);
-                let tail = self.tails.entry(sub).or_default();
-                tail.finished = true;
-                if let Some(at) = self.now.checked_add(self.config.end_grace) {
-                    self.timers.arm(SessionTimer::Tail(sub), at);
-                } else {
-                    tail.expired = true;
+                match self.now.checked_add(self.config.end_grace).filter(|_| !self.config.end_grace.is_zero()) {
+                    Some(at) => {
+                        self.tails.insert(sub, Tail { expired: false, stream });
+                        self.timers.arm(SessionTimer::Tail(sub), at);
+                    }
+                    None => {
+                        self.tails.insert(sub, Tail { expired: true, stream });
+                        self.settle_tail(sub);
+                    }
                 }
-                return self.settle_tail(sub);
+                return;
             }
             Some(code) => {
-                self.tails.remove(&sub);
                 self.end_groups_of(sub, code, true);
                 self.reset_send(stream, stream_code::CANCEL);
                 self.remove_stream(stream);
