@@ -34,6 +34,8 @@ pub(super) struct Link {
     redial: Option<Redial>,
     reconnect: Reconnect,
     dialing: Option<BoxFuture<'static, Result<Connection, TransportError>>>,
+    /// The URL of the dial in progress (the original URL, or a GOAWAY's next URI).
+    target: String,
     /// The dial in progress follows a GOAWAY (make-before-break).
     migrating: bool,
     /// Old sessions serving their last groups after a migration, with their deadline.
@@ -52,6 +54,7 @@ impl Link {
             reconnect: Reconnect::new(policy, &url),
             redial,
             dialing: None,
+            target: String::new(),
             migrating: false,
             draining: Vec::new(),
             timer: None,
@@ -92,6 +95,7 @@ impl Link {
         let Some(redial) = &self.redial else { return };
         let connector = redial.connector.clone();
         self.migrating = migrating;
+        self.target = url.clone();
         self.dialing = Some(Box::pin(async move {
             let parsed = url::Url::parse(&url)
                 .map_err(|e| TransportError::InvalidUrl { url: url.clone(), reason: e.to_string() })?;
@@ -160,7 +164,7 @@ impl Owner {
         match action {
             Action::GiveUp => self.shared.closed.set(CloseInfo { code, reason }),
             action => {
-                tracing::info!(code, reason, url = self.link.url(), "connection lost: reconnecting");
+                tracing::debug!(code, reason, url = self.link.url(), "connection lost: reconnecting");
                 self.shared.states.push(ConnectionState::Lost { code, reason }, 0, MAX_STATES);
                 if let Action::Dial(url) = action {
                     self.link.start(url, false);
@@ -177,7 +181,7 @@ impl Owner {
         self.shared.goaway.set(uri.clone());
         self.shared.states.push(ConnectionState::Moving { uri: uri.clone() }, 0, MAX_STATES);
         if let Action::Dial(url) = self.link.reconnect.goaway(&uri) {
-            tracing::info!(uri, "goaway: moving to the next uri");
+            tracing::debug!(uri, "goaway: moving to the next uri");
             self.link.start(url, true);
         }
     }
@@ -200,7 +204,9 @@ impl Owner {
             connection.close(0, "session closed");
             return;
         }
-        let path = url::Url::parse(self.link.url()).ok().map(|u| u.path().to_owned());
+        // The URL actually dialled: a GOAWAY's next URI has its own path.
+        let url = std::mem::take(&mut self.link.target);
+        let path = url::Url::parse(&url).ok().map(|u| u.path().to_owned());
         let config = self.link.session_config(&connection, self.perspective, path.as_deref(), &self.options);
         let version = connection.version();
         let old = self.sid;
@@ -214,8 +220,7 @@ impl Owner {
         self.sid = new;
         *self.shared.current.lock().unwrap_or_else(|e| e.into_inner()) = connection;
         self.link.reconnect.connected();
-        let url = self.link.url().to_owned();
-        tracing::info!(url, %version, "connected again");
+        tracing::debug!(url, %version, "connected again");
         self.shared.states.push(ConnectionState::Connected { url, version }, 0, MAX_STATES);
     }
 
@@ -225,23 +230,28 @@ impl Owner {
         if let Some(url) = self.link.reconnect.poll_dial(now) {
             self.link.start(url, false);
         }
-        let done: Vec<SessionId> = self
-            .link
-            .draining
-            .iter()
-            .filter(|(s, deadline)| *deadline <= now || self.driver.node().feeds_through(*s) == 0)
-            .map(|(s, _)| *s)
-            .collect();
+        let draining = self.link.draining.clone();
+        let done: Vec<SessionId> =
+            draining.into_iter().filter(|(s, deadline)| *deadline <= now || self.idle(*s)).map(|(s, _)| s).collect();
         for old in done {
             self.link.draining.retain(|(s, _)| *s != old);
             self.driver.node().close_session(old, session_code::NO_ERROR, "moved");
         }
     }
 
-    /// After every event: old connections that no longer feed anything close now.
+    /// After every event: old connections that no longer carry anything close now.
     pub(super) fn settle_drains(&mut self) {
-        if self.link.draining.iter().any(|(s, _)| self.driver.node().feeds_through(*s) == 0) {
+        let draining: Vec<SessionId> = self.link.draining.iter().map(|(s, _)| *s).collect();
+        if draining.into_iter().any(|s| self.idle(s)) {
             self.redial();
         }
+    }
+
+    /// Whether an old connection neither feeds a track of ours nor serves a subscription of its
+    /// relay's (a publisher keeps serving the old relay until its subscribers have moved, so
+    /// that they lose nothing).
+    fn idle(&mut self, session: SessionId) -> bool {
+        let node = self.driver.node();
+        node.feeds_through(session) == 0 && node.serves_through(session) == 0
     }
 }
