@@ -130,11 +130,29 @@ fn pick_runtime(runtime: &Option<Runtime>) -> Result<Runtime, TransportError> {
 
 fn bind_endpoint(
     addr: SocketAddr,
-    server: Option<quinn::ServerConfig>,
+    server: Option<(quinn::ServerConfig, &Identity)>,
     runtime: Runtime,
 ) -> Result<quinn::Endpoint, TransportError> {
     let socket = std::net::UdpSocket::bind(addr).map_err(|source| TransportError::Bind { addr, source })?;
-    quinn::Endpoint::new(quinn::EndpointConfig::default(), server, socket, runtime)
+    // A server's stateless-reset key comes from its private key: restarted with the same
+    // identity, it resets its predecessor's connections, so their clients learn at once (instead
+    // of at their idle timeout) and reconnect.
+    let endpoint = match &server {
+        Some((_, identity)) => {
+            // Both the reset key and the connection-ID key: an endpoint only resets packets
+            // whose connection ID it recognises as one it could have issued.
+            let secret = identity.derived_secret(b"moqt quic stateless reset key\0");
+            let mut config =
+                quinn::EndpointConfig::new(Arc::new(ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &secret)));
+            let cid_key = u64::from_be_bytes(
+                identity.derived_secret(b"moqt quic connection id key\0")[..8].try_into().expect("8 bytes"),
+            );
+            config.cid_generator(move || Box::new(quinn_proto::HashedConnectionIdGenerator::from_key(cid_key)));
+            config
+        }
+        None => quinn::EndpointConfig::default(),
+    };
+    quinn::Endpoint::new(endpoint, server.map(|(s, _)| s), socket, runtime)
         .map_err(|source| TransportError::Bind { addr, source })
 }
 
@@ -268,7 +286,7 @@ impl Listener {
         let mut quic = quinn::ServerConfig::with_crypto(Arc::new(tls));
         quic.transport_config(config.transport.clone().unwrap_or_else(|| Arc::new(default_transport_config())));
 
-        let endpoint = bind_endpoint(config.bind, Some(quic), runtime.clone())?;
+        let endpoint = bind_endpoint(config.bind, Some((quic, &config.identity)), runtime.clone())?;
         let local_addr = endpoint.local_addr().map_err(|source| TransportError::Bind { addr: config.bind, source })?;
         tracing::info!(%local_addr, ?versions, raw_quic = config.raw_quic, webtransport = config.webtransport, "server listening");
 
