@@ -3,9 +3,11 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
+use moqt_driver_tokio::session::ReconnectPolicy;
 use moqt_driver_tokio::tls::{Fingerprint, Verification};
 use moqt_proto::{Dialect, Version};
 use serde::Deserialize;
@@ -243,10 +245,48 @@ impl ConnectArgs {
     }
 }
 
+/// How `moqt pub`, `sub` and `announced` survive a lost connection or a relay's GOAWAY.
+#[derive(Debug, Args, Clone)]
+#[command(next_help_heading = "Reconnection")]
+pub struct ReconnectArgs {
+    /// Do not reconnect: a lost connection ends the command, a GOAWAY is only reported.
+    #[arg(long)]
+    pub no_reconnect: bool,
+    /// The first delay before dialling again after a loss, in ms (doubling, with up to 50%
+    /// jitter off, up to --reconnect-max-delay).
+    #[arg(long, value_name = "MS", default_value_t = 100)]
+    pub reconnect_delay: u64,
+    /// The longest delay between attempts, in ms.
+    #[arg(long, value_name = "MS", default_value_t = 10_000)]
+    pub reconnect_max_delay: u64,
+    /// Give up after this many failed attempts in a row [default: never].
+    #[arg(long, value_name = "N")]
+    pub reconnect_attempts: Option<u32>,
+}
+
+impl ReconnectArgs {
+    /// The policy these flags describe.
+    pub fn policy(&self) -> ReconnectPolicy {
+        if self.no_reconnect {
+            return ReconnectPolicy::disabled();
+        }
+        let initial = Duration::from_millis(self.reconnect_delay.max(1));
+        ReconnectPolicy {
+            enabled: true,
+            initial_backoff: initial,
+            max_backoff: Duration::from_millis(self.reconnect_max_delay).max(initial),
+            max_attempts: self.reconnect_attempts.filter(|n| *n > 0),
+            ..ReconnectPolicy::default()
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct PubArgs {
     #[command(flatten)]
     pub connect: ConnectArgs,
+    #[command(flatten)]
+    pub reconnect: ReconnectArgs,
     /// The broadcast path.
     pub broadcast: String,
     /// The track name [default: "seconds" with --clock, else "data"].
@@ -284,6 +324,8 @@ pub struct PubArgs {
 pub struct SubArgs {
     #[command(flatten)]
     pub connect: ConnectArgs,
+    #[command(flatten)]
+    pub reconnect: ReconnectArgs,
     /// The broadcast path.
     pub broadcast: String,
     /// The track name [default: "data"].
@@ -312,6 +354,8 @@ pub struct SubArgs {
 pub struct AnnouncedArgs {
     #[command(flatten)]
     pub connect: ConnectArgs,
+    #[command(flatten)]
+    pub reconnect: ReconnectArgs,
     /// The prefix [default: everything].
     #[arg(default_value = "")]
     pub prefix: String,
