@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use bytes::Bytes;
 use moqt_driver_quinn::{Error, GroupReader};
-use moqt_proto::session::SubscribeParams;
+use moqt_proto::session::{stream_code, SubscribeParams};
 
 use crate::cli::SubArgs;
 use crate::client_cmd::{close, connect_with, pattern_latency, shutdown_signal, ConnectOptions};
@@ -105,6 +105,7 @@ pub async fn subscribe(args: SubArgs) -> Result<()> {
     let mut interrupted = None;
     let track_name = args.track.clone().unwrap_or_else(|| "data".to_string());
     let params = SubscribeParams { priority: args.priority, max_latency: args.max_latency, ..Default::default() };
+    let reconnecting = !args.reconnect.no_reconnect;
     let mut reader = session.subscribe(&args.broadcast, &track_name, params).await?;
     eprintln!("subscribed to {}/{track_name}", args.broadcast);
     let mut out = std::io::stdout().lock();
@@ -152,6 +153,14 @@ pub async fn subscribe(args: SubArgs) -> Result<()> {
                     Some(info) => format!("the session closed (code {:#x}: {})", info.code, info.reason),
                     None => "the publisher ended the track".to_owned(),
                 })
+            }
+            // Waiting for a route outlasted the failover grace (a relay down for long):
+            // while the session reconnects, ask again rather than give up.
+            Next::Group(Err(Error::Code(stream_code::UNROUTABLE)))
+                if reconnecting && session.close_info().is_none() =>
+            {
+                eprintln!("no route to {}/{track_name} for a while: subscribing again", args.broadcast);
+                reader = session.subscribe(&args.broadcast, &track_name, params).await?;
             }
             Next::Group(Err(e)) => return Err(e).context("the subscription failed"),
             // A group cut short (its connection was lost, or it fell too far behind): the next.
