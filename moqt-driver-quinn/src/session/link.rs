@@ -20,6 +20,19 @@ use crate::transport::TransportError;
 
 /// The longest an old connection serves after a GOAWAY once the new one is up.
 const DRAIN_MAX: Duration = Duration::from_secs(10);
+/// How long an old connection stays once idle, at least (and at least 4 RTTs): what it sent
+/// last (the end of a track we published, say) must reach the old relay before the close.
+const DRAIN_LINGER: Duration = Duration::from_millis(250);
+
+/// An old connection serving its last groups after a migration.
+#[derive(Debug, Clone, Copy)]
+struct Draining {
+    session: SessionId,
+    /// Closed at this time whatever it still carries.
+    until: Instant,
+    /// Idle since: closed once idle this long.
+    idle_at: Option<Instant>,
+}
 
 /// What [`Link::poll`] has.
 pub(super) enum Dial {
@@ -38,8 +51,8 @@ pub(super) struct Link {
     target: String,
     /// The dial in progress follows a GOAWAY (make-before-break).
     migrating: bool,
-    /// Old sessions serving their last groups after a migration, with their deadline.
-    draining: Vec<(SessionId, Instant)>,
+    /// Old sessions serving their last groups after a migration.
+    draining: Vec<Draining>,
     timer: Option<Sleep>,
     random: u64,
 }
@@ -111,8 +124,13 @@ impl Link {
                 return Poll::Ready(Dial::Done(result));
             }
         }
-        let deadline =
-            [self.reconnect.poll_timeout(), self.draining.iter().map(|(_, d)| *d).min()].into_iter().flatten().min();
+        let deadline = [
+            self.reconnect.poll_timeout(),
+            self.draining.iter().map(|d| d.idle_at.unwrap_or(d.until).min(d.until)).min(),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
         let Some(deadline) = deadline else {
             self.timer = None;
             return Poll::Pending;
@@ -139,8 +157,8 @@ impl Owner {
     pub(super) fn close(&mut self, code: u64, reason: &str) {
         self.link.reconnect.closed();
         self.link.dialing = None;
-        for (old, _) in std::mem::take(&mut self.link.draining) {
-            self.driver.node().close_session(old, code, reason);
+        for old in std::mem::take(&mut self.link.draining) {
+            self.driver.node().close_session(old.session, code, reason);
         }
         let sid = self.sid;
         self.driver.node().close_session(sid, code, reason);
@@ -149,7 +167,7 @@ impl Owner {
     /// A session of the node closed.
     pub(super) fn session_closed(&mut self, session: SessionId, code: u64, reason: String) {
         if session != self.sid {
-            self.link.draining.retain(|(s, _)| *s != session);
+            self.link.draining.retain(|d| d.session != session);
             return;
         }
         // Refusals that another attempt would meet again end the session.
@@ -213,7 +231,7 @@ impl Owner {
         let new = self.driver.add(connection.clone(), config);
         if self.link.migrating && self.driver.connection(old).is_some() {
             self.driver.node().migrate(old, new);
-            self.link.draining.push((old, Instant::now() + DRAIN_MAX));
+            self.link.draining.push(Draining { session: old, until: Instant::now() + DRAIN_MAX, idle_at: None });
         } else {
             self.driver.node().set_default_upstream(Some(new));
         }
@@ -230,20 +248,34 @@ impl Owner {
         if let Some(url) = self.link.reconnect.poll_dial(now) {
             self.link.start(url, false);
         }
-        let draining = self.link.draining.clone();
-        let done: Vec<SessionId> =
-            draining.into_iter().filter(|(s, deadline)| *deadline <= now || self.idle(*s)).map(|(s, _)| s).collect();
+        self.settle_drains();
+        let done: Vec<SessionId> = self
+            .link
+            .draining
+            .iter()
+            .filter(|d| d.until <= now || d.idle_at.is_some_and(|t| t <= now))
+            .map(|d| d.session)
+            .collect();
         for old in done {
-            self.link.draining.retain(|(s, _)| *s != old);
+            self.link.draining.retain(|d| d.session != old);
             self.driver.node().close_session(old, session_code::NO_ERROR, "moved");
         }
     }
 
-    /// After every event: old connections that no longer carry anything close now.
+    /// After every event: old connections that no longer carry anything are closed after a
+    /// linger (see [`DRAIN_LINGER`]); one that carries something again is kept.
     pub(super) fn settle_drains(&mut self) {
-        let draining: Vec<SessionId> = self.link.draining.iter().map(|(s, _)| *s).collect();
-        if draining.into_iter().any(|s| self.idle(s)) {
-            self.redial();
+        let now = Instant::now();
+        for i in 0..self.link.draining.len() {
+            let session = self.link.draining[i].session;
+            let idle = self.idle(session);
+            let rtt = self.driver.connection(session).map_or(Duration::ZERO, |c| c.rtt());
+            let d = &mut self.link.draining[i];
+            d.idle_at = match (idle, d.idle_at) {
+                (false, _) => None,
+                (true, Some(at)) => Some(at),
+                (true, None) => Some(now + DRAIN_LINGER.max(rtt.saturating_mul(4))),
+            };
         }
     }
 
