@@ -124,6 +124,11 @@ pub fn pattern_frame(counter: u64, size: usize) -> Bytes {
     b.freeze()
 }
 
+/// The counter of a test-pattern frame (its bytes 8..16).
+pub fn pattern_counter(payload: &[u8]) -> Option<u64> {
+    Some(u64::from_be_bytes(payload.get(8..16)?.try_into().ok()?))
+}
+
 /// The latency of a test-pattern frame, in microseconds, if it looks like one.
 pub fn pattern_latency(payload: &[u8]) -> Option<u64> {
     let sent = u64::from_be_bytes(payload.get(..8)?.try_into().ok()?);
@@ -372,7 +377,7 @@ mod tests {
     fn pattern_roundtrip() {
         let f = pattern_frame(7, 100);
         assert_eq!(f.len(), 100);
-        assert_eq!(u64::from_be_bytes(f[8..16].try_into().unwrap()), 7);
+        assert_eq!(pattern_counter(&f), Some(7));
         assert!(pattern_latency(&f).unwrap() < 10_000_000);
     }
 }

@@ -1,7 +1,8 @@
 //! `moqt sub` (without `--media`): one track's frames to stdout, or `--stats` lines. The session
 //! reconnects (unless `--no-reconnect`) and its subscription resumes from the next group; this
-//! module counts what the switch cost: reconnects, groups missed right after each one, and
-//! duplicate groups (which the core never delivers; counted to prove it).
+//! module counts what the switch cost: reconnects, groups missed right after each one,
+//! duplicate groups (which the core never delivers; counted to prove it) and, for test-pattern
+//! frames, frames skipped (jumps in their counters: frames lost inside groups too).
 
 use std::collections::BTreeSet;
 use std::io::Write;
@@ -13,7 +14,7 @@ use moqt_driver_quinn::{Error, GroupReader};
 use moqt_proto::session::{stream_code, SubscribeParams};
 
 use crate::cli::SubArgs;
-use crate::client_cmd::{close, connect_with, pattern_latency, shutdown_signal, ConnectOptions};
+use crate::client_cmd::{close, connect_with, pattern_counter, pattern_latency, shutdown_signal, ConnectOptions};
 use crate::stats::Latencies;
 
 /// Group sequences remembered for duplicate detection.
@@ -34,6 +35,10 @@ pub struct Counts {
     pub duplicates: u64,
     /// Connections established after the first.
     pub reconnects: u64,
+    /// Test-pattern frames skipped: jumps in the frames' counters (see `pattern_frame`).
+    pub skipped: u64,
+    /// The highest test-pattern counter so far.
+    last_counter: Option<u64>,
     /// The highest group sequence so far.
     last_seq: Option<u64>,
     /// Recent sequences, for duplicates.
@@ -78,11 +83,15 @@ impl Counts {
         Some(Resumed { sequence: seq, missed: skipped, gap })
     }
 
-    /// A frame arrived at `now`.
-    pub fn frame(&mut self, len: usize, now: Instant) {
+    /// A frame arrived at `now`; `counter` is its test-pattern counter, if it is one.
+    pub fn frame(&mut self, len: usize, counter: Option<u64>, now: Instant) {
         self.frames += 1;
         self.bytes += len as u64;
         self.last_frame = Some(now);
+        if let Some(c) = counter {
+            self.skipped += self.last_counter.map_or(0, |last| c.saturating_sub(last.saturating_add(1)));
+            self.last_counter = Some(self.last_counter.map_or(c, |last| last.max(c)));
+        }
     }
 }
 
@@ -170,7 +179,8 @@ pub async fn subscribe(args: SubArgs) -> Result<()> {
             }
             Next::Frame(Ok(None)) => current = None,
             Next::Frame(Ok(Some(frame))) => {
-                counts.frame(frame.len(), Instant::now());
+                let counter = pattern_latency(&frame).and_then(|_| pattern_counter(&frame));
+                counts.frame(frame.len(), counter, Instant::now());
                 if args.stats {
                     if let Some(l) = pattern_latency(&frame) {
                         latencies.record(l);
@@ -215,7 +225,7 @@ fn print_stats(out: &mut impl Write, start: Instant, c: &Counts, latencies: &mut
     writeln!(
         out,
         "sub: {} frames, {:.1} frames/s, {:.0} kbit/s, {} groups lost, latency ms p50 {} p99 {} max {}, \
-         {} reconnects, {} groups missed, {} duplicate groups",
+         {} reconnects, {} groups missed, {} duplicate groups, {} frames skipped",
         c.frames,
         c.frames as f64 / secs,
         c.bytes as f64 * 8.0 / secs / 1000.0,
@@ -226,6 +236,7 @@ fn print_stats(out: &mut impl Write, start: Instant, c: &Counts, latencies: &mut
         c.reconnects,
         c.missed,
         c.duplicates,
+        c.skipped,
     )?;
     out.flush()?;
     latencies.clear();
@@ -241,7 +252,7 @@ mod tests {
         let t0 = Instant::now();
         let mut c = Counts::default();
         assert_eq!(c.group(5, t0), None);
-        c.frame(10, t0);
+        c.frame(10, None, t0);
         assert_eq!(c.group(7, t0), None, "a gap without a reconnection");
         assert_eq!((c.lost, c.missed), (1, 0));
         c.reconnects = 1;
@@ -254,5 +265,18 @@ mod tests {
         // A late group below the highest is neither lost again nor a duplicate.
         assert_eq!(c.group(9, later), None);
         assert_eq!((c.lost, c.duplicates), (3, 1));
+    }
+
+    #[test]
+    fn counts_skipped_pattern_frames() {
+        let t0 = Instant::now();
+        let mut c = Counts::default();
+        for counter in [0, 1, 2, 5, 6, 4, 9] {
+            c.frame(64, Some(counter), t0);
+        }
+        // 3 and 4 skipped (4 arrives late: still counted), then 7 and 8.
+        assert_eq!(c.skipped, 4);
+        c.frame(64, None, t0);
+        assert_eq!((c.frames, c.skipped), (8, 4), "frames without a counter do not count");
     }
 }

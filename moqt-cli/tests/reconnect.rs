@@ -243,7 +243,17 @@ fn a_rolling_restart_moves_everyone_without_losing_or_repeating_a_group() {
         assert!(ok, "{}: {sub_err:?}", pair.name);
         let total = out.iter().find(|l| l.starts_with("total sub: ")).expect("the subscriber's total line");
         println!("ROLLING RESTART: {} via {to}: sent {sent:?}; received {total:?}", pair.name);
-        assert_eq!(field(total, "frames"), field(sent, "frames"), "{}: every frame arrived once", pair.name);
+        // Inside the stream nothing is skipped; at its end, lite-04 (no end-of-subscription
+        // message) may lose the last frames of the last group to the race between the
+        // subscription's FIN and that group's stream. lite-05 and later say which group is last:
+        // every frame arrives.
+        let (got, want) = (field(total, "frames"), field(sent, "frames"));
+        assert_eq!(field(total, "frames skipped"), 0, "{}: {total}", pair.name);
+        if v == "lite-04" {
+            assert!(got <= want && want - got < 5, "{}: {got} of {want} frames", pair.name);
+        } else {
+            assert_eq!(got, want, "{}: every frame arrived once", pair.name);
+        }
         assert_eq!(field(total, "groups lost"), 0, "{}: {total}", pair.name);
         assert_eq!(field(total, "duplicate groups"), 0, "{}: {total}", pair.name);
         assert_eq!(field(total, "reconnects"), 1, "{}: {total}", pair.name);
