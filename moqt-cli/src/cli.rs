@@ -35,7 +35,8 @@ Examples:
 
 At start it prints `certificate sha256 HEX`, `listening on ADDR`, the demo page's URL and a `moqt pub` /
 `moqt sub` pair with the fingerprint filled in. HTTP on the same TCP port: /certificate.sha256, /health,
-/metrics. Ctrl-C sends GOAWAY (--next-uri) and drains for up to --drain-timeout seconds.";
+/metrics. Ctrl-C or SIGTERM sends GOAWAY (--next-uri) and drains for up to --drain-timeout seconds: clients
+move to --next-uri, or reconnect once the relay closes (docs/reconnect.md).";
 
 /// `moqt pub --help` examples.
 pub const PUB_EXAMPLES: &str = "\
@@ -50,7 +51,8 @@ Examples (HEX: the fingerprint `moqt relay` prints):
 Test-pattern frames carry their send time, so `moqt sub --stats` (and the demo page) measure latency.
 --media reads fragmented MP4 from a file (paced by its timestamps) or stdin: CMAF as ffmpeg writes it
 with CMAF='-f mp4 -movflags cmaf+frag_keyframe+empty_moov'. It publishes moq-dev's hang format (a NAME.hang
-broadcast plays in the demo page) or, with --catalog msf, the MSF catalog (draft-ietf-moq-msf-00/01).";
+broadcast plays in the demo page) or, with --catalog msf, the MSF catalog (draft-ietf-moq-msf-00/01).
+The broadcast survives relay restarts and GOAWAY: it is announced again (--no-reconnect: end instead).";
 
 /// `moqt sub --help` examples.
 pub const SUB_EXAMPLES: &str = "\
@@ -63,7 +65,9 @@ Examples (HEX: the fingerprint `moqt relay` prints):
   moqt sub moqt://localhost:4443 film.hang --media - --tls-fingerprint HEX | ffplay -    # watch it
 
 Subscribe after the broadcast is announced (`moqt announced URL NAME --count 1` waits for it);
---media waits for the announcement itself, then records every rendition until the broadcast ends.";
+--media waits for the announcement itself, then records every rendition until the broadcast ends.
+A lost connection is dialled again and a relay's GOAWAY followed (--no-reconnect: end instead); the
+subscription resumes at the next group, and --stats counts reconnects and the groups missed.";
 
 /// `moqt announced --help` examples.
 pub const ANNOUNCED_EXAMPLES: &str = "\

@@ -1,5 +1,6 @@
 //! `moqt relay`: the main job. One UDP port for raw QUIC and WebTransport, plain HTTP on the same
-//! TCP port number, optional links to peer relays, and a graceful GOAWAY drain on Ctrl-C.
+//! TCP port number, optional links to peer relays, and a graceful GOAWAY drain on Ctrl-C or
+//! SIGTERM.
 
 use std::net::SocketAddr;
 use std::path::Path as FsPath;
@@ -114,7 +115,8 @@ pub async fn run(args: RelayArgs) -> Result<()> {
         }
     });
 
-    tokio::signal::ctrl_c().await.context("cannot wait for Ctrl-C")?;
+    // Ctrl-C or SIGTERM (what service managers send) drains.
+    crate::client_cmd::shutdown_signal().await;
     let drain = Duration::from_secs_f64(args.drain_timeout.unwrap_or(5.0).max(0.0));
     let uri = args.next_uri.clone().unwrap_or_default();
     eprintln!("shutting down: GOAWAY {uri:?}, draining for up to {drain:?}");

@@ -213,9 +213,9 @@ fn a_rolling_restart_moves_everyone_without_losing_or_repeating_a_group() {
         }
         draining.push(old);
     }
-    for old in &draining {
-        old.interrupt();
-    }
+    // Ctrl-C drains one, SIGTERM (what service managers send) the other.
+    draining[0].interrupt();
+    draining[1].terminate();
     for (to, v, pair) in &pairs {
         for p in [&pair.publisher, &pair.subscriber] {
             p.wait_err(&format!("goaway received: moving to {to} (make-before-break)"));

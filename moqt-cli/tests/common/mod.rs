@@ -159,6 +159,12 @@ impl Proc {
         assert!(ok);
     }
 
+    /// Sends SIGTERM.
+    pub fn terminate(&self) {
+        let ok = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap().success();
+        assert!(ok);
+    }
+
     /// Waits for the exit; returns (success, remaining stdout lines, remaining stderr lines).
     pub fn finish_all(mut self) -> (bool, Vec<String>, Vec<String>) {
         let out = drain(&self.out, "stdout");
