@@ -136,6 +136,12 @@ pub struct NodeConfig {
     /// How long a track whose upstream was lost waits for another route before its
     /// subscribers are told `UNROUTABLE` (they are not reset meanwhile).
     pub failover_grace: Duration,
+    /// The longest hop chain accepted (1..=32; longer routes are dropped, and a route is
+    /// forwarded only if its chain leaves room for this node).
+    pub max_hops: usize,
+    /// How long a path whose anonymous routes are no longer feasible stays withdrawn before the
+    /// best remaining route is taken again (see [`Origin`]).
+    pub route_hold_down: Duration,
 }
 
 impl NodeConfig {
@@ -155,6 +161,8 @@ impl NodeConfig {
             require_access: false,
             admission_timeout: Duration::from_secs(15),
             failover_grace: Duration::from_secs(5),
+            max_hops: 32,
+            route_hold_down: Duration::from_secs(1),
         }
     }
 
@@ -246,6 +254,10 @@ pub struct NodeLimitStats {
     pub tracks_waiting_for_route: u64,
     /// Upstream subscriptions made again over another route (failover and reconnection).
     pub route_switches: u64,
+    /// Announcements dropped: their chain held this node, or was longer than `max_hops`.
+    pub routes_looped: u64,
+    /// Paths withdrawn and held down because their only routes were infeasible (anonymous).
+    pub routes_held_down: u64,
 }
 
 /// What the node reports to its driver and application.

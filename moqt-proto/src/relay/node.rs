@@ -40,6 +40,8 @@ pub(super) enum NodeTimer {
     Dangling(usize),
     /// A migrating track's refused candidate, to try again (track index).
     Candidate(usize),
+    /// Paths held down for lack of a feasible route are released.
+    HoldDown,
 }
 
 /// One session of the node.
@@ -369,6 +371,7 @@ impl Node {
                 NodeTimer::Expiry(sid) => self.access_expired(sid),
                 NodeTimer::Dangling(idx) => self.dangling_expired(idx),
                 NodeTimer::Candidate(idx) => self.candidate_retry(idx),
+                NodeTimer::HoldDown => self.hold_down_expired(),
             }
         }
         self.pump();
@@ -566,7 +569,10 @@ impl Node {
                     self.events.push_back(NodeEvent::ProbeEnded { session: sid, probe, code });
                 }
             }
-            Event::PeerSetup(setup) => self.events.push_back(NodeEvent::PeerSetup { session: sid, setup }),
+            Event::PeerSetup(setup) => {
+                self.reprice(sid, &setup);
+                self.events.push_back(NodeEvent::PeerSetup { session: sid, setup });
+            }
             Event::Goaway { uri } => self.events.push_back(NodeEvent::Goaway { session: sid, uri }),
             Event::Closed { code, reason } => self.remove_session(sid, code, reason),
             Event::AnnounceInterest { prefix, .. } => self.on_announce_interest(sid, &prefix),

@@ -264,6 +264,12 @@ impl Node {
     ) {
         let key = (path, name);
         if let Some(&idx) = self.track_index.get(&key) {
+            // A subscription from the session the track comes from would be a loop.
+            let from_upstream = matches!((self.track(idx).upstream, subscriber),
+                (Upstream::Remote { session, .. }, Subscriber::Session(s, _)) if s == session);
+            if from_upstream {
+                return self.refuse(subscriber, stream_code::UNROUTABLE);
+            }
             return self.attach(idx, subscriber, params);
         }
         let (path, name) = key;
