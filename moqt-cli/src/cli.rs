@@ -200,8 +200,9 @@ pub struct RelayArgs {
     /// Generate a 14-day ECDSA P-256 certificate for these names [default: localhost].
     #[arg(long, value_delimiter = ',')]
     pub tls_generate: Vec<String>,
-    /// Another relay to link with (moqt:// or https://); repeatable.
-    #[arg(long = "peer")]
+    /// Another relay to link with (moqt:// or https://; `?cost=N` prices the link, `?jwt=`
+    /// carries a token); repeatable. See docs/cluster.md.
+    #[arg(long = "peer", alias = "cluster-connect")]
     pub peers: Vec<String>,
     /// Verification for --peer connections: a pinned SHA-256 fingerprint.
     #[arg(long)]
@@ -218,12 +219,14 @@ pub struct RelayArgs {
     /// Directory of the demo page served over HTTP [default: web/dist if it exists].
     #[arg(long)]
     pub web_root: Option<PathBuf>,
-    /// This relay's hop id (non-zero) [default: random].
-    #[arg(long)]
+    /// This relay's hop id, its identity in hop chains (non-zero) [default: random].
+    #[arg(long, alias = "cluster-id")]
     pub hop_id: Option<u64>,
     /// Only these versions (repeatable) [default: all].
     #[arg(long = "version", value_parser = parse_version)]
     pub versions: Vec<Version>,
+    #[command(flatten)]
+    pub cluster: crate::cluster::ClusterArgs,
     #[command(flatten)]
     pub auth: crate::auth_cmd::AuthArgs,
     #[command(flatten)]
@@ -424,9 +427,16 @@ pub struct RelayFile {
     pub next_uri: Option<String>,
     pub drain_timeout: Option<f64>,
     pub web_root: Option<PathBuf>,
+    #[serde(alias = "cluster_id")]
     pub hop_id: Option<u64>,
     #[serde(default)]
     pub versions: Vec<String>,
+    /// The cluster keys (the flags of the same names).
+    pub peer_list: Option<String>,
+    pub peer_list_interval: Option<f64>,
+    pub peer_token: Option<PathBuf>,
+    #[serde(alias = "cluster_max_hops")]
+    pub max_hops: Option<usize>,
     #[serde(default)]
     pub auth: crate::auth_cmd::AuthFile,
     /// `[relay.limits]`: the same keys as the limit flags, with underscores.
@@ -466,6 +476,12 @@ impl RelayArgs {
         self.drain_timeout = self.drain_timeout.or(file.drain_timeout);
         self.web_root = self.web_root.or(file.web_root);
         self.hop_id = self.hop_id.or(file.hop_id);
+        self.cluster = self.cluster.merge(crate::cluster::ClusterArgs {
+            peer_list: file.peer_list,
+            peer_list_interval: file.peer_list_interval,
+            peer_token: file.peer_token,
+            max_hops: file.max_hops,
+        });
         self.auth = self.auth.merge(file.auth);
         self.limits = self.limits.merge(file.limits);
         if self.versions.is_empty() {

@@ -156,8 +156,8 @@ impl Node {
     }
 
     /// The price of the link to a session: its configured price (our SETUP Cost), else the
-    /// peer's SETUP Cost, else 1.
-    pub(super) fn link_price(&self, sid: SessionId) -> u64 {
+    /// peer's SETUP Cost, else 1. It is added to the cost of every route the session announces.
+    pub fn link_price(&self, sid: SessionId) -> u64 {
         let Some(s) = self.session(sid) else { return 1 };
         s.config().cost.or(s.peer_setup().and_then(|setup| setup.cost)).unwrap_or(1)
     }
@@ -176,6 +176,11 @@ impl Node {
         };
         let add = |c: u64| c.saturating_add(price).min(MAX_VARINT);
         RouteCost { warm: add(base.warm), cold: add(base.cold) }
+    }
+
+    /// How many broadcasts a session offers a route to (for per-peer metrics).
+    pub fn routes_via(&self, sid: SessionId) -> usize {
+        self.origin.routes_from(Source::Session(sid))
     }
 
     /// A peer's SETUP arrived: the routes it announced before it are priced again with its
