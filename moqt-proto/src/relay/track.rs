@@ -292,7 +292,10 @@ impl Node {
             return self.refuse(subscriber, stream_code::UNROUTABLE);
         };
         let Some(session) = self.session_mut(up) else { return self.refuse(subscriber, stream_code::UNROUTABLE) };
-        let subscription = match session.subscribe(upstream_path, &name, upstream_params) {
+        // The first subscriber's start goes upstream too: a relay failing over to this one asks
+        // for the group after the last it delivered, which an upstream cache may still hold.
+        let first = SubscribeParams { start_group: params.start_group, ..upstream_params };
+        let subscription = match session.subscribe(upstream_path, &name, first) {
             Ok(subscription) => subscription,
             Err(Error::GoingAway) => return self.refuse(subscriber, stream_code::GOING_AWAY),
             Err(_) => return self.refuse(subscriber, stream_code::UNROUTABLE),
