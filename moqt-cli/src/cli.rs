@@ -33,6 +33,7 @@ Examples:
   moqt relay --listen 127.0.0.1:4443          # loopback only: open http://127.0.0.1:4443/ (not localhost)
   moqt relay --listen [::]:443 --tls-cert cert.pem --tls-key key.pem
   moqt relay --listen 127.0.0.1:4444 --peer moqt://127.0.0.1:4443 --peer-fingerprint HEX
+  moqt relay --cluster-id 2 --peer 'moqt://10.0.0.1:4443?cost=5' --peer-list peers.json   # docs/cluster.md
   moqt relay --config relay.toml              # the same settings under [relay]; flags override the file
   moqt relay --auth-key root.jwk --auth-public 'anon/**'   # tokens required, except under anon/
   moqt relay --max-sessions 2000 --idle-timeout 5 --max-recv-buffered 128MiB   # tighter limits

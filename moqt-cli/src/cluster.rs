@@ -158,12 +158,18 @@ pub struct PeerState {
     last_error: Mutex<Option<String>>,
 }
 
+/// A peer's shared state and the task dialling it.
+type PeerEntry = (Arc<PeerState>, JoinHandle<()>);
+
+/// One `/metrics` family: name, help, a value per peer label.
+type Family = (&'static str, &'static str, Vec<(String, u64)>);
+
 /// The peers being dialled.
 pub struct Cluster {
     relay: Relay,
     connector: Arc<Connector>,
     policy: ReconnectPolicy,
-    peers: Mutex<BTreeMap<PeerSpec, (Arc<PeerState>, JoinHandle<()>)>>,
+    peers: Mutex<BTreeMap<PeerSpec, PeerEntry>>,
 }
 
 impl Cluster {
@@ -218,7 +224,7 @@ impl Cluster {
         let rows = |f: &dyn Fn(&PeerState, Option<&LinkStats>) -> u64| -> Vec<(String, u64)> {
             states.iter().map(|s| (s.label.clone(), f(s, links.iter().find(|l| l.label == s.label)))).collect()
         };
-        let families: [(&str, &str, Vec<(String, u64)>); 6] = [
+        let families: [Family; 6] = [
             (
                 "peer_up",
                 "Whether the link to a cluster peer is up (1) or down (0).",
@@ -293,10 +299,6 @@ async fn dial_loop(
         match connector.connect(&spec.url).await {
             Ok(session) => {
                 let version = session.version();
-                state.up.store(true, Ordering::Relaxed);
-                state.connects.fetch_add(1, Ordering::Relaxed);
-                *state.last_error.lock().expect("error slot") = None;
-                eprintln!("peer {} up ({version})", state.label);
                 let started = Instant::now();
                 // The URL's path and query (a `?jwt=` among them) go in the SETUP Path on raw QUIC.
                 let info = ConnectInfo {
@@ -305,7 +307,17 @@ async fn dial_loop(
                     cost: spec.cost,
                     label: Some(state.label.clone()),
                 };
-                relay.serve_with(session, version, Perspective::Client, Dialect::Draft, info).await;
+                let serving = relay.serve_with(session, version, Perspective::Client, Dialect::Draft, info);
+                let mut serving = std::pin::pin!(serving);
+                // Hand the link to the relay before reporting it up: `/metrics` and `/health`
+                // then know it.
+                if futures::poll!(serving.as_mut()).is_pending() {
+                    state.up.store(true, Ordering::Relaxed);
+                    state.connects.fetch_add(1, Ordering::Relaxed);
+                    *state.last_error.lock().expect("error slot") = None;
+                    eprintln!("peer {} up ({version})", state.label);
+                    serving.await;
+                }
                 state.up.store(false, Ordering::Relaxed);
                 eprintln!("peer {} down", state.label);
                 if started.elapsed() > policy.max_backoff {

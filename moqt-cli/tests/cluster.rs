@@ -228,6 +228,44 @@ fn a_peer_list_change_takes_effect_without_a_restart() {
     near_proc.wait_err("peer list not reloaded");
 }
 
+/// The peer list from an http:// URL: polled, and a failed fetch keeps the peers.
+#[test]
+fn a_peer_list_from_an_http_url_is_polled() {
+    let cert = Cert::new("peerlist-http");
+    let (_far, far) = relay(&cert, "127.0.0.1:0", 1, &[]);
+    // A one-route HTTP server answering every GET with the current list (503 when it is empty).
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/peers", listener.local_addr().unwrap());
+    let body = std::sync::Arc::new(std::sync::Mutex::new(format!(r#"["{}?cost=3"]"#, moqt(&far))));
+    let served = body.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut s) = stream else { continue };
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf);
+            let body = served.lock().unwrap().clone();
+            let reply = if body.is_empty() {
+                "HTTP/1.1 503 Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_string()
+            } else {
+                format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len())
+            };
+            let _ = s.write_all(reply.as_bytes());
+        }
+    });
+    let (near_proc, near) = relay(&cert, "127.0.0.1:0", 2, &["--peer-list", &url, "--peer-list-interval", "0.2"]);
+    near_proc.wait_err("peers: 1 (added 1, removed 0)");
+    near_proc.wait_err(&format!("peer {} up", moqt(&far)));
+    let metrics = http_get(&near, "/metrics");
+    assert_eq!(peer_metric(&metrics, "peer_price", &moqt(&far)), 3, "{metrics}");
+    // The endpoint fails: the peer stays.
+    body.lock().unwrap().clear();
+    near_proc.wait_err("peer list not reloaded");
+    assert_eq!(peer_metric(&http_get(&near, "/metrics"), "peer_up", &moqt(&far)), 1);
+    // It answers again, without the peer: the peer goes.
+    *body.lock().unwrap() = "[]".to_string();
+    near_proc.wait_err_all(&["peers: 0 (added 0, removed 1)", &format!("peer {} removed", moqt(&far))]);
+}
+
 /// moq-relay as a child process whose stderr lines arrive on a channel.
 struct MoqRelay {
     child: std::process::Child,
