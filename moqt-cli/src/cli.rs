@@ -585,4 +585,30 @@ mod tests {
             assert!(text.lines().all(|l| l.chars().count() <= 110), "{text}");
         }
     }
+
+    #[test]
+    fn cluster_keys_in_the_relay_table() {
+        let file: File = toml::from_str(
+            "[relay]\ncluster_id = 7\npeers = [\"moqt://a:1?cost=2\"]\npeer_list = \"peers.json\"\n\
+             peer_list_interval = 2.5\ncluster_max_hops = 8\n",
+        )
+        .unwrap();
+        let args = RelayArgs::default().merge(file.relay).unwrap();
+        assert_eq!(args.hop_id, Some(7));
+        assert_eq!(args.peers, ["moqt://a:1?cost=2"]);
+        assert_eq!(args.cluster.peer_list.as_deref(), Some("peers.json"));
+        assert_eq!(args.cluster.peer_list_interval, Some(2.5));
+        assert_eq!(args.cluster.max_hops().unwrap(), Some(8));
+        // Flags win over the file.
+        let flags = RelayArgs {
+            cluster: crate::cluster::ClusterArgs { max_hops: Some(33), ..Default::default() },
+            ..RelayArgs::default()
+        };
+        let args = flags.merge(RelayFile { max_hops: Some(8), ..RelayFile::default() }).unwrap();
+        assert!(args.cluster.max_hops().is_err(), "33 is out of range");
+        let parsed =
+            Cli::try_parse_from(["moqt", "relay", "--cluster-connect", "moqt://b:2", "--cluster-max-hops", "4"]);
+        let Command::Relay(args) = parsed.unwrap().command else { panic!("relay") };
+        assert_eq!((args.peers.len(), args.cluster.max_hops), (1, Some(4)));
+    }
 }
