@@ -3,9 +3,11 @@
 //! with many sessions; a client is a node with one. Both run the same policy.
 //!
 //! - **Announcements** ([`announce`](self::announce)): each session's announcements feed the
-//!   origin; each session is told the best route to every broadcast except routes through itself
+//!   origin, priced with the session's link price (configured, else the peer's SETUP Cost, else
+//!   1); each session is told the best route to every broadcast except routes through itself
 //!   (split horizon), with hop chains that grow by this node's hop id; chains already holding this
-//!   node are dropped (loops). Local watchers see the broadcasts under a prefix.
+//!   node, or longer than `max_hops`, are dropped (loops). Chains without hop ids (lite-03) are
+//!   used only while feasible (see [`Origin`]). Local watchers see the broadcasts under a prefix.
 //! - **Tracks** ([`track`](self::track)): a subscription, from a session or from the local
 //!   application, is served by a local publisher or through **one** upstream subscription per
 //!   track, shared by every subscriber with aggregated parameters, released a configurable linger
@@ -17,8 +19,10 @@
 //!   groups. Late joiners start at the first frame of the current group.
 //! - **Fetch and track info** ([`fetch`](self::fetch)): served from the cache; a miss goes
 //!   upstream (or to the local application) once however many ask.
-//! - When a session ends, its routes leave the origin and the tracks it fed end for their
-//!   subscribers with `stream_code::UNROUTABLE`.
+//! - **Route switching** ([`failover`](self::failover)): when a session ends, its routes leave the
+//!   origin and the tracks it fed subscribe again over the next route (or wait
+//!   `failover_grace` for one, then end with `stream_code::UNROUTABLE`); a track whose route is
+//!   withdrawn while its session lives moves make-before-break. No group is delivered twice.
 //! - **Access** ([`access`](self::access)): a session may carry an
 //!   [`Access`](crate::access::Access) (from a token, an auth server or public rules). Its paths
 //!   are then relative to its connect path; it may announce only what it may publish (and
