@@ -523,3 +523,36 @@ fn a_withdrawn_route_moves_the_track_while_the_upstream_session_lives() {
         assert!(c.net.node(d).stats().limits.route_switches >= 1, "{v}");
     }
 }
+
+/// A relay that sends GOAWAY (a planned shutdown) is left make-before-break: its routes cost the
+/// most, the tracks it feeds move to another route while it still serves them, and when it then
+/// goes away nothing is lost or repeated.
+#[test]
+fn a_draining_relay_is_left_before_it_closes() {
+    for v in Version::ALL.into_iter().filter(|v| *v != Version::Lite03) {
+        let edges = vec![(0, 3), (2, 3)];
+        let mut c = Cluster::new(v, edges, &[0, 2]);
+        for i in [1, 4, 5, 6, 7, 8, 9] {
+            c.subscribers[i] = None;
+        }
+        c.group();
+        let d = c.relays[3];
+        let before = c.net.node(d).stats().limits.route_switches;
+        c.net.node(c.relays[0]).goaway_all("");
+        c.net.run();
+        c.group();
+        assert!(c.net.node(d).stats().limits.route_switches > before, "{v}: d moved on the GOAWAY");
+        if v == Version::Lite06 {
+            let best = c.net.node(d).origin().best(&p("live"), None).unwrap().clone();
+            let worst = c.net.node(d).origin().routes(&p("live")).map(|r| r.cost.warm).max().unwrap();
+            assert_eq!(worst, (1 << 62) - 1, "{v}: the draining relay's route costs the most");
+            assert!(best.cost.warm < worst, "{v}");
+        }
+        // Now relay 0 goes; no time passes, and d's subscriber misses nothing.
+        c.kill(0);
+        for _ in 0..3 {
+            c.group();
+        }
+        c.assert_delivered(&[3], 0..5);
+    }
+}

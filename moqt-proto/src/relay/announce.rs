@@ -166,6 +166,9 @@ impl Node {
     /// halves of the cost on the wire; older versions carry no cost, so the chain stands in for
     /// it (one per hop before the link, plus the link price).
     fn route_cost(&self, sid: SessionId, chain: usize, wire: RouteCost) -> RouteCost {
+        if self.peer(sid).is_some_and(|p| p.going_away) {
+            return RouteCost { warm: MAX_VARINT, cold: MAX_VARINT };
+        }
         let price = self.link_price(sid);
         // lite-04 chains name every relay but not an anonymous publisher; later ones name the
         // publisher too (0 if it has no hop id); lite-03 counts hops including the publisher.
@@ -181,6 +184,18 @@ impl Node {
     /// How many broadcasts a session offers a route to (for per-peer metrics).
     pub fn routes_via(&self, sid: SessionId) -> usize {
         self.origin.routes_from(Source::Session(sid))
+    }
+
+    /// A peer sent GOAWAY: every route it announced costs the most from now on (so the cluster
+    /// prefers any other), and the tracks it feeds move to another route make-before-break
+    /// while it still serves them.
+    pub(super) fn on_peer_goaway(&mut self, sid: SessionId) {
+        let Some(peer) = self.peer_mut(sid) else { return };
+        peer.going_away = true;
+        let max = RouteCost { warm: MAX_VARINT, cold: MAX_VARINT };
+        for path in self.origin.reprice(Source::Session(sid), |_| max) {
+            self.propagate(&path);
+        }
     }
 
     /// A peer's SETUP arrived: the routes it announced before it are priced again with its

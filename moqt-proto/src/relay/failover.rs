@@ -310,8 +310,8 @@ impl Node {
     }
 
     /// Routes to `path` changed: a track whose upstream session no longer has a usable route
-    /// to it moves, make-before-break, to the best route that remains (its current upstream may
-    /// still finish groups it started; its subscribers continue).
+    /// to it, or sent GOAWAY, moves, make-before-break, to the best route that remains (its
+    /// current upstream may still finish groups it started; its subscribers continue).
     pub(super) fn reroute(&mut self, path: &crate::path::Path) {
         if self.track_index.is_empty() {
             return;
@@ -330,7 +330,8 @@ impl Node {
                 || track.downstreams.is_empty()
                 || track.via == Some(session)
                 || self.default_upstream == Some(session)
-                || self.origin.usable(path).any(|r| r.source == Source::Session(session))
+                || (self.origin.usable(path).any(|r| r.source == Source::Session(session))
+                    && !self.peer(session).is_some_and(|p| p.going_away))
             {
                 continue;
             }

@@ -70,6 +70,8 @@ pub(super) struct Peer {
     pub(super) pending: bool,
     /// [`NodeEvent::AwaitingAccess`] was reported.
     pub(super) setup_reported: bool,
+    /// The peer sent GOAWAY: its routes cost the most, and tracks move off it.
+    pub(super) going_away: bool,
 }
 
 /// A relay node (or a client with one session). See the module docs.
@@ -240,6 +242,7 @@ impl Node {
             deadline: None,
             pending,
             setup_reported: false,
+            going_away: false,
         });
         if pending {
             if let Some(at) = self.now.checked_add(self.config.admission_timeout) {
@@ -573,7 +576,10 @@ impl Node {
                 self.reprice(sid, &setup);
                 self.events.push_back(NodeEvent::PeerSetup { session: sid, setup });
             }
-            Event::Goaway { uri } => self.events.push_back(NodeEvent::Goaway { session: sid, uri }),
+            Event::Goaway { uri } => {
+                self.on_peer_goaway(sid);
+                self.events.push_back(NodeEvent::Goaway { session: sid, uri });
+            }
             Event::Closed { code, reason } => self.remove_session(sid, code, reason),
             Event::AnnounceInterest { prefix, .. } => self.on_announce_interest(sid, &prefix),
             Event::AnnounceSynced { .. }
