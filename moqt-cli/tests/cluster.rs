@@ -5,6 +5,8 @@
 //!   through B). B is killed with SIGKILL while frames flow: D's subscriber continues through C
 //!   without being reset; the gap (ms without frames, groups lost) is printed as
 //!   `FAILOVER GAP: …`. B restarts on its port and D links with it again.
+//! - Drain: B is stopped with SIGTERM instead; D leaves it on its GOAWAY, before it closes
+//!   (`DRAIN GAP: …`).
 //! - Membership: a relay's peer list file gains a peer (SIGHUP) and loses it again (polling):
 //!   the link comes and goes without a restart, and so does the broadcast behind it.
 //! - A mixed cluster with moq-dev's moq-relay (when `MOQ_RELAY_BIN` names it): our `--peer` to
@@ -192,6 +194,60 @@ fn a_killed_middle_relay_is_routed_around_and_rejoins() {
     wait_announced(&moqt(&b), &cert.fp, "live");
     let last = subscriber.next_out();
     assert_eq!(field(&last, "duplicate groups"), 0, "{last}");
+}
+
+/// The same diamond, but B is stopped gracefully (SIGTERM: GOAWAY, then a drain): D moves its
+/// subscription to C while B still serves it, so the subscriber sees no gap and no lost group.
+#[test]
+fn a_draining_middle_relay_is_left_before_it_closes() {
+    let cert = Cert::new("drain");
+    let (_a, a) = relay(&cert, "127.0.0.1:0", 1, &[]);
+    let b_args = ["--peer", &moqt(&a), "--drain-timeout", "3"];
+    let (b_proc, b) = relay(&cert, "127.0.0.1:0", 2, &b_args);
+    b_proc.wait_err(&format!("peer {} up", moqt(&a)));
+    let c_peer = format!("{}?cost=5", moqt(&a));
+    let (c_proc, c) = relay(&cert, "127.0.0.1:0", 3, &["--peer", &c_peer]);
+    c_proc.wait_err(&format!("peer {} up", moqt(&a)));
+    let d_to_c = format!("{}?cost=5", moqt(&c));
+    let (d_proc, d) = relay(&cert, "127.0.0.1:0", 4, &["--peer", &moqt(&b), "--peer", &d_to_c]);
+    d_proc.wait_err_all(&[&format!("peer {} up", moqt(&b)), &format!("peer {} up", moqt(&c))]);
+    let publisher = Proc::spawn(&[
+        "pub",
+        &moqt(&a),
+        "live",
+        "--fps",
+        "50",
+        "--group",
+        "5",
+        "--size",
+        "64",
+        "--tls-fingerprint",
+        &cert.fp,
+    ]);
+    publisher.wait_err("publishing");
+    wait_announced(&moqt(&d), &cert.fp, "live");
+    let subscriber = Proc::spawn(&["sub", &moqt(&d), "live", "--stats", "--tls-fingerprint", &cert.fp]);
+    subscriber.next_out();
+    let before = subscriber.next_out();
+    let metrics = http_get(&d, "/metrics");
+    assert_eq!(peer_metric(&metrics, "peer_upstream_subscriptions", &moqt(&b)), 1, "{metrics}");
+
+    b_proc.terminate();
+    // D is told, moves to C at once, and B then closes the emptied link at its drain's end.
+    d_proc.wait_err(&format!("peer {} down", moqt(&b)));
+    let metrics = http_get(&d, "/metrics");
+    assert_eq!(peer_metric(&metrics, "peer_upstream_subscriptions", &moqt(&c)), 1, "{metrics}");
+    // Five stats lines (a second each) span the GOAWAY, the move and the drain's end (3 s).
+    let lines: Vec<String> = (0..5).map(|_| subscriber.next_out()).collect();
+    let (after, last) = (&lines[3], &lines[4]);
+    let gap = lines.iter().map(|l| field(l, "ms max frame gap")).max().unwrap();
+    let lost = field(last, "groups lost") - field(&before, "groups lost");
+    println!(
+        "DRAIN GAP: middle relay stopped with SIGTERM: {gap} ms longest frame gap, {lost} groups lost (10 groups/s)"
+    );
+    assert!(field(last, "frames") > field(after, "frames"), "{after} then {last}");
+    assert_eq!(field(last, "duplicate groups"), 0, "{last}");
+    assert_eq!(field(last, "reconnects"), 0, "{last}");
 }
 
 #[test]
