@@ -313,16 +313,7 @@ impl Node {
     /// to it, or sent GOAWAY, moves, make-before-break, to the best route that remains (its
     /// current upstream may still finish groups it started; its subscribers continue).
     pub(super) fn reroute(&mut self, path: &crate::path::Path) {
-        if self.track_index.is_empty() {
-            return;
-        }
-        let tracks: Vec<usize> = self
-            .tracks
-            .iter()
-            .enumerate()
-            .filter(|(_, t)| t.as_ref().is_some_and(|t| t.path == *path))
-            .map(|(i, _)| i)
-            .collect();
+        let Some(tracks) = self.tracks_by_path.get(path).cloned() else { return };
         for idx in tracks {
             let track = self.track(idx);
             let Upstream::Remote { session, .. } = track.upstream else { continue };

@@ -87,6 +87,8 @@ pub struct Node {
     pub(super) tracks: Vec<Option<TrackState>>,
     pub(super) free_tracks: Vec<usize>,
     pub(super) track_index: FxHashMap<(Path, String), usize>,
+    /// Tracks by broadcast (for route changes).
+    pub(super) tracks_by_path: FxHashMap<Path, smallvec::SmallVec<[usize; 2]>>,
     /// Local tracks → track index.
     pub(super) local_tracks: FxHashMap<TrackId, usize>,
     /// (upstream session, our subscription) → track, and what the subscription is to it.
@@ -139,6 +141,7 @@ impl Node {
             tracks: Vec::new(),
             free_tracks: Vec::new(),
             track_index: FxHashMap::default(),
+            tracks_by_path: FxHashMap::default(),
             local_tracks: FxHashMap::default(),
             upstreams: FxHashMap::default(),
             default_upstream: None,

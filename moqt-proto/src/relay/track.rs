@@ -583,6 +583,7 @@ impl Node {
                 self.tracks.len() - 1
             }
         };
+        self.tracks_by_path.entry(key.0.clone()).or_default().push(idx);
         self.track_index.insert(key, idx);
         idx
     }
@@ -591,6 +592,12 @@ impl Node {
         let Some(track) = self.tracks[idx].take() else { return };
         let mut cache = track.cache;
         self.cache_bytes -= cache.clear();
+        if let Some(list) = self.tracks_by_path.get_mut(&track.path) {
+            list.retain(|i| *i != idx);
+            if list.is_empty() {
+                self.tracks_by_path.remove(&track.path);
+            }
+        }
         self.track_index.remove(&(track.path, track.name));
         self.free_tracks.push(idx);
     }
