@@ -40,8 +40,13 @@ pub struct HttpClient {
 impl HttpClient {
     /// A client for `url` (refused unless https://, unix://, or http:// to a loopback host).
     pub fn new(url: &str) -> Result<HttpClient> {
-        let url = Url::parse(url).with_context(|| format!("--auth-url {url:?}"))?;
-        server::check_url(&url).map_err(|e| anyhow::anyhow!("--auth-url: {e}"))?;
+        Self::for_flag(url, "--auth-url")
+    }
+
+    /// [`HttpClient::new`], naming `flag` in its errors.
+    pub fn for_flag(url: &str, flag: &str) -> Result<HttpClient> {
+        let url = Url::parse(url).with_context(|| format!("{flag} {url:?}"))?;
+        server::check_url(&url).map_err(|e| anyhow::anyhow!("{flag}: {e}"))?;
         let tls = if url.scheme() == "https" {
             let config = moqt_driver_tokio::tls::Verification::SystemRoots.client_config(&[b"http/1.1"])?;
             Some(tokio_rustls::TlsConnector::from(Arc::new(config)))
@@ -53,13 +58,22 @@ impl HttpClient {
 
     /// POSTs `body` (JSON) and returns the status and the reply body.
     pub async fn post_json(&self, body: &[u8]) -> Result<(u16, Vec<u8>), String> {
-        match tokio::time::timeout(REQUEST_TIMEOUT, self.exchange(body)).await {
+        match tokio::time::timeout(REQUEST_TIMEOUT, self.exchange("POST", body)).await {
             Ok(result) => result,
             Err(_) => Err(format!("no reply within {REQUEST_TIMEOUT:?}")),
         }
     }
 
-    async fn exchange(&self, body: &[u8]) -> Result<(u16, Vec<u8>), String> {
+    /// GETs the URL (a JSON document, such as a cluster's peer list) and returns the status and
+    /// the reply body.
+    pub async fn get(&self) -> Result<(u16, Vec<u8>), String> {
+        match tokio::time::timeout(REQUEST_TIMEOUT, self.exchange("GET", &[])).await {
+            Ok(result) => result,
+            Err(_) => Err(format!("no reply within {REQUEST_TIMEOUT:?}")),
+        }
+    }
+
+    async fn exchange(&self, method: &str, body: &[u8]) -> Result<(u16, Vec<u8>), String> {
         let url = &self.url;
         let (host, target) = match url.scheme() {
             "unix" => ("localhost".to_string(), "/".to_string()),
@@ -77,7 +91,7 @@ impl HttpClient {
             }
         };
         let head = format!(
-            "POST {target} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nAccept: application/json\r\n\
+            "{method} {target} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nAccept: application/json\r\n\
              Content-Length: {}\r\nConnection: close\r\nUser-Agent: moqt/{}\r\n\r\n",
             body.len(),
             env!("CARGO_PKG_VERSION")

@@ -33,6 +33,7 @@ Examples:
   moqt relay --listen 127.0.0.1:4443          # loopback only: open http://127.0.0.1:4443/ (not localhost)
   moqt relay --listen [::]:443 --tls-cert cert.pem --tls-key key.pem
   moqt relay --listen 127.0.0.1:4444 --peer moqt://127.0.0.1:4443 --peer-fingerprint HEX
+  moqt relay --cluster-id 2 --peer 'moqt://10.0.0.1:4443?cost=5' --peer-list peers.json   # docs/cluster.md
   moqt relay --config relay.toml              # the same settings under [relay]; flags override the file
   moqt relay --auth-key root.jwk --auth-public 'anon/**'   # tokens required, except under anon/
   moqt relay --max-sessions 2000 --idle-timeout 5 --max-recv-buffered 128MiB   # tighter limits
@@ -200,8 +201,9 @@ pub struct RelayArgs {
     /// Generate a 14-day ECDSA P-256 certificate for these names [default: localhost].
     #[arg(long, value_delimiter = ',')]
     pub tls_generate: Vec<String>,
-    /// Another relay to link with (moqt:// or https://); repeatable.
-    #[arg(long = "peer")]
+    /// Another relay to link with (moqt:// or https://; `?cost=N` prices the link, `?jwt=`
+    /// carries a token); repeatable. See docs/cluster.md.
+    #[arg(long = "peer", alias = "cluster-connect")]
     pub peers: Vec<String>,
     /// Verification for --peer connections: a pinned SHA-256 fingerprint.
     #[arg(long)]
@@ -218,12 +220,14 @@ pub struct RelayArgs {
     /// Directory of the demo page served over HTTP [default: web/dist if it exists].
     #[arg(long)]
     pub web_root: Option<PathBuf>,
-    /// This relay's hop id (non-zero) [default: random].
-    #[arg(long)]
+    /// This relay's hop id, its identity in hop chains (non-zero) [default: random].
+    #[arg(long, alias = "cluster-id")]
     pub hop_id: Option<u64>,
     /// Only these versions (repeatable) [default: all].
     #[arg(long = "version", value_parser = parse_version)]
     pub versions: Vec<Version>,
+    #[command(flatten)]
+    pub cluster: crate::cluster::ClusterArgs,
     #[command(flatten)]
     pub auth: crate::auth_cmd::AuthArgs,
     #[command(flatten)]
@@ -424,9 +428,16 @@ pub struct RelayFile {
     pub next_uri: Option<String>,
     pub drain_timeout: Option<f64>,
     pub web_root: Option<PathBuf>,
+    #[serde(alias = "cluster_id")]
     pub hop_id: Option<u64>,
     #[serde(default)]
     pub versions: Vec<String>,
+    /// The cluster keys (the flags of the same names).
+    pub peer_list: Option<String>,
+    pub peer_list_interval: Option<f64>,
+    pub peer_token: Option<PathBuf>,
+    #[serde(alias = "cluster_max_hops")]
+    pub max_hops: Option<usize>,
     #[serde(default)]
     pub auth: crate::auth_cmd::AuthFile,
     /// `[relay.limits]`: the same keys as the limit flags, with underscores.
@@ -466,6 +477,12 @@ impl RelayArgs {
         self.drain_timeout = self.drain_timeout.or(file.drain_timeout);
         self.web_root = self.web_root.or(file.web_root);
         self.hop_id = self.hop_id.or(file.hop_id);
+        self.cluster = self.cluster.merge(crate::cluster::ClusterArgs {
+            peer_list: file.peer_list,
+            peer_list_interval: file.peer_list_interval,
+            peer_token: file.peer_token,
+            max_hops: file.max_hops,
+        });
         self.auth = self.auth.merge(file.auth);
         self.limits = self.limits.merge(file.limits);
         if self.versions.is_empty() {
@@ -567,5 +584,31 @@ mod tests {
         for text in ALL {
             assert!(text.lines().all(|l| l.chars().count() <= 110), "{text}");
         }
+    }
+
+    #[test]
+    fn cluster_keys_in_the_relay_table() {
+        let file: File = toml::from_str(
+            "[relay]\ncluster_id = 7\npeers = [\"moqt://a:1?cost=2\"]\npeer_list = \"peers.json\"\n\
+             peer_list_interval = 2.5\ncluster_max_hops = 8\n",
+        )
+        .unwrap();
+        let args = RelayArgs::default().merge(file.relay).unwrap();
+        assert_eq!(args.hop_id, Some(7));
+        assert_eq!(args.peers, ["moqt://a:1?cost=2"]);
+        assert_eq!(args.cluster.peer_list.as_deref(), Some("peers.json"));
+        assert_eq!(args.cluster.peer_list_interval, Some(2.5));
+        assert_eq!(args.cluster.max_hops().unwrap(), Some(8));
+        // Flags win over the file.
+        let flags = RelayArgs {
+            cluster: crate::cluster::ClusterArgs { max_hops: Some(33), ..Default::default() },
+            ..RelayArgs::default()
+        };
+        let args = flags.merge(RelayFile { max_hops: Some(8), ..RelayFile::default() }).unwrap();
+        assert!(args.cluster.max_hops().is_err(), "33 is out of range");
+        let parsed =
+            Cli::try_parse_from(["moqt", "relay", "--cluster-connect", "moqt://b:2", "--cluster-max-hops", "4"]);
+        let Command::Relay(args) = parsed.unwrap().command else { panic!("relay") };
+        assert_eq!((args.peers.len(), args.cluster.max_hops), (1, Some(4)));
     }
 }

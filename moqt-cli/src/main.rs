@@ -5,6 +5,7 @@ mod auth_server;
 mod bench;
 mod cli;
 mod client_cmd;
+mod cluster;
 mod hints;
 mod http;
 mod interop;

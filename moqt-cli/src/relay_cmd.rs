@@ -18,6 +18,7 @@ use moqt_proto::session::{session_code, Config, Perspective};
 use moqt_proto::{Dialect, Version};
 
 use crate::cli::RelayArgs;
+use crate::cluster::{self, Cluster, PeerSpec};
 use crate::hints;
 use crate::http::routes::MetricsFn;
 use crate::http::{self, HttpStats, Site};
@@ -64,7 +65,11 @@ pub async fn run(args: RelayArgs) -> Result<()> {
     session.limits = limits.coding;
     let relay = Relay::start(
         RelayConfig {
-            node: NodeConfig { hop_id, ..limits.node.clone() },
+            node: NodeConfig {
+                hop_id,
+                max_hops: args.cluster.max_hops()?.unwrap_or(limits.node.max_hops),
+                ..limits.node.clone()
+            },
             session,
             max_queued_datagrams: limits.max_queued_datagrams,
             gate,
@@ -72,24 +77,46 @@ pub async fn run(args: RelayArgs) -> Result<()> {
         runtime.clone(),
     );
 
+    let verification = if args.peer_disable_verify {
+        Verification::InsecureNoVerification
+    } else if let Some(fp) = &args.peer_fingerprint {
+        Verification::pinned(fp.parse().map_err(|e| anyhow::anyhow!("--peer-fingerprint: {e}"))?)
+    } else {
+        Verification::SystemRoots
+    };
+    let mut cc = ClientConfig::new(verification);
+    cc.runtime = Some(runtime.clone());
+    cc.transport = Some(Arc::new(limits.quic.transport_config()));
+    cc.resolver = Some(Arc::new(moqt_driver_tokio::TokioResolver));
+    let cluster = Cluster::new(relay.clone(), Connector::new(cc)?);
+
     let files = web_files(args.web_root.as_deref())?;
     let page_built = files.iter().any(|(p, _, body)| p == "/index.html" && body != FALLBACK.as_bytes());
     let http_stats = Arc::new(HttpStats::default());
     let metrics: MetricsFn = {
-        let (relay, http_stats) = (relay.clone(), http_stats.clone());
+        let (relay, http_stats, cluster) = (relay.clone(), http_stats.clone(), cluster.clone());
         Box::new(move || {
             let (relay, listener_stats, http_stats) = (relay.clone(), listener_stats.clone(), http_stats.clone());
-            let auth_metrics = auth_metrics.clone();
+            let (auth_metrics, cluster) = (auth_metrics.clone(), cluster.clone());
             Box::pin(async move {
                 let mut out = Exposition::new();
                 metrics::relay(&mut out, &relay.stats().await);
                 metrics::listener(&mut out, &listener_stats);
+                cluster.metrics(&mut out).await;
                 http_stats.render(&mut out);
                 out.finish() + &auth_metrics.render()
             })
         })
     };
-    let site = Arc::new(Site { fingerprint: fingerprint.clone(), metrics, files, websocket: None });
+    let health: MetricsFn = {
+        let cluster = cluster.clone();
+        Box::new(move || {
+            let cluster = cluster.clone();
+            Box::pin(async move { cluster.health().await })
+        })
+    };
+    let site =
+        Arc::new(Site { fingerprint: fingerprint.clone(), metrics, files, websocket: None, health: Some(health) });
     tokio::spawn(http::serve(http_listener, site, limits.http, http_stats));
 
     eprintln!("certificate sha256 {fingerprint}");
@@ -102,38 +129,13 @@ pub async fn run(args: RelayArgs) -> Result<()> {
     }
     tracing::info!(%addr, hop_id, "relay ready");
 
-    // Peer relays: dial, serve the link, redial after a pause.
-    for url in args.peers.clone() {
-        let relay = relay.clone();
-        let verification = if args.peer_disable_verify {
-            Verification::InsecureNoVerification
-        } else if let Some(fp) = &args.peer_fingerprint {
-            Verification::pinned(fp.parse().map_err(|e| anyhow::anyhow!("--peer-fingerprint: {e}"))?)
-        } else {
-            Verification::SystemRoots
-        };
-        let mut cc = ClientConfig::new(verification);
-        cc.runtime = Some(runtime.clone());
-        cc.transport = Some(Arc::new(limits.quic.transport_config()));
-        cc.resolver = Some(Arc::new(moqt_driver_tokio::TokioResolver));
-        let client = Connector::new(cc)?;
-        tokio::spawn(async move {
-            loop {
-                let shown = crate::auth_cmd::redact(&url);
-                match client.connect(&url).await {
-                    Ok(session) => {
-                        tracing::info!(url = shown, version = %session.version(), "linked to peer relay");
-                        let version = session.version();
-                        // The URL's path and query (a `?jwt=` among them) go in the SETUP Path on raw QUIC.
-                        let info = ConnectInfo { target: path_and_query(&url), remote: Some(session.peer_addr()) };
-                        relay.serve_with(session, version, Perspective::Client, Dialect::Draft, info).await;
-                        tracing::warn!(url = shown, "peer link ended");
-                    }
-                    Err(e) => tracing::warn!(url = shown, "cannot reach peer relay: {e}"),
-                }
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
-        });
+    // Peer relays: the static list and the peer list, each dialled and kept dialled.
+    let token = args.cluster.token()?;
+    let statics = args.peers.iter().map(|p| PeerSpec::parse(p, token.as_deref())).collect::<Result<Vec<PeerSpec>>>()?;
+    if !statics.is_empty() || args.cluster.peer_list.is_some() {
+        let interval = Duration::from_secs_f64(args.cluster.peer_list_interval.unwrap_or(10.0).max(0.1));
+        let source = args.cluster.peer_list.clone();
+        tokio::spawn(cluster::run(cluster.clone(), statics, source, interval, token));
     }
 
     let accept_relay = relay.clone();
@@ -142,7 +144,7 @@ pub async fn run(args: RelayArgs) -> Result<()> {
             let path = accepted.path.as_deref().map(crate::auth_cmd::redact);
             tracing::info!(peer = %accepted.peer, version = %accepted.version, kind = ?accepted.kind, ?path, "session");
             let relay = accept_relay.clone();
-            let info = ConnectInfo { target: accepted.path.clone(), remote: Some(accepted.peer) };
+            let info = ConnectInfo { target: accepted.path.clone(), remote: Some(accepted.peer), ..Default::default() };
             tokio::spawn(async move {
                 relay
                     .serve_with(accepted.connection, accepted.version, Perspective::Server, Dialect::Draft, info)
@@ -163,15 +165,6 @@ pub async fn run(args: RelayArgs) -> Result<()> {
     relay.close_all(session_code::GOAWAY_TIMEOUT, "relay shutting down");
     relay.drained(&runtime, Duration::from_secs(1)).await;
     Ok(())
-}
-
-/// The path and query of a URL (`/room?jwt=…`).
-fn path_and_query(url: &str) -> Option<String> {
-    let parsed = url::Url::parse(url).ok()?;
-    Some(match parsed.query() {
-        Some(q) => format!("{}?{q}", parsed.path()),
-        None => parsed.path().to_string(),
-    })
 }
 
 /// Waits for Ctrl-C (SIGINT) or SIGTERM: systemd and Kubernetes stop services with SIGTERM, and

@@ -50,6 +50,9 @@ pub struct Counts {
     reconnects_at_last_group: u64,
     /// When the last frame arrived.
     last_frame: Option<Instant>,
+    /// The longest time between two frames since the last stats line (a failover upstream
+    /// shows here: the subscription itself is not interrupted).
+    pub max_gap: Duration,
 }
 
 /// A group that started after a reconnection: what the switch cost.
@@ -90,6 +93,9 @@ impl Counts {
     pub fn frame(&mut self, len: usize, counter: Option<u64>, now: Instant) {
         self.frames += 1;
         self.bytes += len as u64;
+        if let Some(last) = self.last_frame {
+            self.max_gap = self.max_gap.max(now.saturating_duration_since(last));
+        }
         self.last_frame = Some(now);
         if let Some(c) = counter {
             self.skipped += self.last_counter.map_or(0, |last| c.saturating_sub(last.saturating_add(1)));
@@ -195,7 +201,7 @@ async fn subscribe_on(args: SubArgs, client: &Client, session: &Session, link: &
                     }
                     if last_report.elapsed() >= Duration::from_secs(1) {
                         last_report = Instant::now();
-                        print_stats(&mut out, start, &counts, &mut latencies)?;
+                        print_stats(&mut out, start, &mut counts, &mut latencies)?;
                     }
                 } else {
                     out.write_all(&frame)?;
@@ -215,7 +221,7 @@ async fn subscribe_on(args: SubArgs, client: &Client, session: &Session, link: &
     }
     if args.stats {
         write!(out, "total ")?;
-        print_stats(&mut out, start, &counts, &mut all)?;
+        print_stats(&mut out, start, &mut counts, &mut all)?;
     }
     drop(current);
     close(client, session).await;
@@ -227,12 +233,12 @@ async fn subscribe_on(args: SubArgs, client: &Client, session: &Session, link: &
 
 /// One stats line: the fields up to the latency as they always were, then the reconnection
 /// fields (appended, so parsers of the older line keep working).
-fn print_stats(out: &mut impl Write, start: Instant, c: &Counts, latencies: &mut Latencies) -> Result<()> {
+fn print_stats(out: &mut impl Write, start: Instant, c: &mut Counts, latencies: &mut Latencies) -> Result<()> {
     let secs = start.elapsed().as_secs_f64().max(1e-9);
     writeln!(
         out,
         "sub: {} frames, {:.1} frames/s, {:.0} kbit/s, {} groups lost, latency ms p50 {} p99 {} max {}, \
-         {} reconnects, {} groups missed, {} duplicate groups, {} frames skipped",
+         {} reconnects, {} groups missed, {} duplicate groups, {} frames skipped, {} ms max frame gap",
         c.frames,
         c.frames as f64 / secs,
         c.bytes as f64 * 8.0 / secs / 1000.0,
@@ -244,7 +250,9 @@ fn print_stats(out: &mut impl Write, start: Instant, c: &Counts, latencies: &mut
         c.missed,
         c.duplicates,
         c.skipped,
+        c.max_gap.as_millis(),
     )?;
+    c.max_gap = Duration::ZERO;
     out.flush()?;
     latencies.clear();
     Ok(())

@@ -47,6 +47,16 @@ impl Exposition {
         }
     }
 
+    /// A gauge family with one label: `moqt_NAME{LABEL="value"} n` per entry (label values are
+    /// escaped as the text format requires).
+    pub fn gauges(&mut self, name: &str, help: &str, label: &str, values: &[(&str, u64)]) {
+        self.family(name, help, "gauge");
+        for (v, n) in values {
+            let v = v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n");
+            let _ = writeln!(self.text, "moqt_{name}{{{label}=\"{v}\"}} {n}");
+        }
+    }
+
     /// The document.
     pub fn finish(self) -> String {
         self.text
@@ -126,6 +136,8 @@ pub fn relay(out: &mut Exposition, s: &RelayStats) {
         recv_budget_exhausted,
         tracks_waiting_for_route,
         route_switches,
+        routes_looped,
+        routes_held_down,
     } = n.limits;
     out.counter(
         "broadcasts_refused_total",
@@ -168,6 +180,16 @@ pub fn relay(out: &mut Exposition, s: &RelayStats) {
         "route_switches_total",
         "Upstream subscriptions made again over another route (failover, reconnection).",
         route_switches,
+    );
+    out.counter(
+        "routes_looped_total",
+        "Announcements dropped: their hop chain held this relay, or was longer than max_hops.",
+        routes_looped,
+    );
+    out.counter(
+        "routes_held_down_total",
+        "Broadcasts withdrawn and held down because their only routes could not be proven loop-free.",
+        routes_held_down,
     );
     let moqt_proto::session::SessionStats {
         streams_refused,

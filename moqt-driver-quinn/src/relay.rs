@@ -104,6 +104,27 @@ pub struct ConnectInfo {
     pub target: Option<String>,
     /// The peer's address.
     pub remote: Option<std::net::SocketAddr>,
+    /// The link's price (a cluster link): sent as our SETUP Cost and added to the cost of every
+    /// route the peer announces. `None`: the peer's SETUP Cost, else 1.
+    pub cost: Option<u64>,
+    /// A name for the link (a cluster peer's URL, redacted), for [`Relay::links`] and
+    /// [`Relay::close_link`].
+    pub label: Option<String>,
+}
+
+/// One labelled link (a cluster peer) as the node sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkStats {
+    /// The link's label ([`ConnectInfo::label`]).
+    pub label: String,
+    /// The negotiated version.
+    pub version: Version,
+    /// The price added to the routes it announces.
+    pub price: u64,
+    /// Broadcasts it offers a route to.
+    pub routes: usize,
+    /// Our upstream subscriptions through it.
+    pub upstream_subscriptions: usize,
 }
 
 enum OwnerMsg {
@@ -132,6 +153,12 @@ enum OwnerMsg {
     },
     Sessions(oneshot::Sender<usize>),
     Stats(oneshot::Sender<RelayStats>),
+    Links(oneshot::Sender<Vec<LinkStats>>),
+    CloseLink {
+        label: String,
+        code: u64,
+        reason: String,
+    },
 }
 
 /// A handle to a running relay owner.
@@ -175,7 +202,7 @@ impl Relay {
     /// Hands a new connection (accepted, or dialled to a peer relay) to the relay; resolves when
     /// the connection has ended.
     pub async fn serve(&self, connection: Connection, version: Version, perspective: Perspective, dialect: Dialect) {
-        let info = ConnectInfo { target: None, remote: Some(connection.peer_addr()) };
+        let info = ConnectInfo { remote: Some(connection.peer_addr()), ..ConnectInfo::default() };
         self.serve_with(connection, version, perspective, dialect, info).await
     }
 
@@ -203,6 +230,21 @@ impl Relay {
     /// Closes every session.
     pub fn close_all(&self, code: u64, reason: &str) {
         let _ = self.tx.unbounded_send(OwnerMsg::CloseAll { code, reason: reason.to_string() });
+    }
+
+    /// Every labelled link (cluster peers) that is connected now.
+    pub async fn links(&self) -> Vec<LinkStats> {
+        let (tx, rx) = oneshot::channel();
+        if self.tx.unbounded_send(OwnerMsg::Links(tx)).is_err() {
+            return Vec::new();
+        }
+        rx.await.unwrap_or_default()
+    }
+
+    /// Closes the sessions of the links labelled `label` (a peer removed from the cluster).
+    pub fn close_link(&self, label: &str, code: u64, reason: &str) {
+        let msg = OwnerMsg::CloseLink { label: label.to_string(), code, reason: reason.to_string() };
+        let _ = self.tx.unbounded_send(msg);
     }
 
     /// The number of open sessions.
@@ -240,6 +282,7 @@ struct Conn {
     version: Version,
     remote: Option<std::net::SocketAddr>,
     admission: gate::Admission,
+    label: Option<String>,
 }
 
 struct Owner {
@@ -292,6 +335,7 @@ impl Owner {
                 config.version = version;
                 config.perspective = perspective;
                 config.dialect = dialect;
+                config.cost = info.cost.or(config.cost);
                 let kind = connection.kind();
                 if perspective == Perspective::Client && kind == crate::connection::TransportKind::RawQuic {
                     config.setup_path = info.target.clone().filter(|p| !p.is_empty() && p != "/");
@@ -317,6 +361,7 @@ impl Owner {
                     version,
                     remote: info.remote,
                     admission: gate::Admission::Open,
+                    label: info.label.clone(),
                 };
                 self.conns.insert(sid, conn);
                 let admission = self.admission_start(sid, perspective, kind, version, info.target);
@@ -341,6 +386,34 @@ impl Owner {
             }
             OwnerMsg::Sessions(reply) => {
                 let _ = reply.send(self.conns.len());
+            }
+            OwnerMsg::Links(reply) => {
+                let mut links: Vec<LinkStats> = self
+                    .conns
+                    .iter()
+                    .filter_map(|(sid, conn)| {
+                        Some(LinkStats {
+                            label: conn.label.clone()?,
+                            version: conn.version,
+                            price: self.node.link_price(*sid),
+                            routes: self.node.routes_via(*sid),
+                            upstream_subscriptions: self.node.feeds_through(*sid),
+                        })
+                    })
+                    .collect();
+                links.sort_by(|a, b| a.label.cmp(&b.label));
+                let _ = reply.send(links);
+            }
+            OwnerMsg::CloseLink { label, code, reason } => {
+                let sids: Vec<SessionId> = self
+                    .conns
+                    .iter()
+                    .filter(|(_, c)| c.label.as_deref() == Some(label.as_str()))
+                    .map(|(sid, _)| *sid)
+                    .collect();
+                for sid in sids {
+                    self.node.close_session(sid, code, &reason);
+                }
             }
             OwnerMsg::Stats(reply) => {
                 let queued_bytes = self

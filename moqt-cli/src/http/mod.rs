@@ -261,6 +261,7 @@ mod tests {
             metrics: Box::new(|| Box::pin(async { String::new() })),
             files: Vec::new(),
             websocket: Some(Arc::new(Echo(calls.clone()))),
+            health: None,
         });
         let listener = bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
         let addr = listener.local_addr().unwrap();

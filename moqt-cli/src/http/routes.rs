@@ -40,6 +40,8 @@ pub struct Site {
     pub files: Vec<(String, &'static str, Bytes)>,
     /// The handler for `Upgrade: websocket` requests, if one is mounted.
     pub websocket: Option<Arc<dyn UpgradeHandler>>,
+    /// Renders `/health` (`ok` and, on a cluster relay, a line per peer); `None`: just `ok`.
+    pub health: Option<MetricsFn>,
 }
 
 /// Whether a request asks to switch to WebSocket (`Connection: upgrade` and
@@ -90,7 +92,13 @@ pub async fn route(req: Request<Incoming>, site: Arc<Site>) -> Response<Body> {
     }
     match req.uri().path() {
         "/certificate.sha256" => response(StatusCode::OK, text, Bytes::from(site.fingerprint.clone()), head),
-        "/health" => response(StatusCode::OK, text, Bytes::from_static(b"ok\n"), head),
+        "/health" => {
+            let body = match &site.health {
+                Some(health) => Bytes::from(health().await),
+                None => Bytes::from_static(b"ok\n"),
+            };
+            response(StatusCode::OK, text, body, head)
+        }
         "/metrics" => response(StatusCode::OK, "text/plain; version=0.0.4", Bytes::from((site.metrics)().await), head),
         p => {
             let want = if p == "/" { "/index.html" } else { p };

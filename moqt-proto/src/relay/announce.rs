@@ -14,9 +14,6 @@ use crate::message::{Hops, RouteCost};
 use crate::path::Path;
 use crate::session::InterestId;
 
-/// Routes longer than this are dropped.
-const MAX_ROUTE_HOPS: usize = 32;
-
 /// The local application watching a prefix.
 #[derive(Debug)]
 pub(super) struct Watch {
@@ -142,20 +139,72 @@ impl Node {
     pub(super) fn on_announced(&mut self, sid: SessionId, path: Path, hops: Hops, cost: RouteCost) {
         let Some(path) = self.admit_announce(sid, path, &hops) else { return };
         let hop = self.config.hop_id;
-        if (hop != 0 && hops.contains(&hop)) || hops.len() >= MAX_ROUTE_HOPS {
+        if (hop != 0 && hops.contains(&hop)) || hops.len() > self.config.max_hops {
             tracing::debug!(%path, "dropping a looped or too long route");
+            self.stats.limits.routes_looped += 1;
             return self.unannounce_absolute(sid, &path);
         }
-        // The link price (1 unless configured) is added to both halves of a lite-06 cost,
-        // saturating at the largest encodable value.
-        let bump = |c: u64| c.saturating_add(1).min(MAX_VARINT);
-        let cost = RouteCost { warm: bump(cost.warm), cold: bump(cost.cold) };
+        let cost = self.route_cost(sid, hops.len(), cost);
         if self.origin.len() >= self.config.max_broadcasts && !self.origin.contains(&path) {
             self.stats.limits.broadcasts_refused += 1;
             tracing::debug!(%path, "the origin is full: ignoring an announcement");
             return;
         }
         if self.origin.add(&path, Route { source: Source::Session(sid), hops, cost }) {
+            self.propagate(&path);
+        }
+    }
+
+    /// The price of the link to a session: its configured price (our SETUP Cost), else the
+    /// peer's SETUP Cost, else 1. It is added to the cost of every route the session announces.
+    pub fn link_price(&self, sid: SessionId) -> u64 {
+        let Some(s) = self.session(sid) else { return 1 };
+        s.config().cost.or(s.peer_setup().and_then(|setup| setup.cost)).unwrap_or(1)
+    }
+
+    /// The local cost of a route received from a session: lite-06 adds the link price to both
+    /// halves of the cost on the wire; older versions carry no cost, so the chain stands in for
+    /// it (one per hop before the link, plus the link price).
+    fn route_cost(&self, sid: SessionId, chain: usize, wire: RouteCost) -> RouteCost {
+        if self.peer(sid).is_some_and(|p| p.going_away) {
+            return RouteCost { warm: MAX_VARINT, cold: MAX_VARINT };
+        }
+        let price = self.link_price(sid);
+        // lite-04 chains name every relay but not an anonymous publisher; later ones name the
+        // publisher too (0 if it has no hop id); lite-03 counts hops including the publisher.
+        let base = match self.session(sid).map(|s| s.version()) {
+            Some(crate::Version::Lite06) | None => wire,
+            Some(crate::Version::Lite04) => RouteCost { warm: chain as u64, cold: 0 },
+            Some(_) => RouteCost { warm: chain.saturating_sub(1) as u64, cold: 0 },
+        };
+        let add = |c: u64| c.saturating_add(price).min(MAX_VARINT);
+        RouteCost { warm: add(base.warm), cold: add(base.cold) }
+    }
+
+    /// How many broadcasts a session offers a route to (for per-peer metrics).
+    pub fn routes_via(&self, sid: SessionId) -> usize {
+        self.origin.routes_from(Source::Session(sid))
+    }
+
+    /// A peer sent GOAWAY: every route it announced costs the most from now on (so the cluster
+    /// prefers any other), and the tracks it feeds move to another route make-before-break
+    /// while it still serves them.
+    pub(super) fn on_peer_goaway(&mut self, sid: SessionId) {
+        let Some(peer) = self.peer_mut(sid) else { return };
+        peer.going_away = true;
+        let max = RouteCost { warm: MAX_VARINT, cold: MAX_VARINT };
+        for path in self.origin.reprice(Source::Session(sid), |_| max) {
+            self.propagate(&path);
+        }
+    }
+
+    /// A peer's SETUP arrived: the routes it announced before it are priced again with its
+    /// Cost (unless the link has a configured price).
+    pub(super) fn reprice(&mut self, sid: SessionId, setup: &crate::message::Setup) {
+        let configured = self.session(sid).and_then(|s| s.config().cost);
+        let Some(price) = setup.cost.filter(|c| configured.is_none() && *c != 1) else { return };
+        let fix = |c: u64| if c >= MAX_VARINT { c } else { c.saturating_sub(1).saturating_add(price).min(MAX_VARINT) };
+        for path in self.origin.reprice(Source::Session(sid), |c| RouteCost { warm: fix(c.warm), cold: fix(c.cold) }) {
             self.propagate(&path);
         }
     }
@@ -172,8 +221,15 @@ impl Node {
     }
 
     /// Tells every session the current best route to `path` (never one through itself), and
-    /// every watch of it whether it is live.
+    /// every watch of it whether it is live; tracks whose route went away move to the next one.
     pub(super) fn propagate(&mut self, path: &Path) {
+        // Hold a path whose only routes are infeasible (before advertising: none is shown).
+        if let Some((until, new)) = self.origin.hold(path, self.now, self.config.route_hold_down) {
+            if new && self.origin.routes(path).next().is_some() {
+                self.stats.limits.routes_held_down += 1;
+            }
+            self.timers.arm(super::node::NodeTimer::HoldDown, self.origin.next_hold().unwrap_or(until));
+        }
         for id in self.session_ids() {
             self.advertise_to(id, path);
         }
@@ -183,13 +239,30 @@ impl Node {
             self.update_watch(w, path);
         }
         self.retry_dangling(path);
+        self.reroute(path);
+    }
+
+    /// Hold-downs ended: their paths take the best remaining route.
+    pub(super) fn hold_down_expired(&mut self) {
+        for path in self.origin.release_holds(self.now) {
+            self.propagate(&path);
+        }
+        if let Some(next) = self.origin.next_hold() {
+            self.timers.arm(super::node::NodeTimer::HoldDown, next);
+        }
     }
 
     /// Tells one session the best route to `path` (absolute), named relative to its access
-    /// root, or that there is none it may see.
+    /// root, or that there is none it may see. A route is forwarded only if its chain leaves
+    /// room for one more hop.
     pub(super) fn advertise_to(&mut self, id: SessionId, path: &Path) {
         let Some((name, visible)) = self.view_for(id, path) else { return };
-        let route = if visible { self.origin.best(path, Some(id)).cloned() } else { None };
+        let max = self.config.max_hops;
+        let route =
+            if visible { self.origin.best(path, Some(id)).filter(|r| r.hops.len() < max).cloned() } else { None };
+        if let Some(r) = &route {
+            self.origin.advertised(path, r.hops.len());
+        }
         let Some(s) = self.session_mut(id) else { return };
         let result = match route {
             Some(r) => s.announce_route(name, r.hops, r.cost),

@@ -15,7 +15,7 @@ use smallvec::SmallVec;
 
 use super::node::{Node, NodeTimer};
 use super::track::{Subscriber, Upstream};
-use super::{NodeEvent, Route, SessionId, Source};
+use super::{NodeEvent, SessionId, Source};
 use crate::session::{stream_code, SubscribeParams, SubscriptionId};
 
 /// How often a track waiting for a route tries to subscribe again.
@@ -309,6 +309,53 @@ impl Node {
         }
     }
 
+    /// Routes to `path` changed: a track whose upstream session no longer has a usable route
+    /// to it, or sent GOAWAY, moves, make-before-break, to the best route that remains (its
+    /// current upstream may still finish groups it started; its subscribers continue).
+    pub(super) fn reroute(&mut self, path: &crate::path::Path) {
+        let Some(tracks) = self.tracks_by_path.get(path).cloned() else { return };
+        for idx in tracks {
+            let track = self.track(idx);
+            let Upstream::Remote { session, .. } = track.upstream else { continue };
+            if track.switching.candidate.is_some()
+                || track.downstreams.is_empty()
+                || track.via == Some(session)
+                || self.default_upstream == Some(session)
+                || (self.origin.usable(path).any(|r| r.source == Source::Session(session))
+                    && !self.peer(session).is_some_and(|p| p.going_away))
+            {
+                continue;
+            }
+            let Some(to) = self.best_upstream(idx, Some(session)) else { continue };
+            tracing::debug!(%path, "the route went away: moving the track");
+            self.stats.limits.route_switches += 1;
+            self.track_mut(idx).switching.moving_to = Some(to);
+            self.subscribe_candidate(idx);
+        }
+    }
+
+    /// The best announced route for a track that does not lead back to one of its subscribers
+    /// (nor through `avoid`).
+    fn best_upstream(&self, idx: usize, avoid: Option<SessionId>) -> Option<SessionId> {
+        let track = self.tracks[idx].as_ref()?;
+        let downstream_sessions: SmallVec<[SessionId; 8]> = track
+            .downstreams
+            .iter()
+            .filter_map(|d| match d.subscriber {
+                Subscriber::Session(s, _) => Some(s),
+                Subscriber::Local(_) => None,
+            })
+            .collect();
+        let best = self.origin.usable(&track.path).filter(|r| match r.source {
+            Source::Session(s) => !downstream_sessions.contains(&s) && Some(s) != avoid,
+            Source::Local => false,
+        });
+        match best.min_by_key(|r| r.rank())?.source {
+            Source::Session(s) => Some(s),
+            Source::Local => None,
+        }
+    }
+
     /// Subscribes a track upstream again, from the group after the last one delivered, over
     /// the best route that does not lead back to one of its subscribers, or else the default
     /// upstream. Returns whether it did.
@@ -318,21 +365,9 @@ impl Node {
 
     fn resubscribe_avoiding(&mut self, idx: usize, avoid: Option<SessionId>) -> bool {
         let Some(track) = self.tracks[idx].as_ref() else { return false };
-        let downstream_sessions: SmallVec<[SessionId; 8]> = track
-            .downstreams
-            .iter()
-            .filter_map(|d| match d.subscriber {
-                Subscriber::Session(s, _) => Some(s),
-                Subscriber::Local(_) => None,
-            })
-            .collect();
-        let best = self.origin.routes(&track.path).filter(|r| match r.source {
-            Source::Session(s) => !downstream_sessions.contains(&s) && Some(s) != avoid,
-            Source::Local => false,
-        });
-        let up = match best.min_by_key(|r| r.rank()) {
-            Some(Route { source: Source::Session(s), .. }) => *s,
-            _ => {
+        let up = match self.best_upstream(idx, avoid) {
+            Some(s) => s,
+            None => {
                 let usable = |s: &SessionId| self.peer(*s).is_some_and(|p| !p.session.is_closed()) && Some(*s) != avoid;
                 match track.via.filter(usable).or(self.default_upstream.filter(usable)) {
                     Some(s) => s,

@@ -3,9 +3,11 @@
 //! with many sessions; a client is a node with one. Both run the same policy.
 //!
 //! - **Announcements** ([`announce`](self::announce)): each session's announcements feed the
-//!   origin; each session is told the best route to every broadcast except routes through itself
+//!   origin, priced with the session's link price (configured, else the peer's SETUP Cost, else
+//!   1); each session is told the best route to every broadcast except routes through itself
 //!   (split horizon), with hop chains that grow by this node's hop id; chains already holding this
-//!   node are dropped (loops). Local watchers see the broadcasts under a prefix.
+//!   node, or longer than `max_hops`, are dropped (loops). Chains without hop ids (lite-03) are
+//!   used only while feasible (see [`Origin`]). Local watchers see the broadcasts under a prefix.
 //! - **Tracks** ([`track`](self::track)): a subscription, from a session or from the local
 //!   application, is served by a local publisher or through **one** upstream subscription per
 //!   track, shared by every subscriber with aggregated parameters, released a configurable linger
@@ -17,8 +19,10 @@
 //!   groups. Late joiners start at the first frame of the current group.
 //! - **Fetch and track info** ([`fetch`](self::fetch)): served from the cache; a miss goes
 //!   upstream (or to the local application) once however many ask.
-//! - When a session ends, its routes leave the origin and the tracks it fed end for their
-//!   subscribers with `stream_code::UNROUTABLE`.
+//! - **Route switching** ([`failover`](self::failover)): when a session ends, its routes leave the
+//!   origin and the tracks it fed subscribe again over the next route (or wait
+//!   `failover_grace` for one, then end with `stream_code::UNROUTABLE`); a track whose route is
+//!   withdrawn while its session lives moves make-before-break. No group is delivered twice.
 //! - **Access** ([`access`](self::access)): a session may carry an
 //!   [`Access`](crate::access::Access) (from a token, an auth server or public rules). Its paths
 //!   are then relative to its connect path; it may announce only what it may publish (and
@@ -136,6 +140,12 @@ pub struct NodeConfig {
     /// How long a track whose upstream was lost waits for another route before its
     /// subscribers are told `UNROUTABLE` (they are not reset meanwhile).
     pub failover_grace: Duration,
+    /// The longest hop chain accepted (1..=32; longer routes are dropped, and a route is
+    /// forwarded only if its chain leaves room for this node).
+    pub max_hops: usize,
+    /// How long a path whose anonymous routes are no longer feasible stays withdrawn before the
+    /// best remaining route is taken again (see [`Origin`]).
+    pub route_hold_down: Duration,
 }
 
 impl NodeConfig {
@@ -155,6 +165,8 @@ impl NodeConfig {
             require_access: false,
             admission_timeout: Duration::from_secs(15),
             failover_grace: Duration::from_secs(5),
+            max_hops: 32,
+            route_hold_down: Duration::from_secs(1),
         }
     }
 
@@ -246,6 +258,10 @@ pub struct NodeLimitStats {
     pub tracks_waiting_for_route: u64,
     /// Upstream subscriptions made again over another route (failover and reconnection).
     pub route_switches: u64,
+    /// Announcements dropped: their chain held this node, or was longer than `max_hops`.
+    pub routes_looped: u64,
+    /// Paths withdrawn and held down because their only routes were infeasible (anonymous).
+    pub routes_held_down: u64,
 }
 
 /// What the node reports to its driver and application.

@@ -40,6 +40,8 @@ pub(super) enum NodeTimer {
     Dangling(usize),
     /// A migrating track's refused candidate, to try again (track index).
     Candidate(usize),
+    /// Paths held down for lack of a feasible route are released.
+    HoldDown,
 }
 
 /// One session of the node.
@@ -68,6 +70,8 @@ pub(super) struct Peer {
     pub(super) pending: bool,
     /// [`NodeEvent::AwaitingAccess`] was reported.
     pub(super) setup_reported: bool,
+    /// The peer sent GOAWAY: its routes cost the most, and tracks move off it.
+    pub(super) going_away: bool,
 }
 
 /// A relay node (or a client with one session). See the module docs.
@@ -83,6 +87,8 @@ pub struct Node {
     pub(super) tracks: Vec<Option<TrackState>>,
     pub(super) free_tracks: Vec<usize>,
     pub(super) track_index: FxHashMap<(Path, String), usize>,
+    /// Tracks by broadcast (for route changes).
+    pub(super) tracks_by_path: FxHashMap<Path, smallvec::SmallVec<[usize; 2]>>,
     /// Local tracks → track index.
     pub(super) local_tracks: FxHashMap<TrackId, usize>,
     /// (upstream session, our subscription) → track, and what the subscription is to it.
@@ -135,6 +141,7 @@ impl Node {
             tracks: Vec::new(),
             free_tracks: Vec::new(),
             track_index: FxHashMap::default(),
+            tracks_by_path: FxHashMap::default(),
             local_tracks: FxHashMap::default(),
             upstreams: FxHashMap::default(),
             default_upstream: None,
@@ -238,6 +245,7 @@ impl Node {
             deadline: None,
             pending,
             setup_reported: false,
+            going_away: false,
         });
         if pending {
             if let Some(at) = self.now.checked_add(self.config.admission_timeout) {
@@ -369,6 +377,7 @@ impl Node {
                 NodeTimer::Expiry(sid) => self.access_expired(sid),
                 NodeTimer::Dangling(idx) => self.dangling_expired(idx),
                 NodeTimer::Candidate(idx) => self.candidate_retry(idx),
+                NodeTimer::HoldDown => self.hold_down_expired(),
             }
         }
         self.pump();
@@ -566,8 +575,14 @@ impl Node {
                     self.events.push_back(NodeEvent::ProbeEnded { session: sid, probe, code });
                 }
             }
-            Event::PeerSetup(setup) => self.events.push_back(NodeEvent::PeerSetup { session: sid, setup }),
-            Event::Goaway { uri } => self.events.push_back(NodeEvent::Goaway { session: sid, uri }),
+            Event::PeerSetup(setup) => {
+                self.reprice(sid, &setup);
+                self.events.push_back(NodeEvent::PeerSetup { session: sid, setup });
+            }
+            Event::Goaway { uri } => {
+                self.on_peer_goaway(sid);
+                self.events.push_back(NodeEvent::Goaway { session: sid, uri });
+            }
             Event::Closed { code, reason } => self.remove_session(sid, code, reason),
             Event::AnnounceInterest { prefix, .. } => self.on_announce_interest(sid, &prefix),
             Event::AnnounceSynced { .. }

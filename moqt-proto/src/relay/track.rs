@@ -264,6 +264,12 @@ impl Node {
     ) {
         let key = (path, name);
         if let Some(&idx) = self.track_index.get(&key) {
+            // A subscription from the session the track comes from would be a loop.
+            let from_upstream = matches!((self.track(idx).upstream, subscriber),
+                (Upstream::Remote { session, .. }, Subscriber::Session(s, _)) if s == session);
+            if from_upstream {
+                return self.refuse(subscriber, stream_code::UNROUTABLE);
+            }
             return self.attach(idx, subscriber, params);
         }
         let (path, name) = key;
@@ -286,7 +292,10 @@ impl Node {
             return self.refuse(subscriber, stream_code::UNROUTABLE);
         };
         let Some(session) = self.session_mut(up) else { return self.refuse(subscriber, stream_code::UNROUTABLE) };
-        let subscription = match session.subscribe(upstream_path, &name, upstream_params) {
+        // The first subscriber's start goes upstream too: a relay failing over to this one asks
+        // for the group after the last it delivered, which an upstream cache may still hold.
+        let first = SubscribeParams { start_group: params.start_group, ..upstream_params };
+        let subscription = match session.subscribe(upstream_path, &name, first) {
             Ok(subscription) => subscription,
             Err(Error::GoingAway) => return self.refuse(subscriber, stream_code::GOING_AWAY),
             Err(_) => return self.refuse(subscriber, stream_code::UNROUTABLE),
@@ -574,6 +583,7 @@ impl Node {
                 self.tracks.len() - 1
             }
         };
+        self.tracks_by_path.entry(key.0.clone()).or_default().push(idx);
         self.track_index.insert(key, idx);
         idx
     }
@@ -582,6 +592,12 @@ impl Node {
         let Some(track) = self.tracks[idx].take() else { return };
         let mut cache = track.cache;
         self.cache_bytes -= cache.clear();
+        if let Some(list) = self.tracks_by_path.get_mut(&track.path) {
+            list.retain(|i| *i != idx);
+            if list.is_empty() {
+                self.tracks_by_path.remove(&track.path);
+            }
+        }
         self.track_index.remove(&(track.path, track.name));
         self.free_tracks.push(idx);
     }
