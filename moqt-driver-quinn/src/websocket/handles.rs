@@ -183,6 +183,24 @@ impl QmuxConnection {
         self.shared().with(true, |s| s.conn.close(code.into(), reason.as_bytes()));
     }
 
+    /// Waits for the peer's transport parameters (at once on the legacy format); fails if the
+    /// connection ends first.
+    pub async fn connected(&self) -> Result<(), ConnectionError> {
+        poll_fn(|cx| {
+            self.shared().with(false, |s| {
+                if let Some(err) = s.closed_reason() {
+                    return Poll::Ready(Err(err));
+                }
+                if s.conn.is_connected() {
+                    return Poll::Ready(Ok(()));
+                }
+                s.wait_connected(cx.waker());
+                Poll::Pending
+            })
+        })
+        .await
+    }
+
     /// Waits until the connection has ended and says why.
     pub async fn closed(&self) -> ConnectionError {
         poll_fn(|cx| {

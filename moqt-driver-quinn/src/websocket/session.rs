@@ -86,6 +86,8 @@ pub(crate) struct State {
     stops: FxHashMap<StreamId, u64>,
     datagrams: Waiters,
     closing: Waiters,
+    /// Waiting for the peer's transport parameters.
+    connecting: Waiters,
     closed: Option<ConnectionError>,
     /// The I/O task.
     driver: Option<Waker>,
@@ -109,6 +111,7 @@ impl State {
             stops: FxHashMap::default(),
             datagrams: Waiters::default(),
             closing: Waiters::default(),
+            connecting: Waiters::default(),
             closed: None,
             driver: None,
             wake: Vec::new(),
@@ -123,6 +126,7 @@ impl State {
                     for w in &mut self.opening {
                         w.drain_into(&mut self.wake);
                     }
+                    self.connecting.drain_into(&mut self.wake);
                 }
                 Event::StreamsAvailable(dir) => self.opening[dir_idx(dir)].drain_into(&mut self.wake),
                 Event::StreamOpened(id) => {
@@ -171,6 +175,7 @@ impl State {
         self.wake.extend(self.watchers.drain().map(|(_, w)| w));
         self.datagrams.drain_into(&mut self.wake);
         self.closing.drain_into(&mut self.wake);
+        self.connecting.drain_into(&mut self.wake);
         self.incoming = Default::default();
         self.recv_live.clear();
         self.send_live.clear();
@@ -237,6 +242,10 @@ impl State {
 
     pub(crate) fn wait_datagram(&mut self, waker: &Waker) {
         self.datagrams.register(waker);
+    }
+
+    pub(crate) fn wait_connected(&mut self, waker: &Waker) {
+        self.connecting.register(waker);
     }
 
     pub(crate) fn wait_closed(&mut self, waker: &Waker) {

@@ -43,7 +43,10 @@ pub(crate) struct KeepAlive {
 enum Phase {
     Open,
     /// The close frame is queued; until the deadline, the peer may still answer.
-    Closing { deadline: Instant, sent: bool },
+    Closing {
+        deadline: Instant,
+        sent: bool,
+    },
 }
 
 struct Io<S> {
@@ -215,10 +218,11 @@ where
         state.dispatch();
         state.check_watchers();
         let drained = state.conn.is_drained() || (self.write_failed && state.conn.is_closed());
-        let deadline = [state.conn.poll_timeout(), Some(self.next_ping), Some(self.last_rx + self.keep_alive.idle_timeout)]
-            .into_iter()
-            .flatten()
-            .min();
+        let deadline =
+            [state.conn.poll_timeout(), Some(self.next_ping), Some(self.last_rx + self.keep_alive.idle_timeout)]
+                .into_iter()
+                .flatten()
+                .min();
         if drained && self.close_code == CloseCode::Normal {
             if let Some(err) = state.closed_reason() {
                 if matches!(err, crate::connection::ConnectionError::Transport(_)) {
