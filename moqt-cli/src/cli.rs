@@ -212,6 +212,13 @@ pub struct RelayArgs {
     /// Directory of the demo page served over HTTP [default: web/dist if it exists].
     #[arg(long)]
     pub web_root: Option<PathBuf>,
+    /// Also serve https and wss on the TCP port, with the QUIC certificate (plain http/ws keeps
+    /// working on the same port: TLS connections are told apart by their first byte).
+    #[arg(long)]
+    pub http_tls: bool,
+    /// Do not accept moq-lite over WebSocket on the TCP port.
+    #[arg(long)]
+    pub no_websocket: bool,
     /// This relay's hop id (non-zero) [default: random].
     #[arg(long)]
     pub hop_id: Option<u64>,
