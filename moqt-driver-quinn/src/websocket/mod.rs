@@ -274,6 +274,6 @@ mod tests {
 
     #[test]
     fn accept_key_matches_rfc6455() {
-        assert_eq!(accept_key("dGhlIHNhbXBsZSBub25jZQ=="), "s3pPLMBiTxaAhnfVXEsAKTK7ZFo=");
+        assert_eq!(accept_key("dGhlIHNhbXBsZSBub25jZQ=="), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
     }
 }
