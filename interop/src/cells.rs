@@ -19,6 +19,8 @@ pub enum Transport {
     Quic,
     /// WebTransport, `https://`.
     Wt,
+    /// moq-lite over WebSocket (QMux) on the relay's TCP port, `ws://`.
+    Ws,
 }
 
 impl Transport {
@@ -27,6 +29,7 @@ impl Transport {
         match self {
             Transport::Quic => "quic",
             Transport::Wt => "wt",
+            Transport::Ws => "ws",
         }
     }
 
@@ -35,6 +38,7 @@ impl Transport {
         match self {
             Transport::Quic => format!("moqt://{addr}"),
             Transport::Wt => format!("https://{addr}/"),
+            Transport::Ws => format!("ws://{addr}/"),
         }
     }
 
@@ -43,6 +47,7 @@ impl Transport {
         match self {
             Transport::Quic => "RawQuic",
             Transport::Wt => "WebTransport",
+            Transport::Ws => "WebSocket",
         }
     }
 }
@@ -329,8 +334,13 @@ pub fn cells(ctx: &Ctx) -> Vec<Cell> {
     for (id, title) in titles {
         let versions: &[u8] = if matches!(id, "h" | "i") { &[0] } else { &VERSIONS };
         for &version in versions {
-            for transport in [Transport::Quic, Transport::Wt] {
+            for transport in [Transport::Quic, Transport::Wt, Transport::Ws] {
                 if matches!(id, "d" | "f" | "g") && !MOQ_CLOCK_VERSIONS.contains(&version) {
+                    continue;
+                }
+                // WebSocket: our clients and relay against moq-relay's WebSocket listener and
+                // moq-tokio's clock (moq-clock 0.10 speaks no QMux).
+                if transport == Transport::Ws && !matches!(id, "a" | "b" | "c" | "e") {
                     continue;
                 }
                 all.push(Cell { id, title, version, transport });
