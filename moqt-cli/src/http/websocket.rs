@@ -115,3 +115,102 @@ impl WsHandler {
         res
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use moqt_driver_tokio::tls::{Identity, Verification};
+    use moqt_driver_tokio::transport::{Connector, Listener, ServerConfig};
+    use moqt_driver_tokio::TransportKind;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+    use crate::http::{self, HttpLimits, HttpStats, Site};
+
+    /// A QUIC listener with WebTransport off, and the HTTP side with TLS and the WebSocket
+    /// handler on the same port number.
+    async fn server(identity: &Identity) -> Listener {
+        let mut config = ServerConfig::new("127.0.0.1:0".parse().unwrap(), identity.clone());
+        config.webtransport = false;
+        config.runtime = Some(moqt_driver_tokio::runtime());
+        let listener = Listener::bind(config).unwrap();
+        let tcp = http::bind(listener.local_addr()).await.unwrap();
+        let site = Arc::new(Site {
+            fingerprint: identity.fingerprint().to_string(),
+            metrics: Box::new(|| Box::pin(async { "moqt_test 1\n".to_string() })),
+            files: Vec::new(),
+            websocket: Some(Arc::new(WsHandler::new(listener.websocket()))),
+        });
+        let tls = Arc::new(identity.server_config(&[b"http/1.1"]).unwrap());
+        tokio::spawn(http::serve(tcp, site, HttpLimits::default(), Arc::new(HttpStats::default()), Some(tls)));
+        listener
+    }
+
+    /// GET `path` over TLS (pinned to the certificate) and over plain TCP on the same port.
+    async fn get_both(addr: SocketAddr, identity: &Identity, path: &str) -> (String, String) {
+        let request = format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n");
+        let tls = Verification::pinned(identity.fingerprint()).client_config(&[b"http/1.1"]).unwrap();
+        let connector = tokio_rustls::TlsConnector::from(Arc::new(tls));
+        let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let name = tokio_rustls::rustls::pki_types::ServerName::try_from("localhost").unwrap();
+        let mut s = connector.connect(name, tcp).await.unwrap();
+        s.write_all(request.as_bytes()).await.unwrap();
+        let mut secure = Vec::new();
+        // A peer closing without close_notify is an error for rustls; the body is complete.
+        let _ = s.read_to_end(&mut secure).await;
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        s.write_all(request.as_bytes()).await.unwrap();
+        let mut plain = String::new();
+        s.read_to_string(&mut plain).await.unwrap();
+        (String::from_utf8_lossy(&secure).into_owned(), plain)
+    }
+
+    #[tokio::test]
+    async fn https_and_http_on_one_port() {
+        let identity = Identity::self_signed(&["localhost"]).unwrap();
+        let listener = server(&identity).await;
+        let addr = listener.local_addr();
+        let (s, p) = get_both(addr, &identity, "/health").await;
+        assert!(s.starts_with("HTTP/1.0 200") && s.ends_with("ok\n"), "{s}");
+        assert!(p.starts_with("HTTP/1.0 200") && p.ends_with("ok\n"), "{p}");
+        let (s, p) = get_both(addr, &identity, "/certificate.sha256").await;
+        let fp = identity.fingerprint().to_string();
+        assert!(s.ends_with(&fp) && p.ends_with(&fp), "{s}\n{p}");
+        let (s, p) = get_both(addr, &identity, "/metrics").await;
+        assert!(s.ends_with("moqt_test 1\n") && p.ends_with("moqt_test 1\n"), "{s}\n{p}");
+    }
+
+    /// An https:// client whose WebTransport is refused (the listener has it off) falls back to
+    /// wss:// on the same port; with the fallback off it fails; ws:// and wss:// work directly.
+    #[tokio::test]
+    async fn https_falls_back_to_wss() {
+        let identity = Identity::self_signed(&["localhost"]).unwrap();
+        let mut listener = server(&identity).await;
+        let addr = listener.local_addr();
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Some(accepted) = listener.accept().await {
+                assert_eq!(accepted.kind, TransportKind::WebSocket);
+                assert_eq!(accepted.path.as_deref(), Some("/room?jwt=x"));
+                held.push(accepted.connection);
+            }
+        });
+        let config = || moqt_driver_tokio::client_config(Verification::pinned(identity.fingerprint()));
+        let connector = Connector::new(config()).unwrap();
+        for url in [
+            format!("https://localhost:{}/room?jwt=x", addr.port()),
+            format!("wss://localhost:{}/room?jwt=x", addr.port()),
+            format!("ws://localhost:{}/room?jwt=x", addr.port()),
+        ] {
+            let conn = connector.connect(&url).await.unwrap();
+            assert_eq!(conn.kind(), TransportKind::WebSocket, "{url}");
+            assert_eq!(conn.version(), moqt_proto::Version::ALL[0], "{url}");
+            assert_eq!(conn.wt_protocol(), Some("qmux-01.moq-lite-06"), "{url}");
+        }
+        let mut off = config();
+        off.websocket_fallback = false;
+        let err = Connector::new(off).unwrap().connect(&format!("https://localhost:{}/room", addr.port())).await;
+        assert!(err.is_err(), "WebTransport is off on the server: without the fallback this fails");
+    }
+}
