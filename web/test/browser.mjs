@@ -13,7 +13,10 @@
 //                         `moqt pub --media` (an ffmpeg test pattern; legacy and CMAF containers,
 //                         hang and MSF catalogs) and the glass-to-glass latency is printed as
 //                         `MEDIA LATENCY: …`; (g) `moqt sub --media` records the page's camera into
-//                         an MP4 that ffprobe accepts (see media.mjs; needs ffmpeg).
+//                         an MP4 that ffprobe accepts (see media.mjs; needs ffmpeg); (h) with
+//                         WebTransport hidden from the page, (a) and (b) with @moq/net over
+//                         WebSocket (QMux) on the relay's TCP port (with it available, (a) checks
+//                         that WebTransport still wins the race).
 //   RELAY=moq-relay       moq-dev's relay instead (no native peers): one page publishes,
 //                         another watches, for every pair of libraries. The page is then
 //                         served by a small static server here.
@@ -21,7 +24,8 @@
 // Environment: MOQT_BIN (default target/release/moqt, else target/debug/moqt), CHROMIUM
 // (default /usr/bin/chromium), MOQ_RELAY_BIN (default .ci/cache/peers/bin/moq-relay),
 // FRAMES (frames to wait for per scenario, default 90), FPS (default 30), SIZE (default 1000),
-// VIDEO_FRAMES (decoded camera frames to wait for, default 60), ONLY=media (only (f) and (g)).
+// VIDEO_FRAMES (decoded camera frames to wait for, default 60), ONLY=media (only (f) and (g)),
+// ONLY=websocket (only (h)).
 // Installs nothing. Writes web/test-artifacts/: demo.png (the main screenshot, with the chart),
 // video.png (the decoded camera), media-*.png (the CLI's broadcasts playing), media-source.mp4 and
 // camera-recording.mp4, per-scenario screenshots, browser-console.log and the processes' logs.
@@ -223,6 +227,10 @@ async function moqtScenarios(env, context) {
 		mediaSummary = (await mediaScenarios(env, context, { scenario, pageUrl })) ?? [];
 		return;
 	}
+	if (process.env.ONLY === "websocket") {
+		await websocketScenarios(env, context);
+		return;
+	}
 	for (const lib of LIBS) {
 		const track = "pattern";
 		const fromNative = `native-${lib.lib}`;
@@ -236,6 +244,8 @@ async function moqtScenarios(env, context) {
 			// Enough frames, and the chart has drawn a few seconds of them.
 			const s = await waitFor(page, "watch", (s) => s.latencyMs?.samples >= FRAMES && s.chart.latencyPoints >= 6);
 			checkVersion(s, lib);
+			// @moq/net races a WebSocket too, 500 ms after WebTransport: on loopback WebTransport wins.
+			if (s.transport !== "webtransport") fail(`${lib.name} connected over ${s.transport}, expected webtransport`);
 			const shown = await chartPixels(page);
 			if (shown.latency < 20 || shown.fps < 20) fail(`the chart shows too little: ${JSON.stringify(shown)}`);
 			return (
@@ -281,10 +291,58 @@ async function moqtScenarios(env, context) {
 	await page.close();
 	await stop(pub);
 
+	await websocketScenarios(env, context);
 	await fallbackScenario(env, context);
 	await failureScenarios(env, context);
 	await cameraScenario(env, context);
 	mediaSummary = (await mediaScenarios(env, context, { scenario, pageUrl })) ?? [];
+}
+
+/**
+ * (h) A browser without WebTransport (hidden before the page's scripts load): @moq/net connects
+ * over WebSocket (QMux) on the relay's TCP port, watches `moqt pub` and publishes for `moqt sub`.
+ */
+async function websocketScenarios(env, context) {
+	const lib = { lib: "net", name: "@moq/net, WebTransport hidden", version: "moq-lite-05" };
+	const track = "pattern";
+	const fromNative = "native-ws";
+	const fromPage = "page-ws";
+	const pub = await startPub(env, fromNative, track);
+	const page = await context.newPage();
+	await page.addInitScript(() => {
+		globalThis.WebTransport = undefined;
+	});
+	await page.goto(pageUrl(env, { lib: "net", track, watch: fromNative, publish: fromPage, fps: FPS, size: SIZE }));
+	await scenario(`(h) moqt pub -> relay -> page over WebSocket [${lib.name}]`, async () => {
+		const s = await waitFor(page, "watch", (s) => s.latencyMs?.samples >= FRAMES);
+		checkVersion(s, lib);
+		if (s.transport !== "websocket") fail(`connected over ${s.transport}, expected websocket`);
+		if (await page.evaluate(() => typeof WebTransport !== "undefined")) fail("WebTransport was not hidden");
+		return `transport=${s.transport} version=${s.version} frames=${s.patternFrames} groups=${s.groups} lost=${s.lost} ${latencyText(s.latencyMs, s.firstLatencyMs)}`;
+	});
+	await scenario(`(h) page -> relay -> moqt sub over WebSocket [${lib.name}]`, async () => {
+		const s = await waitFor(page, "publish", (s) => s.connected && s.published?.frames > 0);
+		if (s.transport !== "websocket") fail(`connected over ${s.transport}, expected websocket`);
+		const sub = await startSub(env, fromPage, track);
+		try {
+			const deadline = Date.now() + SCENARIO_TIMEOUT_MS;
+			for (;;) {
+				const stats = sub.latest();
+				if (stats && stats.frames >= FRAMES) {
+					if (!(stats.p50 < 1000)) fail(`implausible latency from moqt sub: ${stats.line}`);
+					return `transport=${s.transport} frames=${stats.frames} groups_lost=${stats.groupsLost} latency p50=${stats.p50}ms p99=${stats.p99}ms (moqt sub --stats: "${stats.line}")`;
+				}
+				if (sub.exitCode !== null) fail(`moqt sub exited (${sub.exitCode}); last stats: ${stats?.line}`);
+				if (Date.now() > deadline) fail(`moqt sub: ${stats?.line ?? "no stats"} after ${SCENARIO_TIMEOUT_MS} ms`);
+				await new Promise((resolve) => setTimeout(resolve, 200));
+			}
+		} finally {
+			await stop(sub);
+		}
+	});
+	await page.screenshot({ path: path.join(ARTIFACTS, "demo-websocket.png"), fullPage: true });
+	await page.close();
+	await stop(pub);
 }
 
 /**
