@@ -37,11 +37,12 @@ export function withToken(url, params) {
  * The WebSocket URL @moq/net races against WebTransport for `url`, from the page's `ws=`
  * parameter (`off`, or a ws:// / wss:// URL); by default the relay's own host, port and path
  * over `ws:` when this page was loaded over plain http (a development relay), `wss:` otherwise.
- * The token (`jwt=`) travels in its query as with WebTransport.
+ * An `alpn=` list pins the WebTransport protocols, so it turns the race off unless `ws=URL`
+ * asks for it. The token (`jwt=`) travels in its query as with WebTransport.
  */
 export function websocketUrl(url, params, page = window.location) {
 	const given = params.get("ws");
-	if (given === "off") return undefined;
+	if (given === "off" || (!given && params.get("alpn"))) return undefined;
 	const out = given ? new URL(given) : new URL(url);
 	if (!given) out.protocol = page.protocol === "http:" ? "ws:" : "wss:";
 	return withToken(out, params);

@@ -10,14 +10,15 @@
 //   alpn=moq-lite-04,...           WebTransport sub-protocols to offer instead of the library's list
 //   jwt=TOKEN                      a token for a relay that requires one (sent as ?jwt= to the relay)
 //   ws=off|URL                     @moq/net's WebSocket (QMux) race: off, or this ws:// / wss:// URL
-//                                  (default: the relay's host:port, ws: when this page is http:)
+//                                  (default: the relay's host:port, ws: when this page is http:;
+//                                  off when alpn= is given)
 //   watch=BROADCAST&track=NAME     watch this track as soon as the broadcast is announced
 //   publish=BROADCAST&ptrack=NAME&fps=N&size=BYTES&group=N   publish a test pattern at once
 //   video=NAME.hang                play this hang (or NAME.msf: MSF) broadcast with <moq-watch> once connected
 //   camera=NAME.hang               publish the camera with <moq-publish> once connected
 
 import { Chart } from "./chart.js";
-import { connectAny, describeAttempt, describeSource, likelyFixes, withToken } from "./connect.js";
+import { connectAny, describeAttempt, describeSource, likelyFixes, websocketUrl, withToken } from "./connect.js";
 import { CameraPublisher, VideoPlayer } from "./media.js";
 import * as Pattern from "./pattern.js";
 
@@ -114,7 +115,7 @@ async function start(urlText, lib) {
 		const current = found.session;
 		session = current;
 		// The media elements open their own sessions: they carry the token too.
-		relay = { url: withToken(found.url, params), fingerprint: found.fingerprint };
+		relay = { url: withToken(found.url, params), fingerprint: found.fingerprint, websocket: websocketUrl(found.url, params) };
 		Object.assign(demo, {
 			connected: true,
 			url: found.url.toString(),

@@ -15,8 +15,9 @@
 //                         `MEDIA LATENCY: …`; (g) `moqt sub --media` records the page's camera into
 //                         an MP4 that ffprobe accepts (see media.mjs; needs ffmpeg); (h) with
 //                         WebTransport hidden from the page, (a) and (b) with @moq/net over
-//                         WebSocket (QMux) on the relay's TCP port (with it available, (a) checks
-//                         that WebTransport still wins the race).
+//                         WebSocket (QMux) on the relay's TCP port, and (e) with <moq-watch> over
+//                         WebSocket (with it available, (a) checks that WebTransport still wins
+//                         the race).
 //   RELAY=moq-relay       moq-dev's relay instead (no native peers): one page publishes,
 //                         another watches, for every pair of libraries. The page is then
 //                         served by a small static server here.
@@ -343,6 +344,7 @@ async function websocketScenarios(env, context) {
 	await page.screenshot({ path: path.join(ARTIFACTS, "demo-websocket.png"), fullPage: true });
 	await page.close();
 	await stop(pub);
+	await cameraScenario(env, context, { hideWebTransport: true });
 }
 
 /**
@@ -351,7 +353,9 @@ async function websocketScenarios(env, context) {
  */
 async function fallbackScenario(env, context) {
 	const port = new URL(env.relayUrl).port;
-	const page = await openPage(context, `http://localhost:${port}/`);
+	// WebTransport only (ws=off): over TCP the browser tries both address families, so the
+	// WebSocket race would connect to localhost at once and hide the retry.
+	const page = await openPage(context, `http://localhost:${port}/?ws=off`);
 	await scenario("(c) page at http://localhost:PORT/, relay on 127.0.0.1 only: the page retries 127.0.0.1", async () => {
 		const s = await waitFor(page, "connect", (s) => s.connected);
 		if (s.url !== `https://127.0.0.1:${port}/`) {
@@ -397,7 +401,8 @@ async function failureScenarios(env, context) {
 		},
 	];
 	for (const c of cases) {
-		const page = await openPage(context, pageUrl(env, c.query));
+		// WebTransport failures (ws=off: a plain ws:// WebSocket pins no certificate and would connect).
+		const page = await openPage(context, pageUrl(env, { ...c.query, ws: "off" }));
 		await scenario(`(d) failure explained: ${c.name}`, async () => {
 			const s = await waitFor(page, "failure", (s) => s.error && s.fixes.length > 0, { allowError: true });
 			const shown = await page.locator("#problem").innerText();
@@ -413,20 +418,38 @@ async function failureScenarios(env, context) {
  * (e) Real media: one page publishes Chromium's fake camera with <moq-publish>, through moqt relay;
  * another finds the hang broadcast in its list, presses "play video" and <moq-watch> decodes it.
  */
-async function cameraScenario(env, context) {
-	const name = "camera-test.hang";
+async function cameraScenario(env, context, { hideWebTransport = false } = {}) {
+	const name = hideWebTransport ? "camera-ws.hang" : "camera-test.hang";
+	const open = async (query) => {
+		const page = await context.newPage();
+		if (hideWebTransport) {
+			await page.addInitScript(() => {
+				globalThis.WebTransport = undefined;
+			});
+		}
+		await page.goto(pageUrl(env, query));
+		return page;
+	};
+	// <moq-publish> 0.2.17 bundles @moq/net 0.1.9, whose WebSocket offers only the bare qmux
+	// tokens (lite-01/02 SETUP negotiation), which moqt relay refuses: it publishes over
+	// WebTransport; the watcher's <moq-watch> (@moq/net 0.2.8) has no WebTransport.
 	const publisher = await openPage(context, pageUrl(env, { camera: name }));
-	const watcher = await openPage(context, pageUrl(env, {}));
-	await scenario(`(e) <moq-publish> camera -> relay -> <moq-watch> (${VIDEO_FRAMES} decoded frames)`, async () => {
+	const watcher = await open({});
+	const title = hideWebTransport
+		? `(h) <moq-publish> camera -> relay -> <moq-watch> over WebSocket, WebTransport hidden in the watcher (${VIDEO_FRAMES} decoded frames)`
+		: `(e) <moq-publish> camera -> relay -> <moq-watch> (${VIDEO_FRAMES} decoded frames)`;
+	await scenario(title, async () => {
 		await waitFor(publisher, "camera", (s) => s.camera?.capturing && s.camera.status === "connected", { timeoutMs: 60000 });
 		await waitFor(watcher, "announcement", (s) => s.announced.includes(name));
 		await watcher.locator("#broadcasts li", { hasText: name }).getByRole("button", { name: "play video" }).click();
 		const s = await waitFor(watcher, "decode", (s) => s.video?.frames >= VIDEO_FRAMES, { timeoutMs: 60000 });
 		if (!(s.video.width > 0 && s.video.height > 0)) fail(`no picture size: ${JSON.stringify(s.video)}`);
+		if (hideWebTransport && s.transport !== "websocket") fail(`the watcher connected over ${s.transport}`);
 		return `decoded=${s.video.frames} frames ${s.video.width}x${s.video.height} received=${(s.video.bytes / 1024).toFixed(0)}KiB (element.video.out.stats frameCount)`;
 	});
-	await watcher.screenshot({ path: path.join(ARTIFACTS, "video.png"), fullPage: true });
-	await publisher.screenshot({ path: path.join(ARTIFACTS, "camera.png"), fullPage: true });
+	const suffix = hideWebTransport ? "-websocket" : "";
+	await watcher.screenshot({ path: path.join(ARTIFACTS, `video${suffix}.png`), fullPage: true });
+	await publisher.screenshot({ path: path.join(ARTIFACTS, `camera${suffix}.png`), fullPage: true });
 	await watcher.close();
 	await publisher.close();
 }
