@@ -266,7 +266,9 @@ fn bad_input_closes_only_that_session() {
         f.extend_from_slice(data);
         f
     };
-    let cases: Vec<(&str, Vec<u8>, Option<u64>, Option<u16>)> = vec![
+    // (name, bytes sent after the transport parameters, QMux close code, WebSocket close code)
+    type Case = (&'static str, Vec<u8>, Option<u64>, Option<u16>);
+    let cases: Vec<Case> = vec![
         // A record over max_record_size (16382): 17000 bytes of PADDING.
         ("oversized record", binary(&vec![0u8; 17000]), Some(FRAME_ENCODING_ERROR), Some(1002)),
         // Server-initiated uni stream 3 was never opened by the server.

@@ -175,14 +175,15 @@ pub struct Connection {
 
 #[derive(Clone, Debug)]
 enum Inner {
-    Quic(wtq::Session),
+    /// Boxed: a quinn session is ~800 bytes, a QMux handle one pointer.
+    Quic(Box<wtq::Session>),
     Ws(QmuxConnection),
 }
 
 impl Connection {
     /// Wraps an established `web_transport_quinn` session whose version is already known.
     pub fn new(inner: wtq::Session, version: Version, kind: TransportKind) -> Connection {
-        Connection { inner: Inner::Quic(inner), version, kind }
+        Connection { inner: Inner::Quic(Box::new(inner)), version, kind }
     }
 
     /// Wraps an established QMux-over-WebSocket connection.

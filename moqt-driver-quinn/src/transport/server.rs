@@ -386,7 +386,8 @@ async fn accept_loop(
     }
     tracing::debug!("accept loop ended");
 }
-/// What the accept loop woke up for.
+/// What the accept loop woke up for (short-lived: not worth boxing).
+#[allow(clippy::large_enum_variant)]
 enum Next {
     Quic(Option<quinn::Incoming>),
     Ws(WsIncoming),
