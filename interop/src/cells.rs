@@ -19,6 +19,8 @@ pub enum Transport {
     Quic,
     /// WebTransport, `https://`.
     Wt,
+    /// moq-lite over WebSocket (QMux) on the relay's TCP port, `ws://`.
+    Ws,
 }
 
 impl Transport {
@@ -27,6 +29,7 @@ impl Transport {
         match self {
             Transport::Quic => "quic",
             Transport::Wt => "wt",
+            Transport::Ws => "ws",
         }
     }
 
@@ -35,6 +38,7 @@ impl Transport {
         match self {
             Transport::Quic => format!("moqt://{addr}"),
             Transport::Wt => format!("https://{addr}/"),
+            Transport::Ws => format!("ws://{addr}/"),
         }
     }
 
@@ -43,6 +47,7 @@ impl Transport {
         match self {
             Transport::Quic => "RawQuic",
             Transport::Wt => "WebTransport",
+            Transport::Ws => "WebSocket",
         }
     }
 }
@@ -329,8 +334,13 @@ pub fn cells(ctx: &Ctx) -> Vec<Cell> {
     for (id, title) in titles {
         let versions: &[u8] = if matches!(id, "h" | "i") { &[0] } else { &VERSIONS };
         for &version in versions {
-            for transport in [Transport::Quic, Transport::Wt] {
+            for transport in [Transport::Quic, Transport::Wt, Transport::Ws] {
                 if matches!(id, "d" | "f" | "g") && !MOQ_CLOCK_VERSIONS.contains(&version) {
+                    continue;
+                }
+                // WebSocket: our clients and relay against moq-relay's WebSocket listener and
+                // moq-tokio's clock (moq-clock 0.10 speaks no QMux).
+                if transport == Transport::Ws && !matches!(id, "a" | "b" | "c" | "e") {
                     continue;
                 }
                 all.push(Cell { id, title, version, transport });
@@ -361,24 +371,26 @@ mod tests {
     }
 
     #[test]
-    fn the_full_matrix_has_48_cells() {
+    fn the_full_matrix_has_64_cells() {
         let all = cells(&ctx(&[]));
-        assert_eq!(all.len(), 48);
-        // a, b, c, e: 4 versions × 2 transports; d, f, g: 2 × 2; h, i: 1 × 2.
-        for (id, n) in [("a", 8), ("b", 8), ("c", 8), ("d", 4), ("e", 8), ("f", 4), ("g", 4), ("h", 2), ("i", 2)] {
+        assert_eq!(all.len(), 64);
+        // a, b, c, e: 4 versions × 3 transports (QUIC, WebTransport, WebSocket); d, f, g: 2 × 2;
+        // h, i: 1 × 2.
+        for (id, n) in [("a", 12), ("b", 12), ("c", 12), ("d", 4), ("e", 12), ("f", 4), ("g", 4), ("h", 2), ("i", 2)] {
             assert_eq!(all.iter().filter(|c| c.id == id).count(), n, "cell {id}");
         }
         let mut names: Vec<String> = all.iter().map(Cell::broadcast).collect();
         names.sort();
         names.dedup();
-        assert_eq!(names.len(), 48, "every cell has its own broadcast");
+        assert_eq!(names.len(), 64, "every cell has its own broadcast");
+        assert_eq!(all.iter().filter(|c| c.transport == Transport::Ws).count(), 16);
     }
 
     #[test]
     fn only_filters_by_key() {
         let some = cells(&ctx(&["c:", "lite-04 wt"]));
         assert!(some.iter().all(|c| c.id == "c" || (c.version == 4 && c.transport == Transport::Wt)));
-        // c: 8, plus lite-04 wt of a, b, d, e, f, g (c's is already counted).
-        assert_eq!(some.len(), 8 + 6);
+        // c: 12, plus lite-04 wt of a, b, d, e, f, g (c's is already counted).
+        assert_eq!(some.len(), 12 + 6);
     }
 }

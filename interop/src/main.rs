@@ -11,7 +11,8 @@
 //! `PASS|FAIL cell version transport details`, then a summary table; the exit status is non-zero if
 //! any cell failed.
 //!
-//! Cells, for each version lite-03..06 and each transport (raw QUIC `moqt://`, WebTransport `https://`):
+//! Cells, for each version lite-03..06 and each transport (raw QUIC `moqt://`, WebTransport `https://`,
+//! and for `a`, `b`, `c`, `e` also WebSocket `ws://` on the relays' TCP port):
 //! * `a`: our `moqt pub --clock` → moq-relay → their `clock subscribe`
 //! * `b`: their `clock publish` → moq-relay → our `moqt sub`
 //! * `c`: their `clock publish` → our `moqt relay` → their `clock subscribe`

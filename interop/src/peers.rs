@@ -1,7 +1,7 @@
 //! Starting the clients of a cell (our `moqt`, moq-tokio's `clock`, `moq-clock`) and checking the
 //! version and transport each one reports when it connects.
 
-use crate::cells::{vname, Cell, Ctx};
+use crate::cells::{vname, Cell, Ctx, Transport};
 use crate::process::Proc;
 use crate::relay::Relay;
 use crate::READY;
@@ -46,17 +46,14 @@ pub fn their_clock(ctx: &Ctx, cell: &Cell, relay: &Relay, role: &str, version: u
     let pinned = format!("moq-lite-0{version}");
     let pin: &[&str] = if version == 0 { &[] } else { &["--connect-version", &pinned] };
     let b = cell.broadcast();
+    // No WebSocket race on QUIC / WebTransport cells; WebSocket cells dial ws:// themselves.
+    let race: &[&str] = if cell.transport == Transport::Ws { &[] } else { &["--connect-websocket-enabled=false"] };
     let args = [
         &["--connect", &url, "--broadcast", &b][..],
         pin,
-        &[
-            "--connect-tls-fingerprint",
-            &relay.fingerprint,
-            // No WebSocket race: the cell is about QUIC / WebTransport.
-            "--connect-websocket-enabled=false",
-            "--connect-once",
-            role,
-        ],
+        &["--connect-tls-fingerprint", &relay.fingerprint][..],
+        race,
+        &["--connect-once", role][..],
     ]
     .concat();
     Proc::spawn(&ctx.opts.peers.join("clock"), &args, &cell.dir(&ctx.opts), &format!("clock-{role}"))

@@ -124,6 +124,8 @@ pub async fn run(mut args: BenchArgs) -> Result<()> {
     }
     config.runtime = Some(moqt_driver_tokio::runtime());
     config.resolver = Some(Arc::new(moqt_driver_tokio::TokioResolver));
+    config.tcp = Some(Arc::new(moqt_driver_tokio::TokioTcp));
+    config.websocket_fallback = !args.connect.no_websocket_fallback;
     let options = SessionOptions { max_pending_groups: 64, ..SessionOptions::default() };
     let client = Arc::new(Client::new(config)?.with_options(options));
     let broadcasts = args.publishers.max(1);

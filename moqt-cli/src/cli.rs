@@ -23,7 +23,9 @@ Examples (HEX is the certificate fingerprint the relay prints at start):
   moqt announced moqt://localhost:4443 --tls-fingerprint HEX
   moqt wire decode --version lite-04 '00 | 02 01 00 | 05 68 65 6c 6c 6f | 00'
 
-URLs: moqt://host:port is raw QUIC, https://host:port/path is WebTransport (one UDP port serves both).
+URLs: moqt://host:port is raw QUIC, https://host:port/path is WebTransport (one UDP port serves both;
+falls back to WebSocket on the TCP port unless --no-websocket-fallback), ws:// and wss://host:port/path
+are moq-lite over WebSocket (QMux) on the relay's TCP port.
 `moqt <command> --help` shows each command's own examples.";
 
 /// `moqt relay --help` examples.
@@ -220,6 +222,13 @@ pub struct RelayArgs {
     /// Directory of the demo page served over HTTP [default: web/dist if it exists].
     #[arg(long)]
     pub web_root: Option<PathBuf>,
+    /// Also serve https and wss on the TCP port, with the QUIC certificate (plain http/ws keeps
+    /// working on the same port: TLS connections are told apart by their first byte).
+    #[arg(long)]
+    pub http_tls: bool,
+    /// Do not accept moq-lite over WebSocket on the TCP port.
+    #[arg(long)]
+    pub no_websocket: bool,
     /// This relay's hop id, its identity in hop chains (non-zero) [default: random].
     #[arg(long, alias = "cluster-id")]
     pub hop_id: Option<u64>,
@@ -236,7 +245,8 @@ pub struct RelayArgs {
 
 #[derive(Debug, Args, Clone)]
 pub struct ConnectArgs {
-    /// moqt://host:port (raw QUIC) or https://host:port/path (WebTransport).
+    /// moqt://host:port (raw QUIC), https://host:port/path (WebTransport, falling back to
+    /// WebSocket) or ws:// / wss://host:port/path (WebSocket on the TCP port).
     pub url: String,
     /// Offer only this version.
     #[arg(long = "version", value_parser = parse_version)]
@@ -253,6 +263,10 @@ pub struct ConnectArgs {
     /// A token for the relay (sent as `?jwt=` in the URL; the URL may carry it instead).
     #[arg(long)]
     pub jwt: Option<String>,
+    /// With an https:// URL, use WebTransport only: do not fall back to WebSocket (wss:// on the
+    /// same host and port) when QUIC is slow (500 ms) or fails.
+    #[arg(long)]
+    pub no_websocket_fallback: bool,
 }
 
 impl ConnectArgs {

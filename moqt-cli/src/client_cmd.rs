@@ -53,6 +53,8 @@ pub(crate) async fn connect_with(
     }
     config.runtime = Some(moqt_driver_tokio::runtime());
     config.resolver = Some(Arc::new(moqt_driver_tokio::TokioResolver));
+    config.tcp = Some(Arc::new(moqt_driver_tokio::TokioTcp));
+    config.websocket_fallback = !args.no_websocket_fallback;
     let session_options = SessionOptions { reconnect: options.reconnect, ..options.session.unwrap_or_default() };
     let client = Arc::new(Client::new(config)?.with_options(session_options));
     let url = args.url()?;

@@ -1,5 +1,5 @@
-//! `moqt relay`: the main job. One UDP port for raw QUIC and WebTransport, plain HTTP on the same
-//! TCP port number, optional links to peer relays, every limit from the flags / `[relay.limits]`,
+//! `moqt relay`: the main job. One UDP port for raw QUIC and WebTransport, HTTP and moq-lite over
+//! WebSocket on the same TCP port number (https/wss too with `--http-tls`), optional links to peer relays, every limit from the flags / `[relay.limits]`,
 //! and a graceful GOAWAY drain on Ctrl-C or SIGTERM.
 
 use std::net::SocketAddr;
@@ -11,6 +11,7 @@ use anyhow::{bail, Context, Result};
 use bytes::Bytes;
 use moqt_driver_quinn::metrics::{self, Exposition};
 use moqt_driver_quinn::relay::{ConnectInfo, Relay, RelayConfig};
+use moqt_driver_quinn::websocket::WsConfig;
 use moqt_driver_tokio::tls::{Identity, Verification};
 use moqt_driver_tokio::transport::{ClientConfig, Connector, Listener, ServerConfig};
 use moqt_proto::relay::NodeConfig;
@@ -20,7 +21,8 @@ use moqt_proto::{Dialect, Version};
 use crate::cli::RelayArgs;
 use crate::cluster::{self, Cluster, PeerSpec};
 use crate::hints;
-use crate::http::routes::MetricsFn;
+use crate::http::routes::{MetricsFn, UpgradeHandler};
+use crate::http::websocket::WsHandler;
 use crate::http::{self, HttpStats, Site};
 
 const DEFAULT_LISTEN: &str = "[::]:4443";
@@ -54,6 +56,12 @@ pub async fn run(args: RelayArgs) -> Result<()> {
     config.transport = Some(Arc::new(limits.quic.transport_config()));
     config.admission = limits.admission;
     config.handshake_timeout = limits.handshake_timeout;
+    config.websocket = WsConfig::from_quic(&limits.quic);
+    let http_tls = if args.http_tls {
+        Some(Arc::new(config.identity.server_config(&[b"http/1.1"]).context("TLS for https")?))
+    } else {
+        None
+    };
     let (mut server, http_listener) = bind_both(config).await?;
     let addr = server.local_addr();
     let listener_stats = server.stats();
@@ -115,12 +123,19 @@ pub async fn run(args: RelayArgs) -> Result<()> {
             Box::pin(async move { cluster.health().await })
         })
     };
-    let site =
-        Arc::new(Site { fingerprint: fingerprint.clone(), metrics, files, websocket: None, health: Some(health) });
-    tokio::spawn(http::serve(http_listener, site, limits.http, http_stats));
+    let websocket: Option<Arc<dyn UpgradeHandler>> =
+        (!args.no_websocket).then(|| Arc::new(WsHandler::new(server.websocket())) as Arc<dyn UpgradeHandler>);
+    let site = Arc::new(Site { fingerprint: fingerprint.clone(), metrics, files, websocket, health: Some(health) });
+    tokio::spawn(http::serve(http_listener, site, limits.http, http_stats, http_tls.clone()));
 
     eprintln!("certificate sha256 {fingerprint}");
-    eprintln!("listening on {addr} (udp: raw QUIC + WebTransport; tcp: http)");
+    let tcp = match (http_tls.is_some(), args.no_websocket) {
+        (false, false) => "http + WebSocket",
+        (true, false) => "http/https + ws/wss",
+        (false, true) => "http",
+        (true, true) => "http/https",
+    };
+    eprintln!("listening on {addr} (udp: raw QUIC + WebTransport; tcp: {tcp})");
     eprintln!("{auth_line}");
     for line in
         hints::next_steps(&hints::program(), addr, hints::wildcard_is_dual_stack(addr), &fingerprint, page_built)

@@ -68,6 +68,8 @@ fn relay(extra: &[&str]) -> (Proc, String, String, String) {
 enum Via {
     /// WebTransport (the token in the URL query).
     Wt,
+    /// WebSocket on the relay's TCP port (the token in the URL query, as for WebTransport).
+    Ws,
     /// Raw QUIC with this version (lite-05/06: the token in the SETUP path; lite-03/04: none).
     Quic(&'static str),
 }
@@ -77,13 +79,14 @@ impl Via {
         let query = jwt.map(|t| format!("?jwt={t}")).unwrap_or_default();
         match self {
             Via::Wt => format!("https://{addr}{path}{query}"),
+            Via::Ws => format!("ws://{addr}{path}{query}"),
             Via::Quic(_) => format!("moqt://{addr}{path}{query}"),
         }
     }
 
     fn args(self) -> Vec<&'static str> {
         match self {
-            Via::Wt => vec![],
+            Via::Wt | Via::Ws => vec![],
             Via::Quic(v) => vec!["--version", v],
         }
     }
@@ -91,6 +94,7 @@ impl Via {
     fn name(self) -> String {
         match self {
             Via::Wt => "WebTransport lite-06".into(),
+            Via::Ws => "WebSocket lite-06".into(),
             Via::Quic(v) => format!("raw QUIC {v}"),
         }
     }
@@ -236,6 +240,9 @@ fn the_refusal_matrix() {
         ("reader of room", Via::Quic("lite-06"), "/", Some(&reader), "subscribe room/cam", "ok"),
         ("reader of room/alice", Via::Quic("lite-06"), "/room", Some(&alice_only), "subscribe cam", "stream reset 0x3"),
         ("reader of room/alice", Via::Wt, "/room", Some(&alice_only), "subscribe cam", "stream reset 0x3"),
+        ("reader of room", Via::Ws, "/room", Some(&reader), "subscribe cam", "ok"),
+        ("reader of room/alice", Via::Ws, "/room", Some(&alice_only), "subscribe cam", "stream reset 0x3"),
+        ("expired token", Via::Ws, "/room", Some(&expired), "connect", "session closed 0x2 unauthorized: expired"),
         (
             "reader of room",
             Via::Quic("lite-05"),
@@ -333,11 +340,13 @@ fn the_refusal_matrix() {
     assert!(failures.is_empty(), "{}\n\n{table}", failures.join("\n"));
 
     let metrics = http_get(&addr, "/metrics");
-    for kind in ["root_mismatch", "expired", "not_yet_valid", "bad_signature", "wrong_kid", "alg_none", "malformed"] {
+    for kind in ["root_mismatch", "not_yet_valid", "bad_signature", "wrong_kid", "alg_none", "malformed"] {
         assert!(metrics.contains(&format!("moqt_auth_refused_total{{kind=\"{kind}\"}} 1")), "{kind}:\n{metrics}");
     }
+    // Expired twice: over WebTransport and over WebSocket.
+    assert!(metrics.contains("moqt_auth_refused_total{kind=\"expired\"} 2"), "{metrics}");
     assert!(metrics.contains("moqt_auth_refused_total{kind=\"not_public\"} 2"), "{metrics}");
-    assert!(metrics.contains("moqt_access_refused_total{request=\"subscribe\"} 5"), "{metrics}");
+    assert!(metrics.contains("moqt_access_refused_total{request=\"subscribe\"} 6"), "{metrics}");
 }
 
 #[test]

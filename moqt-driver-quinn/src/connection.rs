@@ -1,9 +1,10 @@
 //! The uniform session and stream handles the driver moves bytes through.
 //!
 //! This module owns [`Connection`], [`SendStream`] and [`RecvStream`]: thin wrappers over
-//! `web_transport_quinn`'s types that look the same whether the connection is raw QUIC (a moq-lite
-//! ALPN) or a WebTransport session over HTTP/3, carry the negotiated [`Version`], and report errors
-//! as this crate's [`ConnectionError`] / [`StreamError`] instead of the library's.
+//! `web_transport_quinn`'s types, or over the QMux handles of [`crate::websocket`], that look the
+//! same whether the connection is raw QUIC (a moq-lite ALPN), a WebTransport session over HTTP/3
+//! or QMux over a WebSocket, carry the negotiated [`Version`], and report errors as this crate's
+//! [`ConnectionError`] / [`StreamError`] instead of the library's.
 //!
 //! Data is `bytes::Bytes` end to end: reads hand out the chunks quinn received, writes take owned
 //! `Bytes` without copying. Application error codes are `u32` on both transports (WebTransport maps
@@ -22,6 +23,8 @@ use bytes::Bytes;
 use moqt_proto::Version;
 use web_transport_quinn as wtq;
 
+use crate::websocket::{QmuxConnection, QmuxRecv, QmuxSend};
+
 /// Which transport carries a session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TransportKind {
@@ -29,6 +32,8 @@ pub enum TransportKind {
     RawQuic,
     /// WebTransport over HTTP/3 (ALPN `h3`); the version came from `wt-protocol`.
     WebTransport,
+    /// QMux over a WebSocket on TCP; the version came from `Sec-WebSocket-Protocol`.
+    WebSocket,
 }
 
 /// Why a session ended, or why a session-level operation failed.
@@ -159,19 +164,31 @@ pub struct Written {
     pub chunks: usize,
 }
 
-/// An established moq-lite session over raw QUIC or WebTransport. Cheap to clone; clones share the
-/// connection.
+/// An established moq-lite session over raw QUIC, WebTransport or WebSocket. Cheap to clone;
+/// clones share the connection.
 #[derive(Clone, Debug)]
 pub struct Connection {
-    inner: wtq::Session,
+    inner: Inner,
     version: Version,
     kind: TransportKind,
+}
+
+#[derive(Clone, Debug)]
+enum Inner {
+    /// Boxed: a quinn session is ~800 bytes, a QMux handle one pointer.
+    Quic(Box<wtq::Session>),
+    Ws(QmuxConnection),
 }
 
 impl Connection {
     /// Wraps an established `web_transport_quinn` session whose version is already known.
     pub fn new(inner: wtq::Session, version: Version, kind: TransportKind) -> Connection {
-        Connection { inner, version, kind }
+        Connection { inner: Inner::Quic(Box::new(inner)), version, kind }
+    }
+
+    /// Wraps an established QMux-over-WebSocket connection.
+    pub fn websocket(inner: QmuxConnection, version: Version) -> Connection {
+        Connection { inner: Inner::Ws(inner), version, kind: TransportKind::WebSocket }
     }
 
     /// The negotiated moq-lite version.
@@ -179,144 +196,225 @@ impl Connection {
         self.version
     }
 
-    /// Raw QUIC or WebTransport.
+    /// Raw QUIC, WebTransport or WebSocket.
     pub fn kind(&self) -> TransportKind {
         self.kind
     }
 
-    /// The peer's UDP address.
+    /// The peer's address (UDP for QUIC, TCP for WebSocket).
     pub fn peer_addr(&self) -> SocketAddr {
-        self.inner.remote_address()
+        match &self.inner {
+            Inner::Quic(s) => s.remote_address(),
+            Inner::Ws(c) => c.peer_addr(),
+        }
     }
 
-    /// A process-unique id for this connection (quinn's stable id).
+    /// A process-unique id for this connection (quinn's stable id, or the QMux state's address).
     pub fn id(&self) -> usize {
-        self.inner.stable_id()
+        match &self.inner {
+            Inner::Quic(s) => s.stable_id(),
+            Inner::Ws(c) => c.id(),
+        }
     }
 
-    /// The WebTransport sub-protocol the server answered with (`wt-protocol`), or `None` on raw QUIC.
+    /// The WebTransport sub-protocol the server answered with (`wt-protocol`); on WebSocket the
+    /// negotiated `Sec-WebSocket-Protocol`; `None` on raw QUIC.
     pub fn wt_protocol(&self) -> Option<&str> {
-        self.inner.response().and_then(|r| r.protocol.as_deref())
+        match &self.inner {
+            Inner::Quic(s) => s.response().and_then(|r| r.protocol.as_deref()),
+            Inner::Ws(c) => Some(c.subprotocol()),
+        }
     }
 
-    /// The current RTT estimate.
+    /// The current RTT estimate (WebSocket: the latest QX_PING round trip, zero before one).
     pub fn rtt(&self) -> Duration {
-        self.inner.rtt()
+        match &self.inner {
+            Inner::Quic(s) => s.rtt(),
+            Inner::Ws(c) => c.rtt(),
+        }
     }
 
     /// Opens a unidirectional stream (waits for stream credit).
     pub async fn open_uni(&self) -> Result<SendStream, ConnectionError> {
-        Ok(SendStream::new(self.inner.open_uni().await?))
+        Ok(match &self.inner {
+            Inner::Quic(s) => SendStream::new(SendInner::Quic(s.open_uni().await?)),
+            Inner::Ws(c) => SendStream::new(SendInner::Ws(c.open_uni().await?)),
+        })
     }
 
     /// Opens a bidirectional stream (waits for stream credit).
     pub async fn open_bi(&self) -> Result<(SendStream, RecvStream), ConnectionError> {
-        let (send, recv) = self.inner.open_bi().await?;
-        Ok((SendStream::new(send), RecvStream { inner: recv }))
+        Ok(match &self.inner {
+            Inner::Quic(s) => {
+                let (send, recv) = s.open_bi().await?;
+                (SendStream::new(SendInner::Quic(send)), RecvStream { inner: RecvInner::Quic(recv) })
+            }
+            Inner::Ws(c) => {
+                let (send, recv) = c.open_bi().await?;
+                (SendStream::new(SendInner::Ws(send)), RecvStream { inner: RecvInner::Ws(recv) })
+            }
+        })
     }
 
     /// Waits for the peer to open a unidirectional stream.
     pub async fn accept_uni(&self) -> Result<RecvStream, ConnectionError> {
-        Ok(RecvStream { inner: self.inner.accept_uni().await? })
+        Ok(match &self.inner {
+            Inner::Quic(s) => RecvStream { inner: RecvInner::Quic(s.accept_uni().await?) },
+            Inner::Ws(c) => RecvStream { inner: RecvInner::Ws(c.accept_uni().await?) },
+        })
     }
 
     /// Waits for the peer to open a bidirectional stream.
     pub async fn accept_bi(&self) -> Result<(SendStream, RecvStream), ConnectionError> {
-        let (send, recv) = self.inner.accept_bi().await?;
-        Ok((SendStream::new(send), RecvStream { inner: recv }))
+        Ok(match &self.inner {
+            Inner::Quic(s) => {
+                let (send, recv) = s.accept_bi().await?;
+                (SendStream::new(SendInner::Quic(send)), RecvStream { inner: RecvInner::Quic(recv) })
+            }
+            Inner::Ws(c) => {
+                let (send, recv) = c.accept_bi().await?;
+                (SendStream::new(SendInner::Ws(send)), RecvStream { inner: RecvInner::Ws(recv) })
+            }
+        })
     }
 
     /// Sends an unreliable datagram; fails instead of waiting when the send buffer is full.
     pub fn send_datagram(&self, data: Bytes) -> Result<(), ConnectionError> {
-        Ok(self.inner.send_datagram(data)?)
+        match &self.inner {
+            Inner::Quic(s) => Ok(s.send_datagram(data)?),
+            Inner::Ws(c) => c.send_datagram(data),
+        }
     }
 
     /// Waits for the next datagram from the peer.
     pub async fn read_datagram(&self) -> Result<Bytes, ConnectionError> {
-        Ok(self.inner.read_datagram().await?)
+        match &self.inner {
+            Inner::Quic(s) => Ok(s.read_datagram().await?),
+            Inner::Ws(c) => c.read_datagram().await,
+        }
     }
 
     /// The largest datagram payload [`Connection::send_datagram`] accepts now (0 if unsupported).
     pub fn max_datagram_size(&self) -> usize {
-        self.inner.max_datagram_size()
+        match &self.inner {
+            Inner::Quic(s) => s.max_datagram_size(),
+            Inner::Ws(c) => c.max_datagram_size(),
+        }
     }
 
     /// Closes the session with an application code and reason. On WebTransport this sends
-    /// CLOSE_WEBTRANSPORT_SESSION first, in the background.
+    /// CLOSE_WEBTRANSPORT_SESSION first, in the background; on WebSocket APPLICATION_CLOSE, then
+    /// the WebSocket Close.
     pub fn close(&self, code: u32, reason: &str) {
         tracing::debug!(id = self.id(), code, reason, "closing session");
-        self.inner.close(code, reason.as_bytes());
+        match &self.inner {
+            Inner::Quic(s) => s.close(code, reason.as_bytes()),
+            Inner::Ws(c) => c.close(code, reason),
+        }
     }
 
     /// Waits until the session is closed (for any reason) and says why.
     pub async fn closed(&self) -> ConnectionError {
-        self.inner.closed().await.into()
+        match &self.inner {
+            Inner::Quic(s) => s.closed().await.into(),
+            Inner::Ws(c) => c.closed().await,
+        }
     }
 
     /// Why the session closed, or `None` while it is open.
     pub fn close_reason(&self) -> Option<ConnectionError> {
-        self.inner.close_reason().map(Into::into)
+        match &self.inner {
+            Inner::Quic(s) => s.close_reason().map(Into::into),
+            Inner::Ws(c) => c.close_reason(),
+        }
     }
 
-    /// The underlying `web_transport_quinn` session (e.g. for the CONNECT request headers).
-    pub fn inner(&self) -> &wtq::Session {
-        &self.inner
+    /// The underlying `web_transport_quinn` session (e.g. for the CONNECT request headers);
+    /// `None` on WebSocket.
+    pub fn inner(&self) -> Option<&wtq::Session> {
+        match &self.inner {
+            Inner::Quic(s) => Some(s),
+            Inner::Ws(_) => None,
+        }
+    }
+
+    /// The QMux connection of a WebSocket session (`None` on QUIC).
+    pub fn qmux(&self) -> Option<&QmuxConnection> {
+        match &self.inner {
+            Inner::Quic(_) => None,
+            Inner::Ws(c) => Some(c),
+        }
     }
 }
 
 /// The sending half of a stream. Dropped without [`SendStream::finish`] or
 /// [`SendStream::reset`], it is reset with `GOING_AWAY` (quinn would finish it: a stream cut
-/// short when its session closes must not look complete to the peer, and on WebTransport the
-/// connection outlives a closing session long enough for such a FIN to arrive).
+/// short when its session closes must not look complete to the peer).
 #[derive(Debug)]
 pub struct SendStream {
-    inner: Option<wtq::SendStream>,
+    inner: SendInner,
     /// Finished or reset.
     ended: bool,
 }
 
 impl Drop for SendStream {
     fn drop(&mut self) {
-        if let (Some(inner), false) = (self.inner.as_mut(), self.ended) {
-            let _ = inner.reset(moqt_proto::session::stream_code::GOING_AWAY as u32);
+        if !self.ended {
+            let code = moqt_proto::session::stream_code::GOING_AWAY as u32;
+            let _ = match &mut self.inner {
+                SendInner::Quic(s) => s.reset(code).map_err(StreamError::from),
+                SendInner::Ws(s) => s.reset(code),
+            };
         }
     }
 }
 
+#[derive(Debug)]
+enum SendInner {
+    Quic(wtq::SendStream),
+    Ws(QmuxSend),
+}
+
 impl SendStream {
-    fn new(inner: wtq::SendStream) -> SendStream {
-        SendStream { inner: Some(inner), ended: false }
+    fn new(inner: SendInner) -> SendStream {
+        SendStream { inner, ended: false }
     }
 
-    fn stream(&mut self) -> &mut wtq::SendStream {
-        self.inner.as_mut().expect("only `into_inner` takes it, consuming the handle")
-    }
-
-    fn stream_ref(&self) -> &wtq::SendStream {
-        self.inner.as_ref().expect("only `into_inner` takes it, consuming the handle")
-    }
-
-    /// The QUIC stream id (on WebTransport the ids are not contiguous).
+    /// The QUIC (or QMux) stream id (on WebTransport the ids are not contiguous).
     pub fn id(&self) -> u64 {
-        self.stream_ref().quic_id().into()
+        match &self.inner {
+            SendInner::Quic(s) => s.quic_id().into(),
+            SendInner::Ws(s) => s.id(),
+        }
     }
 
     /// Writes the whole chunk, waiting for flow-control credit as needed. Not cancel safe.
     pub async fn write(&mut self, data: Bytes) -> Result<(), StreamError> {
-        Ok(self.stream().write_chunk(data).await?)
+        match &mut self.inner {
+            SendInner::Quic(s) => Ok(s.write_chunk(data).await?),
+            SendInner::Ws(s) => s.write(data).await,
+        }
     }
 
     /// Writes as much of `chunks` as flow control allows now (waiting only until at least one byte
     /// fits). Fully written chunks are left empty and a partially written one keeps its unwritten
     /// suffix. Cancel safe: if it does not resolve, nothing was written.
     pub async fn write_chunks(&mut self, chunks: &mut [Bytes]) -> Result<Written, StreamError> {
-        let w = self.stream().write_chunks(chunks).await?;
-        Ok(Written { bytes: w.bytes, chunks: w.chunks })
+        match &mut self.inner {
+            SendInner::Quic(s) => {
+                let w = s.write_chunks(chunks).await?;
+                Ok(Written { bytes: w.bytes, chunks: w.chunks })
+            }
+            SendInner::Ws(s) => s.write_chunks(chunks).await,
+        }
     }
 
     /// Ends the stream cleanly (FIN) after the data already written.
     pub fn finish(&mut self) -> Result<(), StreamError> {
-        self.stream().finish()?;
+        match &mut self.inner {
+            SendInner::Quic(s) => s.finish()?,
+            SendInner::Ws(s) => s.finish()?,
+        }
         self.ended = true;
         Ok(())
     }
@@ -324,36 +422,49 @@ impl SendStream {
     /// Abandons the stream with RESET_STREAM and an application code.
     pub fn reset(&mut self, code: u32) -> Result<(), StreamError> {
         self.ended = true;
-        Ok(self.stream().reset(code)?)
+        match &mut self.inner {
+            SendInner::Quic(s) => Ok(s.reset(code)?),
+            SendInner::Ws(s) => s.reset(code),
+        }
     }
 
     /// Sets the send priority: higher values are sent first (quinn semantics, default 0).
     pub fn set_priority(&self, priority: i32) -> Result<(), StreamError> {
-        Ok(self.stream_ref().set_priority(priority)?)
+        match &self.inner {
+            SendInner::Quic(s) => Ok(s.set_priority(priority)?),
+            SendInner::Ws(s) => s.set_priority(priority),
+        }
     }
 
     /// Waits until the peer sends STOP_SENDING (`Some(code)`) or has acknowledged all data after
-    /// [`SendStream::finish`] (`None`).
+    /// [`SendStream::finish`] (`None`; on WebSocket: handed to the TCP connection).
     pub async fn stopped(&self) -> Result<Option<u32>, ConnectionError> {
-        Ok(self.stream_ref().stopped().await?)
-    }
-
-    /// The underlying `web_transport_quinn` stream.
-    pub fn into_inner(mut self) -> wtq::SendStream {
-        self.inner.take().expect("taken only here")
+        match &self.inner {
+            SendInner::Quic(s) => Ok(s.stopped().await?),
+            SendInner::Ws(s) => s.stopped().await,
+        }
     }
 }
 
 /// The receiving half of a stream.
 #[derive(Debug)]
 pub struct RecvStream {
-    inner: wtq::RecvStream,
+    inner: RecvInner,
+}
+
+#[derive(Debug)]
+enum RecvInner {
+    Quic(wtq::RecvStream),
+    Ws(QmuxRecv),
 }
 
 impl RecvStream {
-    /// The QUIC stream id (on WebTransport the ids are not contiguous).
+    /// The QUIC (or QMux) stream id (on WebTransport the ids are not contiguous).
     pub fn id(&self) -> u64 {
-        self.inner.quic_id().into()
+        match &self.inner {
+            RecvInner::Quic(s) => s.quic_id().into(),
+            RecvInner::Ws(s) => s.id(),
+        }
     }
 
     /// Reads the next in-order chunk as received, without copying; `None` at the end of the stream.
@@ -363,7 +474,10 @@ impl RecvStream {
 
     /// Reads the next in-order chunk of at most `max` bytes; `None` at the end of the stream.
     pub async fn read_chunk(&mut self, max: usize) -> Result<Option<Bytes>, StreamError> {
-        Ok(self.inner.read_chunk(max, true).await?.map(|c| c.bytes))
+        match &mut self.inner {
+            RecvInner::Quic(s) => Ok(s.read_chunk(max, true).await?.map(|c| c.bytes)),
+            RecvInner::Ws(s) => s.read_chunk(max).await,
+        }
     }
 
     /// Reads everything up to FIN (at most `limit` bytes) into one buffer. Convenience for tests
@@ -382,16 +496,17 @@ impl RecvStream {
 
     /// Asks the peer to stop sending (STOP_SENDING) with an application code.
     pub fn stop(&mut self, code: u32) -> Result<(), StreamError> {
-        Ok(self.inner.stop(code)?)
+        match &mut self.inner {
+            RecvInner::Quic(s) => Ok(s.stop(code)?),
+            RecvInner::Ws(s) => s.stop(code),
+        }
     }
 
     /// Waits until the peer resets the stream (`Some(code)`) or it ends cleanly (`None`).
     pub async fn received_reset(&mut self) -> Result<Option<u32>, ConnectionError> {
-        Ok(self.inner.received_reset().await?)
-    }
-
-    /// The underlying `web_transport_quinn` stream.
-    pub fn into_inner(self) -> wtq::RecvStream {
-        self.inner
+        match &mut self.inner {
+            RecvInner::Quic(s) => Ok(s.received_reset().await?),
+            RecvInner::Ws(s) => s.received_reset().await,
+        }
     }
 }

@@ -35,6 +35,7 @@ pub mod session;
 mod sync;
 pub mod tls;
 pub mod transport;
+pub mod websocket;
 
 pub use connection::{Connection, ConnectionError, RecvStream, SendStream, StreamError, TransportKind, Written};
 pub use limits::{Admission, ListenerStats, QuicLimits, Refusal};

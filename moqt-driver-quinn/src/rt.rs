@@ -119,3 +119,18 @@ impl Resolver for ThreadResolver {
         })
     }
 }
+
+/// A byte stream the WebSocket transport runs over (TCP, or TLS over TCP), as futures-io.
+pub trait ByteStream: futures::io::AsyncRead + futures::io::AsyncWrite + Send + Unpin + 'static {}
+
+impl<T: futures::io::AsyncRead + futures::io::AsyncWrite + Send + Unpin + 'static> ByteStream for T {}
+
+/// A boxed [`ByteStream`].
+pub type BoxedStream = Box<dyn ByteStream>;
+
+/// Opens TCP connections (for `ws://` / `wss://` and the WebSocket fallback), supplied by the
+/// driver: quinn's runtime abstraction has UDP sockets only.
+pub trait TcpConnector: Send + Sync + fmt::Debug + 'static {
+    /// Connects to `addr`.
+    fn connect(&self, addr: SocketAddr) -> BoxFuture<'static, io::Result<BoxedStream>>;
+}

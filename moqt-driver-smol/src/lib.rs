@@ -7,7 +7,8 @@
 //! [`quinn::SmolRuntime`]: tasks on smol's global executor, `async-io` timers and UDP sockets)
 //! and [`SmolResolver`] (host names through `smol::net::resolve`). No tokio runtime is started.
 //!
-//! * The async moq-lite API at the crate root ([`Client::connect`] for `moqt://` and `https://`,
+//! * The async moq-lite API at the crate root ([`Client::connect`] for `moqt://`, `https://`,
+//!   `ws://` and `wss://`,
 //!   [`Server::accept`], the [`Session`] handle to publish, subscribe, watch announcements,
 //!   fetch, probe, send GOAWAY and close). Build the configs with [`client_config`] and
 //!   [`server_config`], which set the smol runtime and resolver.
@@ -52,11 +53,28 @@ impl Resolver for SmolResolver {
     }
 }
 
-/// A client config on smol: [`runtime`] and [`SmolResolver`], offering every version.
+/// Opens TCP connections with `smol::net::TcpStream` (for `ws://`, `wss://` and the
+/// WebSocket fallback); no tokio involved.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SmolTcp;
+
+impl rt::TcpConnector for SmolTcp {
+    fn connect(&self, addr: SocketAddr) -> BoxFuture<'static, std::io::Result<rt::BoxedStream>> {
+        Box::pin(async move {
+            let stream = smol::net::TcpStream::connect(addr).await?;
+            stream.set_nodelay(true)?;
+            Ok(Box::new(stream) as rt::BoxedStream)
+        })
+    }
+}
+
+/// A client config on smol: [`runtime`], [`SmolResolver`] and [`SmolTcp`], offering every
+/// version.
 pub fn client_config(verification: Verification) -> ClientConfig {
     let mut config = ClientConfig::new(verification);
     config.runtime = Some(runtime());
     config.resolver = Some(Arc::new(SmolResolver));
+    config.tcp = Some(Arc::new(SmolTcp));
     config
 }
 

@@ -1,6 +1,6 @@
 //! The smol driver on its own: no tokio runtime exists in this test binary (any tokio spawn, timer
-//! or socket would panic without one), yet the whole API works over raw QUIC and WebTransport in
-//! every version, names resolve through smol, and the clock and relay examples talk to each other.
+//! or socket would panic without one), yet the whole API works over raw QUIC, WebTransport and
+//! WebSocket (QMux, with a minimal smol HTTP upgrade server in `common`) in every version, names resolve through smol, and the clock and relay examples talk to each other.
 
 mod common;
 
@@ -35,10 +35,20 @@ async fn api(scheme: &str, version: Version) {
     let v4 = SmolResolver.resolve("localhost", 1).await.unwrap().first().is_some_and(|a| a.is_ipv4());
     let host = if v4 { "localhost".to_string() } else { "127.0.0.1".to_string() };
     let url = format!("{scheme}://{host}:{}/room", server.local_addr().port());
+    let url = if scheme == "ws" {
+        let port = common::websocket_upgrades(server.websocket(), version).await;
+        format!("ws://{host}:{port}/room")
+    } else {
+        url
+    };
     let client = Client::new(moqt_driver_smol::client_config(Verification::pinned(fp)).with_version(version)).unwrap();
     let (c, s) = within("connect", futures::future::join(client.connect(&url), server.accept())).await;
     let (c, s) = (c.unwrap(), s.expect("server stopped"));
-    let kind = if scheme == "moqt" { TransportKind::RawQuic } else { TransportKind::WebTransport };
+    let kind = match scheme {
+        "moqt" => TransportKind::RawQuic,
+        "ws" => TransportKind::WebSocket,
+        _ => TransportKind::WebTransport,
+    };
     assert_eq!((c.version(), s.version(), c.kind(), s.kind()), (version, version, kind, kind));
 
     let broadcast = s.publish("live/clock");
@@ -96,9 +106,9 @@ async fn api(scheme: &str, version: Version) {
 }
 
 #[test]
-fn api_on_smol_every_version_both_transports() {
+fn api_on_smol_every_version_every_transport() {
     smol::block_on(async {
-        for scheme in ["moqt", "https"] {
+        for scheme in ["moqt", "https", "ws"] {
             for v in Version::ALL {
                 api(scheme, v).await;
             }

@@ -34,6 +34,21 @@ export function withToken(url, params) {
 }
 
 /**
+ * The WebSocket URL @moq/net races against WebTransport for `url`, from the page's `ws=`
+ * parameter (`off`, or a ws:// / wss:// URL); by default the relay's own host, port and path
+ * over `ws:` when this page was loaded over plain http (a development relay), `wss:` otherwise.
+ * An `alpn=` list pins the WebTransport protocols, so it turns the race off unless `ws=URL`
+ * asks for it. The token (`jwt=`) travels in its query as with WebTransport.
+ */
+export function websocketUrl(url, params, page = window.location) {
+	const given = params.get("ws");
+	if (given === "off" || (!given && params.get("alpn"))) return undefined;
+	const out = given ? new URL(given) : new URL(url);
+	if (!given) out.protocol = page.protocol === "http:" ? "ws:" : "wss:";
+	return withToken(out, params);
+}
+
+/**
  * Where the certificate fingerprint for `url` comes from, as `{ how, certUrl? }`, from the
  * page's query parameters (`fingerprint=HEX|none`, `cert=URL`).
  */
@@ -87,7 +102,8 @@ export async function connectAny(lib, url, params, onAttempt = () => {}) {
 		try {
 			const fp = await fingerprint(candidate, params, source);
 			try {
-				const session = await connect(lib, withToken(candidate, params), { fingerprint: fp, protocols });
+				const websocket = lib === "net" ? websocketUrl(candidate, params) : undefined;
+				const session = await connect(lib, withToken(candidate, params), { fingerprint: fp, protocols, websocket });
 				return { session, url: candidate, fingerprint: fp, source, attempts };
 			} catch (err) {
 				// connect() races its transports with Promise.any: report the first real cause.

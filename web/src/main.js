@@ -1,4 +1,4 @@
-// The moqt relay demo page: connect to a relay over WebTransport, list the live broadcasts,
+// The moqt relay demo page: connect to a relay over WebTransport (or WebSocket), list the live broadcasts,
 // watch a track (with end-to-end latency for test-pattern tracks, charted live), publish a test
 // pattern, play hang video broadcasts with <moq-watch> and publish the camera with <moq-publish>.
 //
@@ -9,13 +9,16 @@
 //   cert=URL                       where to fetch the fingerprint (default http://<relay host:port>/certificate.sha256)
 //   alpn=moq-lite-04,...           WebTransport sub-protocols to offer instead of the library's list
 //   jwt=TOKEN                      a token for a relay that requires one (sent as ?jwt= to the relay)
+//   ws=off|URL                     @moq/net's WebSocket (QMux) race: off, or this ws:// / wss:// URL
+//                                  (default: the relay's host:port, ws: when this page is http:;
+//                                  off when alpn= is given)
 //   watch=BROADCAST&track=NAME     watch this track as soon as the broadcast is announced
 //   publish=BROADCAST&ptrack=NAME&fps=N&size=BYTES&group=N   publish a test pattern at once
 //   video=NAME.hang                play this hang (or NAME.msf: MSF) broadcast with <moq-watch> once connected
 //   camera=NAME.hang               publish the camera with <moq-publish> once connected
 
 import { Chart } from "./chart.js";
-import { connectAny, describeAttempt, describeSource, likelyFixes, withToken } from "./connect.js";
+import { connectAny, describeAttempt, describeSource, likelyFixes, websocketUrl, withToken } from "./connect.js";
 import { CameraPublisher, VideoPlayer } from "./media.js";
 import * as Pattern from "./pattern.js";
 
@@ -26,6 +29,7 @@ const $ = (selector) => document.querySelector(selector);
 const demo = {
 	library: undefined,
 	url: undefined, // the relay URL connected to (or being tried)
+	transport: undefined, // "webtransport" or "websocket" once connected
 	fallback: undefined, // { from, to } when the page's own host failed and another family answered
 	attempts: [], // failed tries of the last connect: { url, source, protocols, stage, error }
 	fixes: [], // likely fixes after a failed connect, most likely first
@@ -111,8 +115,14 @@ async function start(urlText, lib) {
 		const current = found.session;
 		session = current;
 		// The media elements open their own sessions: they carry the token too.
-		relay = { url: withToken(found.url, params), fingerprint: found.fingerprint };
-		Object.assign(demo, { connected: true, url: found.url.toString(), version: current.version, library: current.library });
+		relay = { url: withToken(found.url, params), fingerprint: found.fingerprint, websocket: websocketUrl(found.url, params) };
+		Object.assign(demo, {
+			connected: true,
+			url: found.url.toString(),
+			version: current.version,
+			library: current.library,
+			transport: current.transport,
+		});
 		demo.attempts = found.attempts;
 		if (found.attempts.length > 0) {
 			demo.fallback = { from: url.toString(), to: found.url.toString() };
@@ -127,7 +137,10 @@ async function start(urlText, lib) {
 		}
 		setStatus("connected");
 		renderProblem();
-		log(`connected to ${found.url} with ${current.library}, negotiated ${current.version}; ${describeSource(found.source)}`);
+		log(
+			`connected to ${found.url} with ${current.library} over ${current.transport}, negotiated ${current.version}; ` +
+				describeSource(found.source),
+		);
 		current.closed.then(
 			() => lost(current, "connection closed"),
 			(err) => lost(current, `connection failed: ${err}`),
@@ -190,7 +203,7 @@ function setStatus(text, detail) {
 	const el = $("#status");
 	el.textContent = detail ? `${text}: ${detail}` : text;
 	el.className = text === "connected" ? "connected" : text === "error" ? "error" : "";
-	$("#version").textContent = demo.connected ? `· ${demo.version} · ${demo.library}` : "";
+	$("#version").textContent = demo.connected ? `· ${demo.version} · ${demo.library} · ${demo.transport}` : "";
 }
 
 // ---- announcements ----

@@ -4,14 +4,14 @@
 //   <moq-publish> (@moq/publish 0.2.17): captures the camera and microphone, encodes them and
 //                 publishes a hang broadcast.
 // Both connect on their own (their own @moq/net), to the relay URL and certificate the page's own
-// connection found, over WebTransport only (their WebSocket fallback is switched off: moqt relay
-// has none).
+// connection found; <moq-watch> races the same WebSocket (QMux) URL the page's connection uses
+// (none with `ws=off`), <moq-publish> uses WebTransport only (see `CameraPublisher`).
 
 import { hexToBytes } from "./moq.js";
 
-/** The WebTransport options both elements take for `relay = { url, fingerprint }`. */
+/** The transport options both elements take for `relay = { url, fingerprint, websocket? }`. */
 function configure(connection, relay) {
-	connection.websocket = { enabled: false };
+	connection.websocket = relay.websocket ? { enabled: true, url: relay.websocket } : { enabled: false };
 	connection.webtransport = relay.fingerprint
 		? { serverCertificateHashes: [{ algorithm: "sha-256", value: hexToBytes(relay.fingerprint) }] }
 		: {};
@@ -77,7 +77,9 @@ export class CameraPublisher {
 		await import("@moq/publish/element");
 		this.stop();
 		const el = document.createElement("moq-publish");
-		configure(el.connection, relay);
+		// @moq/publish 0.2.17's @moq/net (0.1.9) offers only the bare qmux tokens over WebSocket
+		// (lite-01/02 SETUP negotiation), which moqt relay refuses: WebTransport only.
+		configure(el.connection, { ...relay, websocket: undefined });
 		el.setAttribute("name", name);
 		const preview = document.createElement("video");
 		preview.muted = true;

@@ -1,7 +1,9 @@
 // A thin adapter over the two browser libraries of the moq-lite family, so the page can
 // drive either one the same way:
-//   @moq/net  0.3.4: offers moq-lite-05, -04, -03 (and older) over WebTransport.
-//   @moq/lite 0.2.2: offers moq-lite-04, -03 (and older) over WebTransport.
+//   @moq/net  0.3.4: offers moq-lite-05, -04, -03 (and older) over WebTransport, racing a
+//                    WebSocket (QMux, `qmux-0N.moq-lite-0M`) on the relay's TCP port after 500 ms
+//                    (at once when the browser has no WebTransport).
+//   @moq/lite 0.2.2: offers moq-lite-04, -03 (and older) over WebTransport only.
 // Each library is loaded on demand (a separate bundle chunk).
 
 // The WebTransport sub-protocols each library offers when the page does not override them
@@ -17,19 +19,19 @@ export function defaultProtocols(lib) {
 }
 
 /**
- * Connect to a relay over WebTransport, pinning its self-signed certificate by hash.
+ * Connect to a relay over WebTransport, pinning its self-signed certificate by hash, with
+ * @moq/net also over WebSocket at `websocket` (a ws:// or wss:// URL) when given.
  * @param {"net"|"lite"} lib
  * @param {URL} url  https://host:port/path
- * @param {{fingerprint?: string, protocols?: string[]}} opts
+ * @param {{fingerprint?: string, protocols?: string[], websocket?: URL}} opts
  */
-export async function connect(lib, url, { fingerprint, protocols } = {}) {
+export async function connect(lib, url, { fingerprint, protocols, websocket } = {}) {
 	const webtransport = {};
 	if (fingerprint) {
 		webtransport.serverCertificateHashes = [{ algorithm: "sha-256", value: hexToBytes(fingerprint) }];
 	}
 	if (protocols?.length) webtransport.protocols = protocols;
-	// WebTransport only: the WebSocket (qmux) fallback is not what this page demonstrates.
-	const props = { webtransport, websocket: { enabled: false } };
+	const props = { webtransport, websocket: websocket ? { enabled: true, url: websocket } : { enabled: false } };
 	return lib === "lite" ? connectLite(url, props) : connectNet(url, props);
 }
 
@@ -39,6 +41,7 @@ async function connectNet(url, props) {
 	return {
 		library: "@moq/net",
 		version: conn.version,
+		transport: conn.transport ?? "webtransport",
 		closed: conn.closed,
 		close: () => conn.close(),
 
@@ -99,6 +102,7 @@ async function connectLite(url, props) {
 	return {
 		library: "@moq/lite",
 		version: conn.version,
+		transport: "webtransport",
 		closed: conn.closed,
 		close: () => conn.close(),
 

@@ -13,7 +13,11 @@
 //                         `moqt pub --media` (an ffmpeg test pattern; legacy and CMAF containers,
 //                         hang and MSF catalogs) and the glass-to-glass latency is printed as
 //                         `MEDIA LATENCY: …`; (g) `moqt sub --media` records the page's camera into
-//                         an MP4 that ffprobe accepts (see media.mjs; needs ffmpeg).
+//                         an MP4 that ffprobe accepts (see media.mjs; needs ffmpeg); (h) with
+//                         WebTransport hidden from the page, (a) and (b) with @moq/net over
+//                         WebSocket (QMux) on the relay's TCP port, and (e) with <moq-watch> over
+//                         WebSocket (with it available, (a) checks that WebTransport still wins
+//                         the race).
 //   RELAY=moq-relay       moq-dev's relay instead (no native peers): one page publishes,
 //                         another watches, for every pair of libraries. The page is then
 //                         served by a small static server here.
@@ -21,7 +25,8 @@
 // Environment: MOQT_BIN (default target/release/moqt, else target/debug/moqt), CHROMIUM
 // (default /usr/bin/chromium), MOQ_RELAY_BIN (default .ci/cache/peers/bin/moq-relay),
 // FRAMES (frames to wait for per scenario, default 90), FPS (default 30), SIZE (default 1000),
-// VIDEO_FRAMES (decoded camera frames to wait for, default 60), ONLY=media (only (f) and (g)).
+// VIDEO_FRAMES (decoded camera frames to wait for, default 60), ONLY=media (only (f) and (g)),
+// ONLY=websocket (only (h)).
 // Installs nothing. Writes web/test-artifacts/: demo.png (the main screenshot, with the chart),
 // video.png (the decoded camera), media-*.png (the CLI's broadcasts playing), media-source.mp4 and
 // camera-recording.mp4, per-scenario screenshots, browser-console.log and the processes' logs.
@@ -223,6 +228,10 @@ async function moqtScenarios(env, context) {
 		mediaSummary = (await mediaScenarios(env, context, { scenario, pageUrl })) ?? [];
 		return;
 	}
+	if (process.env.ONLY === "websocket") {
+		await websocketScenarios(env, context);
+		return;
+	}
 	for (const lib of LIBS) {
 		const track = "pattern";
 		const fromNative = `native-${lib.lib}`;
@@ -236,6 +245,8 @@ async function moqtScenarios(env, context) {
 			// Enough frames, and the chart has drawn a few seconds of them.
 			const s = await waitFor(page, "watch", (s) => s.latencyMs?.samples >= FRAMES && s.chart.latencyPoints >= 6);
 			checkVersion(s, lib);
+			// @moq/net races a WebSocket too, 500 ms after WebTransport: on loopback WebTransport wins.
+			if (s.transport !== "webtransport") fail(`${lib.name} connected over ${s.transport}, expected webtransport`);
 			const shown = await chartPixels(page);
 			if (shown.latency < 20 || shown.fps < 20) fail(`the chart shows too little: ${JSON.stringify(shown)}`);
 			return (
@@ -281,10 +292,59 @@ async function moqtScenarios(env, context) {
 	await page.close();
 	await stop(pub);
 
+	await websocketScenarios(env, context);
 	await fallbackScenario(env, context);
 	await failureScenarios(env, context);
 	await cameraScenario(env, context);
 	mediaSummary = (await mediaScenarios(env, context, { scenario, pageUrl })) ?? [];
+}
+
+/**
+ * (h) A browser without WebTransport (hidden before the page's scripts load): @moq/net connects
+ * over WebSocket (QMux) on the relay's TCP port, watches `moqt pub` and publishes for `moqt sub`.
+ */
+async function websocketScenarios(env, context) {
+	const lib = { lib: "net", name: "@moq/net, WebTransport hidden", version: "moq-lite-05" };
+	const track = "pattern";
+	const fromNative = "native-ws";
+	const fromPage = "page-ws";
+	const pub = await startPub(env, fromNative, track);
+	const page = await context.newPage();
+	await page.addInitScript(() => {
+		globalThis.WebTransport = undefined;
+	});
+	await page.goto(pageUrl(env, { lib: "net", track, watch: fromNative, publish: fromPage, fps: FPS, size: SIZE }));
+	await scenario(`(h) moqt pub -> relay -> page over WebSocket [${lib.name}]`, async () => {
+		const s = await waitFor(page, "watch", (s) => s.latencyMs?.samples >= FRAMES);
+		checkVersion(s, lib);
+		if (s.transport !== "websocket") fail(`connected over ${s.transport}, expected websocket`);
+		if (await page.evaluate(() => typeof WebTransport !== "undefined")) fail("WebTransport was not hidden");
+		return `transport=${s.transport} version=${s.version} frames=${s.patternFrames} groups=${s.groups} lost=${s.lost} ${latencyText(s.latencyMs, s.firstLatencyMs)}`;
+	});
+	await scenario(`(h) page -> relay -> moqt sub over WebSocket [${lib.name}]`, async () => {
+		const s = await waitFor(page, "publish", (s) => s.connected && s.published?.frames > 0);
+		if (s.transport !== "websocket") fail(`connected over ${s.transport}, expected websocket`);
+		const sub = await startSub(env, fromPage, track);
+		try {
+			const deadline = Date.now() + SCENARIO_TIMEOUT_MS;
+			for (;;) {
+				const stats = sub.latest();
+				if (stats && stats.frames >= FRAMES) {
+					if (!(stats.p50 < 1000)) fail(`implausible latency from moqt sub: ${stats.line}`);
+					return `transport=${s.transport} frames=${stats.frames} groups_lost=${stats.groupsLost} latency p50=${stats.p50}ms p99=${stats.p99}ms (moqt sub --stats: "${stats.line}")`;
+				}
+				if (sub.exitCode !== null) fail(`moqt sub exited (${sub.exitCode}); last stats: ${stats?.line}`);
+				if (Date.now() > deadline) fail(`moqt sub: ${stats?.line ?? "no stats"} after ${SCENARIO_TIMEOUT_MS} ms`);
+				await new Promise((resolve) => setTimeout(resolve, 200));
+			}
+		} finally {
+			await stop(sub);
+		}
+	});
+	await page.screenshot({ path: path.join(ARTIFACTS, "demo-websocket.png"), fullPage: true });
+	await page.close();
+	await stop(pub);
+	await cameraScenario(env, context, { hideWebTransport: true });
 }
 
 /**
@@ -293,7 +353,9 @@ async function moqtScenarios(env, context) {
  */
 async function fallbackScenario(env, context) {
 	const port = new URL(env.relayUrl).port;
-	const page = await openPage(context, `http://localhost:${port}/`);
+	// WebTransport only (ws=off): over TCP the browser tries both address families, so the
+	// WebSocket race would connect to localhost at once and hide the retry.
+	const page = await openPage(context, `http://localhost:${port}/?ws=off`);
 	await scenario("(c) page at http://localhost:PORT/, relay on 127.0.0.1 only: the page retries 127.0.0.1", async () => {
 		const s = await waitFor(page, "connect", (s) => s.connected);
 		if (s.url !== `https://127.0.0.1:${port}/`) {
@@ -339,7 +401,8 @@ async function failureScenarios(env, context) {
 		},
 	];
 	for (const c of cases) {
-		const page = await openPage(context, pageUrl(env, c.query));
+		// WebTransport failures (ws=off: a plain ws:// WebSocket pins no certificate and would connect).
+		const page = await openPage(context, pageUrl(env, { ...c.query, ws: "off" }));
 		await scenario(`(d) failure explained: ${c.name}`, async () => {
 			const s = await waitFor(page, "failure", (s) => s.error && s.fixes.length > 0, { allowError: true });
 			const shown = await page.locator("#problem").innerText();
@@ -355,20 +418,38 @@ async function failureScenarios(env, context) {
  * (e) Real media: one page publishes Chromium's fake camera with <moq-publish>, through moqt relay;
  * another finds the hang broadcast in its list, presses "play video" and <moq-watch> decodes it.
  */
-async function cameraScenario(env, context) {
-	const name = "camera-test.hang";
+async function cameraScenario(env, context, { hideWebTransport = false } = {}) {
+	const name = hideWebTransport ? "camera-ws.hang" : "camera-test.hang";
+	const open = async (query) => {
+		const page = await context.newPage();
+		if (hideWebTransport) {
+			await page.addInitScript(() => {
+				globalThis.WebTransport = undefined;
+			});
+		}
+		await page.goto(pageUrl(env, query));
+		return page;
+	};
+	// <moq-publish> 0.2.17 bundles @moq/net 0.1.9, whose WebSocket offers only the bare qmux
+	// tokens (lite-01/02 SETUP negotiation), which moqt relay refuses: it publishes over
+	// WebTransport; the watcher's <moq-watch> (@moq/net 0.2.8) has no WebTransport.
 	const publisher = await openPage(context, pageUrl(env, { camera: name }));
-	const watcher = await openPage(context, pageUrl(env, {}));
-	await scenario(`(e) <moq-publish> camera -> relay -> <moq-watch> (${VIDEO_FRAMES} decoded frames)`, async () => {
+	const watcher = await open({});
+	const title = hideWebTransport
+		? `(h) <moq-publish> camera -> relay -> <moq-watch> over WebSocket, WebTransport hidden in the watcher (${VIDEO_FRAMES} decoded frames)`
+		: `(e) <moq-publish> camera -> relay -> <moq-watch> (${VIDEO_FRAMES} decoded frames)`;
+	await scenario(title, async () => {
 		await waitFor(publisher, "camera", (s) => s.camera?.capturing && s.camera.status === "connected", { timeoutMs: 60000 });
 		await waitFor(watcher, "announcement", (s) => s.announced.includes(name));
 		await watcher.locator("#broadcasts li", { hasText: name }).getByRole("button", { name: "play video" }).click();
 		const s = await waitFor(watcher, "decode", (s) => s.video?.frames >= VIDEO_FRAMES, { timeoutMs: 60000 });
 		if (!(s.video.width > 0 && s.video.height > 0)) fail(`no picture size: ${JSON.stringify(s.video)}`);
+		if (hideWebTransport && s.transport !== "websocket") fail(`the watcher connected over ${s.transport}`);
 		return `decoded=${s.video.frames} frames ${s.video.width}x${s.video.height} received=${(s.video.bytes / 1024).toFixed(0)}KiB (element.video.out.stats frameCount)`;
 	});
-	await watcher.screenshot({ path: path.join(ARTIFACTS, "video.png"), fullPage: true });
-	await publisher.screenshot({ path: path.join(ARTIFACTS, "camera.png"), fullPage: true });
+	const suffix = hideWebTransport ? "-websocket" : "";
+	await watcher.screenshot({ path: path.join(ARTIFACTS, `video${suffix}.png`), fullPage: true });
+	await publisher.screenshot({ path: path.join(ARTIFACTS, `camera${suffix}.png`), fullPage: true });
 	await watcher.close();
 	await publisher.close();
 }

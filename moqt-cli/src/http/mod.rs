@@ -12,11 +12,18 @@
 //! * when `accept` fails (e.g. EMFILE, out of file descriptors) the loop backs off, from 10 ms
 //!   doubling to 1 s, instead of spinning.
 //!
+//! With a TLS config ([`serve`]'s `tls`), a connection whose first byte is a TLS handshake
+//! record (0x16) is served as https (and wss), any other as plain http, on the same port; the
+//! TLS handshake must finish within `header_timeout`. Requests carry the peer address and
+//! whether TLS was used ([`websocket::PeerAddr`], [`websocket::Secure`]) for the WebSocket
+//! handler ([`websocket::WsHandler`]).
+//!
 //! hyper was chosen because it is the HTTP implementation of the tokio ecosystem, kept up by
 //! its maintainers, and its HTTP/1 server has the header timeout and buffer bound built in;
 //! its upgrade support is where a WebSocket handler plugs in ([`routes::UpgradeHandler`]).
 
 pub mod routes;
+pub mod websocket;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -115,6 +122,65 @@ pub async fn bind(addr: SocketAddr) -> Result<TcpListener> {
     TcpListener::bind(addr).await.with_context(|| format!("cannot listen for HTTP on tcp {addr}"))
 }
 
+/// Whether a connection starts with a TLS handshake record (waits for its first byte, at most
+/// `timeout`).
+async fn is_tls(stream: &tokio::net::TcpStream, timeout: Duration) -> bool {
+    let mut first = [0u8; 1];
+    matches!(tokio::time::timeout(timeout, stream.peek(&mut first)).await, Ok(Ok(1)) if first[0] == 0x16)
+}
+
+/// A served connection, plain or TLS.
+enum Stream {
+    Plain(tokio::net::TcpStream),
+    Tls(Box<tokio_rustls::server::TlsStream<tokio::net::TcpStream>>),
+}
+
+impl tokio::io::AsyncRead for Stream {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => std::pin::Pin::new(s).poll_read(cx, buf),
+            Stream::Tls(s) => std::pin::Pin::new(s).poll_read(cx, buf),
+        }
+    }
+}
+
+impl tokio::io::AsyncWrite for Stream {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Plain(s) => std::pin::Pin::new(s).poll_write(cx, buf),
+            Stream::Tls(s) => std::pin::Pin::new(s).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => std::pin::Pin::new(s).poll_flush(cx),
+            Stream::Tls(s) => std::pin::Pin::new(s).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => std::pin::Pin::new(s).poll_shutdown(cx),
+            Stream::Tls(s) => std::pin::Pin::new(s).poll_shutdown(cx),
+        }
+    }
+}
+
 /// Open connections, in total and per source.
 #[derive(Debug, Default)]
 struct Counts {
@@ -143,8 +209,15 @@ impl Drop for Slot {
     }
 }
 
-/// Serves HTTP on `listener` until the task is dropped.
-pub async fn serve(listener: TcpListener, site: Arc<Site>, limits: HttpLimits, stats: Arc<HttpStats>) {
+/// Serves HTTP (and https, with `tls`) on `listener` until the task is dropped.
+pub async fn serve(
+    listener: TcpListener,
+    site: Arc<Site>,
+    limits: HttpLimits,
+    stats: Arc<HttpStats>,
+    tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
+) {
+    let tls = tls.map(tokio_rustls::TlsAcceptor::from);
     let counts = Arc::new(Mutex::new(Counts::default()));
     let mut backoff = Duration::from_millis(10);
     loop {
@@ -186,15 +259,37 @@ pub async fn serve(listener: TcpListener, site: Arc<Site>, limits: HttpLimits, s
         stats.connections_total.fetch_add(1, Ordering::Relaxed);
         let site = site.clone();
         let stats = stats.clone();
+        let tls = tls.clone();
         tokio::spawn(async move {
             let _slot = slot;
+            let _ = stream.set_nodelay(true);
+            let stream = match tls {
+                Some(tls) if is_tls(&stream, limits.header_timeout).await => {
+                    match tokio::time::timeout(limits.header_timeout, tls.accept(stream)).await {
+                        Ok(Ok(s)) => Stream::Tls(Box::new(s)),
+                        Ok(Err(e)) => {
+                            stats.errors.fetch_add(1, Ordering::Relaxed);
+                            tracing::debug!(%peer, "https: TLS handshake failed: {e}");
+                            return;
+                        }
+                        Err(_) => {
+                            stats.errors.fetch_add(1, Ordering::Relaxed);
+                            return;
+                        }
+                    }
+                }
+                _ => Stream::Plain(stream),
+            };
+            let secure = matches!(stream, Stream::Tls(_));
             let mut builder = hyper::server::conn::http1::Builder::new();
             builder
                 .timer(TokioTimer::new())
                 .header_read_timeout(limits.header_timeout)
                 .max_buf_size(limits.max_header_bytes.max(8192))
                 .keep_alive(true);
-            let service = service_fn(move |req| {
+            let service = service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+                req.extensions_mut().insert(websocket::PeerAddr(peer));
+                req.extensions_mut().insert(websocket::Secure(secure));
                 let site = site.clone();
                 async move { Ok::<_, std::convert::Infallible>(routes::route(req, site).await) }
             });
@@ -265,7 +360,7 @@ mod tests {
         });
         let listener = bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
         let addr = listener.local_addr().unwrap();
-        tokio::spawn(serve(listener, site, HttpLimits::default(), Arc::new(HttpStats::default())));
+        tokio::spawn(serve(listener, site, HttpLimits::default(), Arc::new(HttpStats::default()), None));
 
         let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
         s.write_all(b"GET /room/a HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")

@@ -454,6 +454,12 @@ impl Server {
         self.listener.local_addr()
     }
 
+    /// The handle an HTTP server hands WebSocket upgrades to (see [`crate::websocket`]); those
+    /// sessions come out of [`Server::accept`] too.
+    pub fn websocket(&self) -> transport::WsAcceptor {
+        self.listener.websocket()
+    }
+
     /// The next session (version, kind and path known), or `None` once the endpoint stopped.
     pub async fn accept(&mut self) -> Option<Session> {
         let accepted = self.listener.accept().await?;

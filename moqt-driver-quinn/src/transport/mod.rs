@@ -70,8 +70,11 @@ pub enum TransportError {
         /// What is wrong.
         reason: String,
     },
-    /// The URL scheme is neither `moqt`/`moql` (raw QUIC) nor `https` (WebTransport).
-    #[error("unsupported URL scheme {0:?}: use moqt:// (raw QUIC) or https:// (WebTransport)")]
+    /// The URL scheme is none of `moqt`/`moql` (raw QUIC), `https` (WebTransport), `ws`/`wss`
+    /// (WebSocket).
+    #[error(
+        "unsupported URL scheme {0:?}: use moqt:// (raw QUIC), https:// (WebTransport) or ws:// / wss:// (WebSocket)"
+    )]
     UnsupportedScheme(String),
     /// Host name resolution failed.
     #[error("cannot resolve {host}: {source}")]
@@ -117,6 +120,33 @@ pub enum TransportError {
     /// No async runtime was given and none could be detected.
     #[error("no async runtime: pass one in the config or run inside tokio/smol")]
     NoRuntime,
+    /// A `ws://` / `wss://` URL (or the WebSocket fallback) needs [`ClientConfig::tcp`].
+    #[error("no TCP connector for WebSocket: set ClientConfig::tcp (the tokio and smol drivers provide one)")]
+    NoTcp,
+    /// The TCP connection (or its TLS handshake) failed.
+    #[error("TCP connection to {addr} failed: {source}")]
+    Tcp {
+        /// The server address.
+        addr: SocketAddr,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The WebSocket upgrade or the QMux handshake failed.
+    #[error("WebSocket session with {addr} failed: {source}")]
+    WebSocket {
+        /// The server address.
+        addr: SocketAddr,
+        /// Why.
+        source: crate::websocket::WsConnectError,
+    },
+    /// Both QUIC and the WebSocket fallback failed.
+    #[error("{quic}; WebSocket fallback: {websocket}")]
+    Fallback {
+        /// Why QUIC failed.
+        quic: Box<TransportError>,
+        /// Why the WebSocket failed.
+        websocket: Box<TransportError>,
+    },
 }
 
 fn pick_runtime(runtime: &Option<Runtime>) -> Result<Runtime, TransportError> {
@@ -160,8 +190,11 @@ pub fn default_transport_config() -> quinn::TransportConfig {
 }
 
 mod server;
+mod ws_client;
 
-pub use server::{Accepted, Listener, ServerConfig, INCOMING_BUFFER, INCOMING_BUFFER_TOTAL, MAX_INCOMING};
+pub use ws_client::FALLBACK_DELAY;
+
+pub use server::{Accepted, Listener, ServerConfig, WsAcceptor, INCOMING_BUFFER, INCOMING_BUFFER_TOTAL, MAX_INCOMING};
 
 /// Picks the WebTransport sub-protocol: the first client-offered string that names a version in
 /// `supported` (so the client's preference wins).
@@ -201,6 +234,15 @@ pub struct ClientConfig {
     pub runtime: Option<Runtime>,
     /// Host-name resolution; `None` means [`ThreadResolver`].
     pub resolver: Option<Arc<dyn Resolver>>,
+    /// Opens TCP connections for `ws://` / `wss://` URLs and the WebSocket fallback; `None`
+    /// means WebSocket is unavailable (the tokio and smol drivers' config helpers set one).
+    pub tcp: Option<Arc<dyn crate::rt::TcpConnector>>,
+    /// Limits of WebSocket (QMux) connections.
+    pub websocket: crate::websocket::WsConfig,
+    /// An `https://` connection falls back to WebSocket (`wss://`, same host and port) when
+    /// QUIC has not connected within [`FALLBACK_DELAY`] or failed, as the browser libraries do;
+    /// whichever connects first is used. Needs [`ClientConfig::tcp`]. Default on.
+    pub websocket_fallback: bool,
 }
 
 impl ClientConfig {
@@ -214,6 +256,9 @@ impl ClientConfig {
             transport: None,
             runtime: None,
             resolver: None,
+            tcp: None,
+            websocket: crate::websocket::WsConfig::default(),
+            websocket_fallback: true,
         }
     }
 
@@ -236,6 +281,11 @@ pub struct Connector {
     endpoints: Mutex<HashMap<SocketAddr, quinn::Endpoint>>,
     runtime: Runtime,
     resolver: Arc<dyn Resolver>,
+    tcp: Option<Arc<dyn crate::rt::TcpConnector>>,
+    websocket: crate::websocket::WsConfig,
+    websocket_fallback: bool,
+    /// TLS for `wss://` (ALPN `http/1.1`).
+    wss: Arc<rustls::ClientConfig>,
 }
 
 impl Connector {
@@ -258,6 +308,7 @@ impl Connector {
         let alpns: Vec<&[u8]> = versions.iter().map(|v| v.alpn().as_bytes()).collect();
         let raw = build(&alpns)?;
         let wt = build(&[ALPN_H3.as_bytes()])?;
+        let wss = Arc::new(config.verification.client_config(&[b"http/1.1"])?);
         Ok(Connector {
             versions,
             raw,
@@ -267,6 +318,10 @@ impl Connector {
             endpoints: Mutex::new(HashMap::new()),
             runtime,
             resolver,
+            tcp: config.tcp.clone(),
+            websocket: config.websocket.clone(),
+            websocket_fallback: config.websocket_fallback,
+            wss,
         })
     }
 
@@ -307,6 +362,14 @@ impl Connector {
     }
 
     async fn connect_inner(&self, url: &Url) -> Result<Connection, TransportError> {
+        match url.scheme() {
+            "ws" | "wss" => return self.connect_ws(url).await,
+            "https" if self.websocket_fallback && self.tcp.is_some() => return self.connect_with_fallback(url).await,
+            _ => self.connect_quic(url).await,
+        }
+    }
+
+    async fn connect_quic(&self, url: &Url) -> Result<Connection, TransportError> {
         let kind = match url.scheme() {
             "moqt" | "moql" => TransportKind::RawQuic,
             "https" => TransportKind::WebTransport,
@@ -326,7 +389,7 @@ impl Connector {
 
         let config = match kind {
             TransportKind::RawQuic => self.raw.clone(),
-            TransportKind::WebTransport => self.wt.clone(),
+            _ => self.wt.clone(),
         };
         tracing::debug!(%url, %addr, ?kind, versions = ?self.versions, "connecting");
         let connecting =
@@ -343,7 +406,7 @@ impl Connector {
                 };
                 Connection::new(wtq::Session::raw(conn), version, TransportKind::RawQuic)
             }
-            TransportKind::WebTransport => {
+            _ => {
                 let request = wtq::proto::ConnectRequest::new(url.clone())
                     .with_protocols(self.versions.iter().map(|v| v.wt_protocol().to_owned()));
                 let inner = wtq::Session::connect(conn, request)

@@ -29,8 +29,10 @@ use super::{
 };
 use crate::connection::{Connection, TransportKind};
 use crate::limits::{address_key, Admission, Gate, ListenerStats, Refusal};
+use crate::rt::BoxedStream;
 use crate::rt::{self, Runtime};
 use crate::tls::Identity;
+use crate::websocket::{self, Negotiated, WsConfig};
 
 /// Connection attempts quinn keeps before the accept loop has seen them.
 pub const MAX_INCOMING: usize = 4096;
@@ -60,6 +62,10 @@ pub struct ServerConfig {
     pub admission: Admission,
     /// The runtime for the socket, tasks and timers; `None` means [`quinn::default_runtime`].
     pub runtime: Option<Runtime>,
+    /// Limits of WebSocket (QMux) sessions handed over by a [`WsAcceptor`]; the defaults are
+    /// [`QuicLimits::default`](crate::QuicLimits)'s (use [`WsConfig::from_quic`] with the QUIC
+    /// limits in use).
+    pub websocket: WsConfig,
 }
 
 impl ServerConfig {
@@ -75,6 +81,7 @@ impl ServerConfig {
             transport: None,
             admission: Admission::default(),
             runtime: None,
+            websocket: WsConfig::default(),
         }
     }
 }
@@ -86,10 +93,10 @@ pub struct Accepted {
     pub version: Version,
     /// Raw QUIC or WebTransport.
     pub kind: TransportKind,
-    /// The WebTransport `:path` including any `?query`; `None` on raw QUIC (lite-05+ sends the path
-    /// in SETUP instead).
+    /// The WebTransport `:path` or WebSocket request path, including any `?query`; `None` on raw
+    /// QUIC (lite-05+ sends the path in SETUP instead).
     pub path: Option<String>,
-    /// The full WebTransport request URL; `None` on raw QUIC.
+    /// The full WebTransport / WebSocket request URL; `None` on raw QUIC.
     pub url: Option<Url>,
     /// The client's address.
     pub peer: SocketAddr,
@@ -109,10 +116,55 @@ pub struct Listener {
     task: AbortHandle,
     runtime: Runtime,
     stats: Arc<ListenerStats>,
+    websocket: mpsc::Sender<WsIncoming>,
+    versions: Vec<Version>,
+}
+
+/// An upgraded WebSocket connection handed to the accept loop.
+struct WsIncoming {
+    stream: BoxedStream,
+    negotiated: Negotiated,
+    peer: SocketAddr,
+    url: Url,
+}
+
+/// Hands WebSocket connections the embedding HTTP server upgraded to a [`Listener`]'s accept
+/// loop (admission limits, handshake timeout, then [`Listener::accept`]). Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct WsAcceptor {
+    tx: mpsc::Sender<WsIncoming>,
+    versions: Vec<Version>,
+    stats: Arc<ListenerStats>,
+}
+
+impl WsAcceptor {
+    /// The moq-lite versions the listener accepts (for [`websocket::select`]).
+    pub fn versions(&self) -> &[Version] {
+        &self.versions
+    }
+
+    /// Takes an upgraded connection: `stream` is the byte stream after the `101` response,
+    /// `negotiated` the subprotocol that response named, `url` the request's URL (its path and
+    /// query are the session's scope and credentials). When the loop is overloaded (or gone) the
+    /// stream is dropped and the refusal counted.
+    pub fn accept(&self, stream: BoxedStream, negotiated: Negotiated, peer: SocketAddr, url: Url) {
+        let mut tx = self.tx.clone();
+        if tx.try_send(WsIncoming { stream, negotiated, peer, url }).is_err() {
+            self.stats.refused(Refusal::Handshakes);
+            tracing::debug!(%peer, "dropping WebSocket connection: accept queue full");
+        }
+    }
+}
+
+impl std::fmt::Debug for WsIncoming {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WsIncoming").field("peer", &self.peer).field("url", &self.url.as_str()).finish()
+    }
 }
 
 #[derive(Debug, Clone)]
 struct ServerShared {
+    websocket: WsConfig,
     versions: Vec<Version>,
     raw_quic: bool,
     webtransport: bool,
@@ -151,24 +203,31 @@ impl Listener {
         tracing::info!(%local_addr, ?versions, raw_quic = config.raw_quic, webtransport = config.webtransport, "server listening");
 
         let shared = ServerShared {
-            versions,
+            websocket: config.websocket.clone(),
+            versions: versions.clone(),
             raw_quic: config.raw_quic,
             webtransport: config.webtransport,
             handshake_timeout: config.handshake_timeout,
             runtime: runtime.clone(),
         };
         let (tx, accepted) = mpsc::channel(64);
+        let (ws_tx, ws_rx) = mpsc::channel(256);
         let (task, registration) = AbortHandle::new_pair();
         let stats = Arc::new(ListenerStats::default());
         let gate = Gate::new(config.admission);
         let accept = futures::future::Abortable::new(
-            accept_loop(endpoint.clone(), shared, gate, stats.clone(), tx),
+            accept_loop(endpoint.clone(), shared, gate, stats.clone(), tx, ws_rx),
             registration,
         );
         rt::spawn(&runtime, async move {
             let _ = accept.await;
         });
-        Ok(Listener { endpoint, local_addr, accepted, task, runtime, stats })
+        Ok(Listener { endpoint, local_addr, accepted, task, runtime, stats, websocket: ws_tx, versions })
+    }
+
+    /// A handle for the HTTP server to hand WebSocket upgrades to this listener.
+    pub fn websocket(&self) -> WsAcceptor {
+        WsAcceptor { tx: self.websocket.clone(), versions: self.versions.clone(), stats: self.stats.clone() }
     }
 
     /// What this listener admitted and refused.
@@ -227,12 +286,13 @@ async fn accept_loop(
     mut gate: Gate,
     stats: Arc<ListenerStats>,
     tx: mpsc::Sender<Accepted>,
+    mut ws_rx: mpsc::Receiver<WsIncoming>,
 ) {
     // Handshakes and close watchers are futures owned by this task, so aborting it abandons them.
     let mut tasks: FuturesUnordered<BoxFuture<'static, Finished>> = FuturesUnordered::new();
     let mut accept = Box::pin(endpoint.accept());
     loop {
-        let incoming = futures::future::poll_fn(|cx| {
+        let next = futures::future::poll_fn(|cx| {
             while let Poll::Ready(Some(done)) = tasks.poll_next_unpin(cx) {
                 match done {
                     Finished::Refused => gate.handshake_done(),
@@ -251,10 +311,22 @@ async fn accept_loop(
                 }
                 stats.gauges(&gate);
             }
-            accept.as_mut().poll(cx)
+            if let Poll::Ready(Some(ws)) = ws_rx.poll_next_unpin(cx) {
+                return Poll::Ready(Next::Ws(ws));
+            }
+            accept.as_mut().poll(cx).map(Next::Quic)
         })
         .await;
-        let Some(incoming) = incoming else { break };
+        let incoming = match next {
+            Next::Quic(Some(incoming)) => incoming,
+            Next::Quic(None) => break,
+            Next::Ws(ws) => {
+                if let Some(task) = ws_admit(ws, &shared, &mut gate, &stats, &tx) {
+                    tasks.push(task);
+                }
+                continue;
+            }
+        };
         accept = Box::pin(endpoint.accept());
         let peer = incoming.remote_address();
         let key = address_key(peer);
@@ -314,6 +386,108 @@ async fn accept_loop(
     }
     tracing::debug!("accept loop ended");
 }
+/// What the accept loop woke up for (short-lived: not worth boxing).
+#[allow(clippy::large_enum_variant)]
+enum Next {
+    Quic(Option<quinn::Incoming>),
+    Ws(WsIncoming),
+}
+
+/// Admission and handshake of a WebSocket connection, as for QUIC: refused ones are told why
+/// (APPLICATION_CLOSE with LIMIT_EXCEEDED), admitted ones wait (bounded by the handshake timeout)
+/// for the client's QMux transport parameters and are delivered to [`Listener::accept`].
+fn ws_admit(
+    ws: WsIncoming,
+    shared: &ServerShared,
+    gate: &mut Gate,
+    stats: &Arc<ListenerStats>,
+    tx: &mpsc::Sender<Accepted>,
+) -> Option<BoxFuture<'static, Finished>> {
+    let WsIncoming { stream, negotiated, peer, url } = ws;
+    let key = address_key(peer);
+    if !gate.may_handshake() {
+        stats.refused(Refusal::Handshakes);
+        tracing::debug!(%peer, "refusing WebSocket connection: too many handshakes");
+        return None;
+    }
+    stats.handshakes_total.fetch_add(1, Ordering::Relaxed);
+    let admitted = gate.start(key);
+    stats.gauges(gate);
+    let shared = shared.clone();
+    if let Err(why) = admitted {
+        stats.refused(why);
+        tracing::debug!(%peer, reason = why.reason(), "refusing WebSocket session");
+        return Some(Box::pin(async move {
+            let started = websocket::start(
+                stream,
+                moqt_qmux::Role::Server,
+                &negotiated,
+                peer,
+                &shared.websocket,
+                &shared.runtime,
+            )
+            .await;
+            if let Ok(conn) = started {
+                let code = u32::try_from(session_code::LIMIT_EXCEEDED).unwrap_or(u32::MAX);
+                conn.close(code, why.reason());
+                let _ = rt::timeout(&shared.runtime, shared.handshake_timeout, conn.closed()).await;
+            }
+            Finished::Refused
+        }));
+    }
+    let mut tx = tx.clone();
+    let stats = stats.clone();
+    Some(Box::pin(async move {
+        let timeout = shared.handshake_timeout;
+        let handshake = async {
+            let conn = websocket::start(
+                stream,
+                moqt_qmux::Role::Server,
+                &negotiated,
+                peer,
+                &shared.websocket,
+                &shared.runtime,
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+            conn.connected().await.map_err(|e| e.to_string())?;
+            Ok::<_, String>(conn)
+        };
+        let conn = match rt::timeout(&shared.runtime, timeout, handshake).await {
+            Ok(Ok(conn)) => conn,
+            Ok(Err(err)) => {
+                stats.handshakes_failed.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(%peer, %err, "WebSocket handshake failed");
+                return Finished::Failed(key);
+            }
+            Err(_) => {
+                stats.handshakes_timed_out.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(%peer, ?timeout, "WebSocket handshake timed out");
+                return Finished::Failed(key);
+            }
+        };
+        let path = match url.query() {
+            Some(q) => format!("{}?{}", url.path(), q),
+            None => url.path().to_owned(),
+        };
+        let version = negotiated.version;
+        let connection = Connection::websocket(conn, version);
+        tracing::debug!(%peer, %version, subprotocol = negotiated.subprotocol, "WebSocket session accepted");
+        let accepted = Accepted {
+            version,
+            kind: TransportKind::WebSocket,
+            path: Some(path),
+            url: Some(url),
+            peer,
+            connection: connection.clone(),
+        };
+        if tx.send(accepted).await.is_err() {
+            connection.close(0, "server shutting down");
+        }
+        Finished::Established { key, connection: Box::new(connection) }
+    }))
+}
+
 /// Why a server-side handshake failed (logged only).
 #[derive(Debug, thiserror::Error)]
 enum HandshakeError {

@@ -224,3 +224,47 @@ pub async fn through_relay(
     let _ = done_tx.send(());
     within("publisher", publishing).await;
 }
+
+/// A minimal HTTP server on smol that answers WebSocket upgrades and hands them to `acceptor`
+/// (the job `moqt relay`'s hyper server does), offering moq-lite `version` only. Returns its TCP
+/// port.
+pub async fn websocket_upgrades(acceptor: moqt_driver_smol::transport::WsAcceptor, version: Version) -> u16 {
+    use futures::{AsyncReadExt, AsyncWriteExt};
+    use moqt_driver_smol::websocket;
+
+    let listener = smol::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    smol::spawn(async move {
+        while let Ok((mut stream, peer)) = listener.accept().await {
+            let mut head = Vec::new();
+            while !head.ends_with(b"\r\n\r\n") {
+                let mut b = [0u8; 1];
+                if stream.read_exact(&mut b).await.is_err() {
+                    break;
+                }
+                head.push(b[0]);
+            }
+            let head = String::from_utf8_lossy(&head).into_owned();
+            let header = |name: &str| {
+                head.lines().find_map(|l| {
+                    let (k, v) = l.split_once(':')?;
+                    k.trim().eq_ignore_ascii_case(name).then(|| v.trim().to_string())
+                })
+            };
+            let target = head.split_whitespace().nth(1).unwrap_or("/").to_string();
+            let offered = header("sec-websocket-protocol").unwrap_or_default();
+            let negotiated = websocket::select([offered.as_str()], &[version]).expect("a subprotocol for the version");
+            let accept = websocket::accept_key(&header("sec-websocket-key").unwrap_or_default());
+            let response = format!(
+                "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+                 Sec-WebSocket-Accept: {accept}\r\nSec-WebSocket-Protocol: {}\r\n\r\n",
+                negotiated.subprotocol
+            );
+            stream.write_all(response.as_bytes()).await.unwrap();
+            let url = url::Url::parse(&format!("ws://127.0.0.1:{port}{target}")).unwrap();
+            acceptor.accept(Box::new(stream), negotiated, peer, url);
+        }
+    })
+    .detach();
+    port
+}

@@ -44,6 +44,23 @@ impl Connection {
         }
     }
 
+    /// The transport refused a message because it was larger than it buffers (e.g. the
+    /// WebSocket library's message limit, set above `max_record_size`): the same
+    /// FRAME_ENCODING_ERROR as a record over `max_record_size` that did arrive.
+    pub fn handle_oversized_record(&mut self) {
+        if !self.closed {
+            self.fail(err(Code::FRAME_ENCODING_ERROR, "record larger than max_record_size", 0));
+        }
+    }
+
+    /// A WebSocket text message arrived: QMux is carried in binary messages only, so this is
+    /// PROTOCOL_VIOLATION.
+    pub fn handle_text_message(&mut self) {
+        if !self.closed {
+            self.fail(err(Code::PROTOCOL_VIOLATION, "text message", 0));
+        }
+    }
+
     /// Handles bytes read from a byte stream ([`crate::Framing::ByteStream`]): reassembles
     /// size-prefixed records and processes each complete one.
     pub fn handle_bytes(&mut self, now: Instant, bytes: Bytes) {

@@ -217,6 +217,12 @@ impl Connection {
         Ok(())
     }
 
+    /// Whether the send side of `id` still has data, a FIN or a RESET_STREAM waiting for
+    /// `poll_transmit` (false once everything was handed out, or for an unknown stream).
+    pub fn send_pending(&self, id: StreamId) -> bool {
+        self.streams.get(&id).and_then(|s| s.send.as_ref()).is_some()
+    }
+
     /// Abandons the send side: drops queued data and sends RESET_STREAM with `code`.
     pub fn reset(&mut self, id: StreamId, code: u64) -> Result<(), WriteError> {
         if self.closed {
