@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use bytes::Bytes;
 use moqt_driver_quinn::metrics::{self, Exposition};
-use moqt_driver_quinn::relay::{ConnectInfo, Relay, RelayConfig};
+use moqt_driver_quinn::relay::{ConnectInfo, RelayConfig, RelayPool};
 use moqt_driver_tokio::tls::{Identity, Verification};
 use moqt_driver_tokio::transport::{ClientConfig, Connector, Listener, ServerConfig};
 use moqt_proto::relay::NodeConfig;
@@ -23,6 +23,11 @@ use crate::http::routes::MetricsFn;
 use crate::http::{self, HttpStats, Site};
 
 const DEFAULT_LISTEN: &str = "[::]:4443";
+
+/// Relay workers: `--workers`, else one per core.
+pub fn workers(args: &RelayArgs) -> usize {
+    args.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1)
+}
 
 pub async fn run(args: RelayArgs) -> Result<()> {
     let listen: SocketAddr = args.listen.unwrap_or_else(|| DEFAULT_LISTEN.parse().expect("valid default"));
@@ -62,7 +67,8 @@ pub async fn run(args: RelayArgs) -> Result<()> {
     let mut session = Config::new(Version::Lite06, Perspective::Server);
     session.session_limits = limits.session;
     session.limits = limits.coding;
-    let relay = Relay::start(
+    let workers = workers(&args);
+    let relay = RelayPool::start(
         RelayConfig {
             node: NodeConfig { hop_id, ..limits.node.clone() },
             session,
@@ -70,6 +76,8 @@ pub async fn run(args: RelayArgs) -> Result<()> {
             gate,
         },
         runtime.clone(),
+        workers,
+        format!("{:016x}", random_hop_id()),
     );
 
     let files = web_files(args.web_root.as_deref())?;
@@ -125,7 +133,11 @@ pub async fn run(args: RelayArgs) -> Result<()> {
                         tracing::info!(url = shown, version = %session.version(), "linked to peer relay");
                         let version = session.version();
                         // The URL's path and query (a `?jwt=` among them) go in the SETUP Path on raw QUIC.
-                        let info = ConnectInfo { target: path_and_query(&url), remote: Some(session.peer_addr()) };
+                        let info = ConnectInfo {
+                            target: path_and_query(&url),
+                            remote: Some(session.peer_addr()),
+                            internal: false,
+                        };
                         relay.serve_with(session, version, Perspective::Client, Dialect::Draft, info).await;
                         tracing::warn!(url = shown, "peer link ended");
                     }
@@ -136,13 +148,19 @@ pub async fn run(args: RelayArgs) -> Result<()> {
         });
     }
 
+    link_workers(&relay, workers, addr, &fingerprint, &runtime, &limits)?;
+
     let accept_relay = relay.clone();
     let accept = tokio::spawn(async move {
         while let Some(accepted) = server.accept().await {
+            let relay = accept_relay.clone();
+            if let Some(worker) = accepted.path.as_deref().and_then(|p| relay.link_worker(p)) {
+                tokio::spawn(async move { relay.link(worker, accepted.connection, Perspective::Server).await });
+                continue;
+            }
             let path = accepted.path.as_deref().map(crate::auth_cmd::redact);
             tracing::info!(peer = %accepted.peer, version = %accepted.version, kind = ?accepted.kind, ?path, "session");
-            let relay = accept_relay.clone();
-            let info = ConnectInfo { target: accepted.path.clone(), remote: Some(accepted.peer) };
+            let info = ConnectInfo { target: accepted.path.clone(), remote: Some(accepted.peer), internal: false };
             tokio::spawn(async move {
                 relay
                     .serve_with(accepted.connection, accepted.version, Perspective::Server, Dialect::Draft, info)
@@ -160,6 +178,48 @@ pub async fn run(args: RelayArgs) -> Result<()> {
     relay.close_all(session_code::GOAWAY_TIMEOUT, "relay shutting down");
     relay.drained(&runtime, Duration::from_secs(1)).await;
     accept.abort();
+    Ok(())
+}
+
+/// Links every pair of workers (one WebTransport session over loopback to our own listener,
+/// redialled after a pause if it ends), so that every broadcast reaches every worker.
+fn link_workers(
+    relay: &RelayPool,
+    workers: usize,
+    addr: SocketAddr,
+    fingerprint: &str,
+    runtime: &moqt_driver_quinn::Runtime,
+    limits: &crate::limit_args::Resolved,
+) -> Result<()> {
+    if workers < 2 {
+        return Ok(());
+    }
+    let ip: std::net::IpAddr = match addr.ip() {
+        ip if !ip.is_unspecified() => ip,
+        std::net::IpAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+        std::net::IpAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+    };
+    let target = SocketAddr::new(ip, addr.port());
+    let mut cc = ClientConfig::new(Verification::pinned(fingerprint.parse().map_err(|e| anyhow::anyhow!("{e}"))?));
+    cc.runtime = Some(runtime.clone());
+    cc.transport = Some(Arc::new(limits.quic.transport_config()));
+    cc.resolver = Some(Arc::new(moqt_driver_tokio::TokioResolver));
+    let client = Arc::new(Connector::new(cc)?);
+    for from in 1..workers {
+        for to in 0..from {
+            let (relay, client) = (relay.clone(), client.clone());
+            let url = format!("https://{target}{}", relay.link_path(to));
+            tokio::spawn(async move {
+                loop {
+                    match client.connect(&url).await {
+                        Ok(conn) => relay.link(from, conn, Perspective::Client).await,
+                        Err(e) => tracing::warn!(from, to, "cannot link relay workers: {e}"),
+                    }
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            });
+        }
+    }
     Ok(())
 }
 

@@ -141,6 +141,20 @@ impl NodeDriver {
         }
     }
 
+    /// Closes one session's connection (a no-op if it is closed already or gone); the driver
+    /// keeps polling it until the transport reports the end.
+    pub fn close(&mut self, session: SessionId, code: u64, reason: &str) {
+        if let Some(conn) = self.conns.get_mut(&session) {
+            conn.io.command(Command::Close { code, reason: reason.to_owned() });
+            self.file(session);
+        }
+    }
+
+    /// Stream directions open across the connections (walks them: for metrics, not per event).
+    pub fn open_streams(&self) -> usize {
+        self.conns.values().map(|c| c.io.open_streams()).sum()
+    }
+
     /// Files `session` for polling on the next turn.
     fn file(&self, session: SessionId) {
         if let Some(conn) = self.conns.get(&session) {
