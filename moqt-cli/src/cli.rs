@@ -3,9 +3,11 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
+use moqt_driver_tokio::session::ReconnectPolicy;
 use moqt_driver_tokio::tls::{Fingerprint, Verification};
 use moqt_proto::{Dialect, Version};
 use serde::Deserialize;
@@ -38,7 +40,8 @@ Examples:
 At start it prints `certificate sha256 HEX`, `listening on ADDR`, who may do what (`auth: …`, or a warning
 for an open relay), the demo page's URL and a `moqt pub` / `moqt sub` pair with the fingerprint filled in.
 HTTP on the same TCP port: /certificate.sha256, /health, /metrics. Ctrl-C or SIGTERM sends GOAWAY
-(--next-uri) and drains for up to --drain-timeout seconds. Tokens, keys and public paths: docs/auth.md.
+(--next-uri) and drains for up to --drain-timeout seconds: clients move to --next-uri, or reconnect
+once the relay closes (docs/reconnect.md). Tokens, keys and public paths: docs/auth.md.
 Every limit (memory, sessions, HTTP) has a flag (under Limits) and a key in [relay.limits]: docs/limits.md.";
 
 /// `moqt pub --help` examples.
@@ -55,7 +58,8 @@ Examples (HEX: the fingerprint `moqt relay` prints):
 Test-pattern frames carry their send time, so `moqt sub --stats` (and the demo page) measure latency.
 --media reads fragmented MP4 from a file (paced by its timestamps) or stdin: CMAF as ffmpeg writes it
 with CMAF='-f mp4 -movflags cmaf+frag_keyframe+empty_moov'. It publishes moq-dev's hang format (a NAME.hang
-broadcast plays in the demo page) or, with --catalog msf, the MSF catalog (draft-ietf-moq-msf-00/01).";
+broadcast plays in the demo page) or, with --catalog msf, the MSF catalog (draft-ietf-moq-msf-00/01).
+The broadcast survives relay restarts and GOAWAY: it is announced again (--no-reconnect: end instead).";
 
 /// `moqt sub --help` examples.
 pub const SUB_EXAMPLES: &str = "\
@@ -68,7 +72,9 @@ Examples (HEX: the fingerprint `moqt relay` prints):
   moqt sub moqt://localhost:4443 film.hang --media - --tls-fingerprint HEX | ffplay -    # watch it
 
 Subscribe after the broadcast is announced (`moqt announced URL NAME --count 1` waits for it);
---media waits for the announcement itself, then records every rendition until the broadcast ends.";
+--media waits for the announcement itself, then records every rendition until the broadcast ends.
+A lost connection is dialled again and a relay's GOAWAY followed (--no-reconnect: end instead); the
+subscription resumes at the next group, and --stats counts reconnects and the groups missed.";
 
 /// `moqt announced --help` examples.
 pub const ANNOUNCED_EXAMPLES: &str = "\
@@ -268,10 +274,48 @@ impl ConnectArgs {
     }
 }
 
+/// How `moqt pub`, `sub` and `announced` survive a lost connection or a relay's GOAWAY.
+#[derive(Debug, Args, Clone)]
+#[command(next_help_heading = "Reconnection")]
+pub struct ReconnectArgs {
+    /// Do not reconnect: a lost connection ends the command, a GOAWAY is only reported.
+    #[arg(long)]
+    pub no_reconnect: bool,
+    /// The first delay before dialling again after a loss, in ms (doubling, with up to 50%
+    /// jitter off, up to --reconnect-max-delay).
+    #[arg(long, value_name = "MS", default_value_t = 100)]
+    pub reconnect_delay: u64,
+    /// The longest delay between attempts, in ms.
+    #[arg(long, value_name = "MS", default_value_t = 10_000)]
+    pub reconnect_max_delay: u64,
+    /// Give up after this many failed attempts in a row [default: never].
+    #[arg(long, value_name = "N")]
+    pub reconnect_attempts: Option<u32>,
+}
+
+impl ReconnectArgs {
+    /// The policy these flags describe.
+    pub fn policy(&self) -> ReconnectPolicy {
+        if self.no_reconnect {
+            return ReconnectPolicy::disabled();
+        }
+        let initial = Duration::from_millis(self.reconnect_delay.max(1));
+        ReconnectPolicy {
+            enabled: true,
+            initial_backoff: initial,
+            max_backoff: Duration::from_millis(self.reconnect_max_delay).max(initial),
+            max_attempts: self.reconnect_attempts.filter(|n| *n > 0),
+            ..ReconnectPolicy::default()
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct PubArgs {
     #[command(flatten)]
     pub connect: ConnectArgs,
+    #[command(flatten)]
+    pub reconnect: ReconnectArgs,
     /// The broadcast path.
     pub broadcast: String,
     /// The track name [default: "seconds" with --clock, else "data"].
@@ -309,6 +353,8 @@ pub struct PubArgs {
 pub struct SubArgs {
     #[command(flatten)]
     pub connect: ConnectArgs,
+    #[command(flatten)]
+    pub reconnect: ReconnectArgs,
     /// The broadcast path.
     pub broadcast: String,
     /// The track name [default: "data"].
@@ -337,6 +383,8 @@ pub struct SubArgs {
 pub struct AnnouncedArgs {
     #[command(flatten)]
     pub connect: ConnectArgs,
+    #[command(flatten)]
+    pub reconnect: ReconnectArgs,
     /// The prefix [default: everything].
     #[arg(default_value = "")]
     pub prefix: String,

@@ -7,11 +7,14 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{bail, Context, Result};
 use bytes::{BufMut, Bytes, BytesMut};
 use moqt_driver_quinn::{Announcement, Client, CloseInfo, Session, SessionOptions};
-use moqt_driver_tokio::transport::ClientConfig;
-use moqt_proto::session::SubscribeParams;
+use moqt_driver_tokio::session::ReconnectPolicy;
+use moqt_driver_tokio::transport::{default_transport_config, ClientConfig};
 
-use crate::cli::{AnnouncedArgs, ConnectArgs, PubArgs, SubArgs};
-use crate::stats::Latencies;
+use crate::cli::{AnnouncedArgs, ConnectArgs, PubArgs, ReconnectArgs};
+use crate::link::Link;
+
+/// The QUIC keep-alive interval of a reconnecting client.
+const KEEP_ALIVE: Duration = Duration::from_secs(1);
 
 /// How [`connect_with`] sets up the session.
 pub(crate) struct ConnectOptions {
@@ -19,24 +22,39 @@ pub(crate) struct ConnectOptions {
     pub exit_on_signal: bool,
     /// Session buffering limits (`None`: the defaults).
     pub session: Option<SessionOptions>,
+    /// Reconnection after a loss or a GOAWAY.
+    pub reconnect: ReconnectPolicy,
+    /// Report connection changes from a task of their own (else the caller reads
+    /// `Session::next_state` and hands each state to [`Link::report`]).
+    pub report_states: bool,
 }
 
-pub(crate) async fn connect(args: &ConnectArgs) -> Result<(Arc<Client>, Session)> {
-    connect_with(args, ConnectOptions { exit_on_signal: true, session: None }).await
+impl ConnectOptions {
+    /// Exits on a signal, default session options, states reported by a task.
+    pub fn new(reconnect: &ReconnectArgs) -> Self {
+        Self { exit_on_signal: true, session: None, reconnect: reconnect.policy(), report_states: true }
+    }
 }
 
-pub(crate) async fn connect_with(args: &ConnectArgs, options: ConnectOptions) -> Result<(Arc<Client>, Session)> {
+pub(crate) async fn connect_with(
+    args: &ConnectArgs,
+    options: ConnectOptions,
+) -> Result<(Arc<Client>, Session, Arc<Link>)> {
     let mut config = ClientConfig::new(args.verification()?);
     if let Some(v) = args.version {
         config.versions = vec![v];
     }
+    if options.reconnect.enabled {
+        // A keep-alive a second: a quiet subscriber learns of a relay restart within a second
+        // (the restarted relay answers with a stateless reset) instead of at the idle timeout.
+        let mut transport = default_transport_config();
+        transport.keep_alive_interval(Some(KEEP_ALIVE));
+        config.transport = Some(Arc::new(transport));
+    }
     config.runtime = Some(moqt_driver_tokio::runtime());
     config.resolver = Some(Arc::new(moqt_driver_tokio::TokioResolver));
-    let mut client = Client::new(config)?;
-    if let Some(session_options) = options.session {
-        client = client.with_options(session_options);
-    }
-    let client = Arc::new(client);
+    let session_options = SessionOptions { reconnect: options.reconnect, ..options.session.unwrap_or_default() };
+    let client = Arc::new(Client::new(config)?.with_options(session_options));
     let url = args.url()?;
     let shown = crate::auth_cmd::redact(&url);
     let session = client.connect(&url).await.with_context(|| format!("cannot connect to {shown}"))?;
@@ -44,31 +62,32 @@ pub(crate) async fn connect_with(args: &ConnectArgs, options: ConnectOptions) ->
     // Ctrl-C or SIGTERM closes the session cleanly (so the peer learns at once), then exits.
     let on_signal = session.clone();
     let on_signal_client = client.clone();
-    tokio::spawn(async move {
-        if !options.exit_on_signal {
-            return;
-        }
-        let code = shutdown_signal().await;
-        on_signal.close(0, "interrupted");
-        let _ = tokio::time::timeout(Duration::from_millis(500), async {
-            on_signal.closed().await;
-            on_signal_client.wait_idle().await;
-        })
-        .await;
-        std::process::exit(code);
-    });
-    // Report GOAWAY when it comes.
-    let watch = session.clone();
-    tokio::spawn(async move {
-        let uri = watch.goaway_received().await;
-        eprintln!("goaway received: next uri {uri:?}");
-    });
-    Ok((client, session))
+    if options.exit_on_signal {
+        tokio::spawn(async move {
+            let code = shutdown_signal().await;
+            on_signal.close(0, "interrupted");
+            let _ = tokio::time::timeout(Duration::from_millis(500), async {
+                on_signal.closed().await;
+                on_signal_client.wait_idle().await;
+            })
+            .await;
+            std::process::exit(code);
+        });
+    }
+    // One line per connection change: reconnected, lost, moving on a GOAWAY, closed.
+    let link = Link::new(&shown, options.reconnect.enabled);
+    if options.report_states {
+        link.spawn(&session);
+    }
+    Ok((client, session, link))
 }
 
 /// Runs a command's work on its session. A close with a non-zero code (a refusal at admission,
 /// the access expiring) ends the command with an error naming the code.
-async fn until_refused(session: &Session, work: impl std::future::Future<Output = Result<()>>) -> Result<()> {
+pub(crate) async fn until_refused(
+    session: &Session,
+    work: impl std::future::Future<Output = Result<()>>,
+) -> Result<()> {
     let explain = |info: CloseInfo| {
         anyhow::anyhow!(
             "the session closed (code {:#x}, {}: {})",
@@ -145,6 +164,11 @@ pub fn pattern_frame(counter: u64, size: usize) -> Bytes {
     b.freeze()
 }
 
+/// The counter of a test-pattern frame (its bytes 8..16).
+pub fn pattern_counter(payload: &[u8]) -> Option<u64> {
+    Some(u64::from_be_bytes(payload.get(8..16)?.try_into().ok()?))
+}
+
 /// The latency of a test-pattern frame, in microseconds, if it looks like one.
 pub fn pattern_latency(payload: &[u8]) -> Option<u64> {
     let sent = u64::from_be_bytes(payload.get(..8)?.try_into().ok()?);
@@ -175,19 +199,28 @@ pub async fn publish(args: PubArgs) -> Result<()> {
     if args.clock && pattern {
         bail!("--clock and the test pattern flags (--fps/--rate/--size/--group) are exclusive");
     }
-    let (client, session) = connect(&args.connect).await?;
+    // Ctrl-C ends the track and the broadcast cleanly, like the end of input.
+    let options = ConnectOptions { exit_on_signal: false, ..ConnectOptions::new(&args.reconnect) };
+    let (client, session, _link) = connect_with(&args.connect, options).await?;
     until_refused(&session, publish_on(args, &client, &session)).await
 }
 
 async fn publish_on(args: PubArgs, client: &Client, session: &Session) -> Result<()> {
     let pattern = args.fps.is_some() || args.rate.is_some() || args.size.is_some() || args.group.is_some();
+    let mut stop = std::pin::pin!(shutdown_signal());
+    let mut interrupted = None;
     let track_name = args.track.clone().unwrap_or_else(|| if args.clock { "seconds" } else { "data" }.to_string());
     let broadcast = session.publish(&args.broadcast);
     let track = broadcast.create_track(&track_name);
     eprintln!("publishing {}/{track_name}", args.broadcast);
     if args.wait_subscriber {
-        track.wait_subscribers(1).await?;
-        eprintln!("subscribed");
+        tokio::select! {
+            waited = track.wait_subscribers(1) => {
+                waited?;
+                eprintln!("subscribed");
+            }
+            code = &mut stop => interrupted = Some(code),
+        }
     }
     let start = Instant::now();
     let mut frames = 0u64;
@@ -205,7 +238,9 @@ async fn publish_on(args: PubArgs, client: &Client, session: &Session) -> Result
             );
         }
     };
-    if args.clock {
+    if interrupted.is_some() {
+        // Interrupted while waiting for a subscriber: nothing to send.
+    } else if args.clock {
         let mut sequence = None;
         let mut group = None;
         loop {
@@ -230,7 +265,16 @@ async fn publish_on(args: PubArgs, client: &Client, session: &Session) -> Result
                 break;
             }
             let next = (now + 1) * 1_000_000;
-            tokio::time::sleep(Duration::from_micros(next.saturating_sub(now_micros()))).await;
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_micros(next.saturating_sub(now_micros()))) => {}
+                code = &mut stop => {
+                    interrupted = Some(code);
+                    break;
+                }
+            }
+        }
+        if let Some(g) = group.take() {
+            moqt_driver_quinn::GroupPublisher::finish(g);
         }
     } else if pattern {
         let fps = args.fps.unwrap_or(30.0).max(0.001);
@@ -245,7 +289,13 @@ async fn publish_on(args: PubArgs, client: &Client, session: &Session) -> Result
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         let mut group = None;
         loop {
-            ticker.tick().await;
+            tokio::select! {
+                _ = ticker.tick() => {}
+                code = &mut stop => {
+                    interrupted = Some(code);
+                    break;
+                }
+            }
             if frames % per_group == 0 {
                 if let Some(g) = group.take() {
                     moqt_driver_quinn::GroupPublisher::finish(g);
@@ -302,7 +352,17 @@ async fn publish_on(args: PubArgs, client: &Client, session: &Session) -> Result
                 }
             }
         });
-        while let Some(payload) = rx.recv().await {
+        loop {
+            let payload = tokio::select! {
+                payload = rx.recv() => match payload {
+                    Some(payload) => payload,
+                    None => break,
+                },
+                code = &mut stop => {
+                    interrupted = Some(code);
+                    break;
+                }
+            };
             let g = track.open_group(frames);
             bytes += payload.len() as u64;
             g.write_frame(payload)?;
@@ -319,112 +379,15 @@ async fn publish_on(args: PubArgs, client: &Client, session: &Session) -> Result
     drop(track);
     drop(broadcast);
     close(client, session).await;
-    Ok(())
-}
-
-pub async fn subscribe(args: SubArgs) -> Result<()> {
-    if args.media.media.is_some() {
-        return crate::media::record::run(args).await;
+    if let Some(code) = interrupted {
+        eprintln!("pub: interrupted; the track ended cleanly");
+        std::process::exit(code);
     }
-    let (client, session) = connect(&args.connect).await?;
-    until_refused(&session, subscribe_on(args, &client, &session)).await
-}
-
-async fn subscribe_on(args: SubArgs, client: &Client, session: &Session) -> Result<()> {
-    let track_name = args.track.clone().unwrap_or_else(|| "data".to_string());
-    let params = SubscribeParams { priority: args.priority, max_latency: args.max_latency, ..Default::default() };
-    let mut reader = session.subscribe(&args.broadcast, &track_name, params).await?;
-    eprintln!("subscribed to {}/{track_name}", args.broadcast);
-    let mut out = std::io::stdout().lock();
-    let start = Instant::now();
-    let mut frames = 0u64;
-    let mut bytes = 0u64;
-    let mut lost = 0u64;
-    let mut last_seq: Option<u64> = None;
-    let mut latencies = Latencies::default();
-    let mut all = Latencies::default();
-    let mut last_report = Instant::now();
-    let ended = loop {
-        let mut group = match reader.next_group().await {
-            Ok(Some(group)) => group,
-            Ok(None) => {
-                break Some(match session.close_info() {
-                    Some(info) => format!("the session closed (code {:#x}: {})", info.code, info.reason),
-                    None => "the publisher ended the track".to_owned(),
-                })
-            }
-            Err(e) => return Err(e).context("the subscription failed"),
-        };
-        let seq = group.sequence();
-        if let Some(prev) = last_seq {
-            if seq > prev + 1 {
-                lost += seq - prev - 1;
-            }
-        }
-        last_seq = Some(last_seq.map_or(seq, |p| p.max(seq)));
-        while let Some(frame) = group.next_frame().await? {
-            frames += 1;
-            bytes += frame.len() as u64;
-            if args.stats {
-                if let Some(l) = pattern_latency(&frame) {
-                    latencies.record(l);
-                    all.record(l);
-                }
-                if last_report.elapsed() >= Duration::from_secs(1) {
-                    last_report = Instant::now();
-                    print_stats(&mut out, start, frames, bytes, lost, &mut latencies)?;
-                }
-            } else {
-                out.write_all(&frame)?;
-                if !args.raw {
-                    out.write_all(b"\n")?;
-                }
-                out.flush()?;
-            }
-            if args.count.is_some_and(|c| frames >= c) {
-                break;
-            }
-        }
-        if args.count.is_some_and(|c| frames >= c) {
-            break None;
-        }
-    };
-    if let Some(why) = ended {
-        eprintln!("{why}");
-    }
-    if args.stats {
-        write!(out, "total ")?;
-        print_stats(&mut out, start, frames, bytes, lost, &mut all)?;
-    }
-    close(client, session).await;
-    Ok(())
-}
-
-fn print_stats(
-    out: &mut impl Write,
-    start: Instant,
-    frames: u64,
-    bytes: u64,
-    lost: u64,
-    latencies: &mut Latencies,
-) -> Result<()> {
-    let secs = start.elapsed().as_secs_f64().max(1e-9);
-    writeln!(
-        out,
-        "sub: {frames} frames, {:.1} frames/s, {:.0} kbit/s, {lost} groups lost, latency ms p50 {} p99 {} max {}",
-        frames as f64 / secs,
-        bytes as f64 * 8.0 / secs / 1000.0,
-        latencies.ms(0.5),
-        latencies.ms(0.99),
-        latencies.max_ms()
-    )?;
-    out.flush()?;
-    latencies.clear();
     Ok(())
 }
 
 pub async fn announced(args: AnnouncedArgs) -> Result<()> {
-    let (client, session) = connect(&args.connect).await?;
+    let (client, session, _link) = connect_with(&args.connect, ConnectOptions::new(&args.reconnect)).await?;
     until_refused(&session, announced_on(args, &client, &session)).await
 }
 
@@ -462,7 +425,7 @@ mod tests {
     fn pattern_roundtrip() {
         let f = pattern_frame(7, 100);
         assert_eq!(f.len(), 100);
-        assert_eq!(u64::from_be_bytes(f[8..16].try_into().unwrap()), 7);
+        assert_eq!(pattern_counter(&f), Some(7));
         assert!(pattern_latency(&f).unwrap() < 10_000_000);
     }
 }

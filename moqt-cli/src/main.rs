@@ -9,9 +9,11 @@ mod hints;
 mod http;
 mod interop;
 mod limit_args;
+mod link;
 mod media;
 mod relay_cmd;
 mod stats;
+mod sub_cmd;
 mod token;
 mod wire;
 
@@ -53,7 +55,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Relay(args) => relay_cmd::run(args.merge(file.relay)?).await,
         Command::Pub(args) => client_cmd::publish(args).await,
-        Command::Sub(args) => client_cmd::subscribe(args).await,
+        Command::Sub(args) => sub_cmd::subscribe(args).await,
         Command::Announced(args) => client_cmd::announced(args).await,
         Command::Bench(args) => bench::run(args).await,
         Command::Interop { command: interop::InteropCommand::Server(args) } => interop::server(args).await,

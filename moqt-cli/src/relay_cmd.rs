@@ -175,9 +175,11 @@ pub async fn run(args: RelayArgs) -> Result<()> {
     eprintln!("shutting down: GOAWAY {uri:?}, draining for up to {drain:?}");
     relay.goaway(&uri);
     relay.drained(&runtime, drain).await;
+    // Accept no one from here on: a client reconnecting once we close its session must reach
+    // our successor, not a relay about to exit (its handshake waits for the next one).
+    accept.abort();
     relay.close_all(session_code::GOAWAY_TIMEOUT, "relay shutting down");
     relay.drained(&runtime, Duration::from_secs(1)).await;
-    accept.abort();
     Ok(())
 }
 

@@ -102,17 +102,23 @@ fn announced_lists_the_broadcast_and_then_its_end() {
 fn goaway_on_relay_shutdown_reaches_the_client() {
     let (relay, addr, fp) = relay(&["--next-uri", "moqt://next.example:4443", "--drain-timeout", "2"]);
     let u = url(&addr, false);
-    let publisher = Proc::spawn(&["pub", &u, "bye", "--fps", "20", "--size", "64", "--tls-fingerprint", &fp]);
+    // --no-reconnect: the clients only report the GOAWAY (following it would look the name up).
+    let publisher =
+        Proc::spawn(&["pub", &u, "bye", "--fps", "20", "--size", "64", "--tls-fingerprint", &fp, "--no-reconnect"]);
     publisher.wait_err("publishing");
     await_announced(&u, &fp, "bye");
-    let sub = Proc::spawn(&["sub", &u, "bye", "--stats", "--tls-fingerprint", &fp]);
+    let sub = Proc::spawn(&["sub", &u, "bye", "--stats", "--tls-fingerprint", &fp, "--no-reconnect"]);
     sub.next_out(); // a stats line: data is flowing
     relay.interrupt();
     let line = sub.wait_err("goaway received");
-    assert!(line.contains("moqt://next.example:4443"), "{line}");
+    assert!(line.contains("\"moqt://next.example:4443\"); not following it (--no-reconnect)"), "{line}");
     publisher.wait_err("goaway received");
+    // At the end of the drain the relay closes the sessions, which ends the subscriber.
     let (ok, _) = relay.finish();
     assert!(ok, "relay exits cleanly after the drain");
+    let (_, err) = sub.finish();
+    assert!(err.iter().any(|l| l == "session closed (code 0x10: relay shutting down)"), "{err:?}");
+    assert!(!err.iter().any(|l| l.contains("reconnecting") || l.contains("reconnected")), "{err:?}");
 }
 
 #[test]

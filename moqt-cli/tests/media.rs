@@ -284,3 +284,50 @@ fn bad_input_on_stdin_is_a_clear_error_and_what_was_published_stays_whole() {
         eprintln!("{name}: pub said {line:?}; {summary}");
     }
 }
+
+#[test]
+fn a_recording_follows_a_rolling_restart_and_keeps_every_frame() {
+    if !have_ffmpeg("a_recording_follows_a_rolling_restart_and_keeps_every_frame") {
+        return;
+    }
+    let dir = Scratch::new("rolling");
+    let source = dir.path("source.mp4");
+    make_source(&source);
+    let want = probe(&source);
+    // Two relays with certificates of their own: the clients skip verification here.
+    let (_next, next, _) = relay();
+    let to = format!("moqt://{next}");
+    let old = Proc::spawn(&["relay", "--listen", "127.0.0.1:0", "--next-uri", &to, "--drain-timeout", "20"]);
+    let addr = old.wait_err("listening on").split_whitespace().nth(2).unwrap().to_string();
+    let url = format!("moqt://{addr}");
+    let out = dir.path("moved.mp4");
+    let sub = Proc::spawn(&["sub", &url, "moved.hang", "--media", out.to_str().unwrap(), "--tls-disable-verify"]);
+    sub.wait_err("waiting for");
+    let publisher = Proc::spawn(&[
+        "pub",
+        &url,
+        "moved.hang",
+        "--media",
+        source.to_str().unwrap(),
+        "--wait-subscriber",
+        "--tls-disable-verify",
+    ]);
+    // The recording has started (the catalog came; the publisher paces 3 s of media): drain.
+    sub.wait_err("catalog:");
+    old.interrupt();
+    for p in [&publisher, &sub] {
+        p.wait_err(&format!("reconnected to {to} ("));
+    }
+    let (ok, err) = publisher.finish();
+    assert!(ok, "moqt pub failed: {err:#?}");
+    let (ok, err) = sub.finish();
+    assert!(ok, "moqt sub failed: {err:#?}");
+    let summary = err.iter().find(|l| l.starts_with("recorded ")).expect("a summary");
+    assert!(summary.contains("the publisher ended the broadcast"), "{summary}");
+    let (ok, _) = old.finish();
+    assert!(ok, "the old relay exits once everyone left");
+    // Every frame, once, in order, whole.
+    same_media(&want, &probe(&out), "moved.hang");
+    decodes_cleanly(&out);
+    eprintln!("moved.hang: {summary}");
+}

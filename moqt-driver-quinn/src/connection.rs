@@ -206,13 +206,13 @@ impl Connection {
 
     /// Opens a unidirectional stream (waits for stream credit).
     pub async fn open_uni(&self) -> Result<SendStream, ConnectionError> {
-        Ok(SendStream { inner: self.inner.open_uni().await? })
+        Ok(SendStream::new(self.inner.open_uni().await?))
     }
 
     /// Opens a bidirectional stream (waits for stream credit).
     pub async fn open_bi(&self) -> Result<(SendStream, RecvStream), ConnectionError> {
         let (send, recv) = self.inner.open_bi().await?;
-        Ok((SendStream { inner: send }, RecvStream { inner: recv }))
+        Ok((SendStream::new(send), RecvStream { inner: recv }))
     }
 
     /// Waits for the peer to open a unidirectional stream.
@@ -223,7 +223,7 @@ impl Connection {
     /// Waits for the peer to open a bidirectional stream.
     pub async fn accept_bi(&self) -> Result<(SendStream, RecvStream), ConnectionError> {
         let (send, recv) = self.inner.accept_bi().await?;
-        Ok((SendStream { inner: send }, RecvStream { inner: recv }))
+        Ok((SendStream::new(send), RecvStream { inner: recv }))
     }
 
     /// Sends an unreliable datagram; fails instead of waiting when the send buffer is full.
@@ -264,55 +264,83 @@ impl Connection {
     }
 }
 
-/// The sending half of a stream.
+/// The sending half of a stream. Dropped without [`SendStream::finish`] or
+/// [`SendStream::reset`], it is reset with `GOING_AWAY` (quinn would finish it: a stream cut
+/// short when its session closes must not look complete to the peer, and on WebTransport the
+/// connection outlives a closing session long enough for such a FIN to arrive).
 #[derive(Debug)]
 pub struct SendStream {
-    inner: wtq::SendStream,
+    inner: Option<wtq::SendStream>,
+    /// Finished or reset.
+    ended: bool,
+}
+
+impl Drop for SendStream {
+    fn drop(&mut self) {
+        if let (Some(inner), false) = (self.inner.as_mut(), self.ended) {
+            let _ = inner.reset(moqt_proto::session::stream_code::GOING_AWAY as u32);
+        }
+    }
 }
 
 impl SendStream {
+    fn new(inner: wtq::SendStream) -> SendStream {
+        SendStream { inner: Some(inner), ended: false }
+    }
+
+    fn stream(&mut self) -> &mut wtq::SendStream {
+        self.inner.as_mut().expect("only `into_inner` takes it, consuming the handle")
+    }
+
+    fn stream_ref(&self) -> &wtq::SendStream {
+        self.inner.as_ref().expect("only `into_inner` takes it, consuming the handle")
+    }
+
     /// The QUIC stream id (on WebTransport the ids are not contiguous).
     pub fn id(&self) -> u64 {
-        self.inner.quic_id().into()
+        self.stream_ref().quic_id().into()
     }
 
     /// Writes the whole chunk, waiting for flow-control credit as needed. Not cancel safe.
     pub async fn write(&mut self, data: Bytes) -> Result<(), StreamError> {
-        Ok(self.inner.write_chunk(data).await?)
+        Ok(self.stream().write_chunk(data).await?)
     }
 
     /// Writes as much of `chunks` as flow control allows now (waiting only until at least one byte
     /// fits). Fully written chunks are left empty and a partially written one keeps its unwritten
     /// suffix. Cancel safe: if it does not resolve, nothing was written.
     pub async fn write_chunks(&mut self, chunks: &mut [Bytes]) -> Result<Written, StreamError> {
-        let w = self.inner.write_chunks(chunks).await?;
+        let w = self.stream().write_chunks(chunks).await?;
         Ok(Written { bytes: w.bytes, chunks: w.chunks })
     }
 
     /// Ends the stream cleanly (FIN) after the data already written.
     pub fn finish(&mut self) -> Result<(), StreamError> {
-        Ok(self.inner.finish()?)
+        self.stream().finish()?;
+        self.ended = true;
+        Ok(())
     }
 
     /// Abandons the stream with RESET_STREAM and an application code.
     pub fn reset(&mut self, code: u32) -> Result<(), StreamError> {
-        Ok(self.inner.reset(code)?)
+        self.ended = true;
+        Ok(self.stream().reset(code)?)
     }
 
     /// Sets the send priority: higher values are sent first (quinn semantics, default 0).
     pub fn set_priority(&self, priority: i32) -> Result<(), StreamError> {
-        Ok(self.inner.set_priority(priority)?)
+        Ok(self.stream_ref().set_priority(priority)?)
     }
 
     /// Waits until the peer sends STOP_SENDING (`Some(code)`) or has acknowledged all data after
     /// [`SendStream::finish`] (`None`).
     pub async fn stopped(&self) -> Result<Option<u32>, ConnectionError> {
-        Ok(self.inner.stopped().await?)
+        Ok(self.stream_ref().stopped().await?)
     }
 
     /// The underlying `web_transport_quinn` stream.
-    pub fn into_inner(self) -> wtq::SendStream {
-        self.inner
+    pub fn into_inner(mut self) -> wtq::SendStream {
+        self.inner.take().expect("taken only here")
     }
 }
 

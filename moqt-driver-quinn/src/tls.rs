@@ -187,6 +187,12 @@ impl Identity {
         pem_block(label, self.key.secret_der())
     }
 
+    /// A secret derived from the private key, for keys that must survive a restart with the
+    /// same identity (QUIC stateless resets).
+    pub(crate) fn derived_secret(&self, label: &[u8]) -> [u8; 32] {
+        Sha256::new().chain_update(label).chain_update(self.key.secret_der()).finalize().into()
+    }
+
     fn certified_key(&self) -> Result<rustls::sign::CertifiedKey, TlsError> {
         Ok(rustls::sign::CertifiedKey::from_der(self.chain.clone(), self.key.clone_key(), &provider())?)
     }

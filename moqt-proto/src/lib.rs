@@ -117,3 +117,8 @@ pub use session::{
 };
 pub use stream::{Frame, Side, StreamDecoder, StreamEncoder, StreamMessage, StreamType};
 pub use version::{Dialect, Version};
+
+/// The repository README's Rust example, compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeExample;

@@ -174,7 +174,7 @@ impl Reconnect {
             self.state = State::Draining { next: None, dialing: false };
             return Action::Wait;
         }
-        if !looks_like_url(next) {
+        let Some(next) = next_uri(next) else {
             tracing::warn!(
                 uri = next,
                 "the GOAWAY's next uri is not a URL: staying until the drain, then reconnecting to {}",
@@ -182,7 +182,7 @@ impl Reconnect {
             );
             self.state = State::Draining { next: None, dialing: false };
             return Action::Wait;
-        }
+        };
         self.state = State::Draining { next: Some(next.to_owned()), dialing: true };
         Action::Dial(next.to_owned())
     }
@@ -225,9 +225,14 @@ impl Reconnect {
     }
 }
 
-/// A URL with a scheme moqt dials.
-fn looks_like_url(s: &str) -> bool {
-    ["moqt://", "https://", "http://", "ws://", "wss://"].iter().any(|p| s.starts_with(p) && s.len() > p.len())
+/// The URI a GOAWAY names, trimmed, if it is one a client follows (a URL with a scheme moqt
+/// dials); `None` for an empty or malformed one (the client then waits for the drain).
+pub fn next_uri(uri: &str) -> Option<&str> {
+    let s = uri.trim();
+    ["moqt://", "https://", "http://", "ws://", "wss://"]
+        .iter()
+        .any(|p| s.starts_with(p) && s.len() > p.len())
+        .then_some(s)
 }
 
 #[cfg(test)]

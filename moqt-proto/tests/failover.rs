@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use bytes::Bytes;
 use moqt_proto::relay::{LocalSubscriptionId, NodeConfig, NodeEvent, TrackId};
-use moqt_proto::session::{Config, Event, Perspective, SubscribeParams};
+use moqt_proto::session::{session_code, Config, Event, Perspective, SubscribeParams};
 use moqt_proto::testing::{Net, WireOptions};
 use moqt_proto::{Path, SubscriptionId, Version};
 
@@ -269,5 +269,40 @@ fn a_rolling_restart_loses_nothing_when_the_viewer_moves_first() {
         assert!(!events.iter().any(|e| matches!(e, NodeEvent::SubscriptionEnded { .. })), "{v}: {events:?}");
         let want: BTreeMap<u64, usize> = (0..9).map(|g| (g, 1)).collect();
         assert_eq!(local_groups(&events, id), want, "{v}: every group exactly once");
+    }
+}
+
+#[test]
+fn a_client_waits_when_its_relay_closes_the_session_in_order() {
+    for v in Version::ALL {
+        let mut net = Net::new(v);
+        let mut source = Source::new(&mut net, "live");
+        let r = relay(&mut net, 0x11);
+        net.connect(source.ep, r, WireOptions::default());
+        let viewer = client_node(&mut net);
+        let first = net.connect(viewer, r, WireOptions::default());
+        let [viewer_end, relay_end] = net.ends(first);
+        net.node(viewer).set_default_upstream(viewer_end.session);
+        let id = net.node(viewer).subscribe(p("live"), "video", SubscribeParams::default(), None);
+        net.run();
+        source.group(&mut net);
+        source.group(&mut net);
+        // The relay ends the session in order, as at the end of a drain: the streams first, then
+        // the session. The viewer's subscription waits for its next session.
+        net.node(r).close_session(relay_end.session.unwrap(), session_code::GOAWAY_TIMEOUT, "drained");
+        net.run();
+        source.group(&mut net);
+        let second = net.connect(viewer, r, WireOptions::default());
+        let second_session = net.ends(second)[0].session;
+        net.node(viewer).set_default_upstream(second_session);
+        net.run();
+        source.group(&mut net);
+        source.group(&mut net);
+        let events = net.node_events(viewer);
+        assert!(!events.iter().any(|e| matches!(e, NodeEvent::SubscriptionEnded { .. })), "{v}: {events:?}");
+        let groups = local_groups(&events, id);
+        assert!(groups.values().all(|n| *n == 1), "{v}: no group twice: {groups:?}");
+        assert!(groups.contains_key(&0) && groups.contains_key(&1), "{v}: {groups:?}");
+        assert!(groups.contains_key(&3) && groups.contains_key(&4), "{v}: resumed: {groups:?}");
     }
 }

@@ -468,3 +468,40 @@ fn downstream_groups_are_aged_from_when_they_open() {
         assert_eq!(net.node(relay).stats().groups_dropped, 0, "{v}");
     }
 }
+
+/// lite-06 frame bounds through a relay: a subscriber asking for groups 1..=2, from frame 2 of
+/// group 1 to frame 1 of group 2, gets exactly those frames, and its subscription ends after the
+/// end group although the publisher goes on.
+#[test]
+fn lite06_start_and_end_frames_through_a_relay() {
+    let v = Version::Lite06;
+    let mut net = network(v);
+    let relay = relay_node(&mut net, 0x5e1a);
+    let mut publisher = Publisher::new(&mut net, relay, "live/cam");
+    let (_, sub) = client(&mut net, relay, 0x99);
+    let params = SubscribeParams {
+        max_latency: 60_000,
+        start_group: Some(1),
+        start_frame: 2,
+        end_group: Some(2),
+        end_frame: Some(1),
+        ..Default::default()
+    };
+    let id = net.session(sub).subscribe(p("live/cam"), "video", params).unwrap();
+    net.run();
+    publisher.accept(&mut net);
+    for seq in 0..5 {
+        publisher.group(&mut net, seq, 5);
+    }
+    let grace = net.session(sub).config().end_grace;
+    net.advance(grace);
+    let events = net.events(sub);
+    let groups = frames_by_group(&events);
+    let want: std::collections::BTreeMap<u64, Vec<Bytes>> =
+        [(1, (2..5).map(|f| payload(1, f)).collect()), (2, (0..2).map(|f| payload(2, f)).collect())].into();
+    assert_eq!(groups, want);
+    assert!(
+        events.contains(&Event::SubscriptionEnded { subscription: id, code: None }),
+        "the subscription ends past its end group: {events:?}"
+    );
+}

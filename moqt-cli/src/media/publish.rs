@@ -117,8 +117,8 @@ pub async fn run(args: PubArgs) -> Result<()> {
     };
     let mut input = spawn_reader(source.clone(), media.loop_file)?;
     // Ctrl-C ends the broadcast cleanly (groups finished, tracks ended), like the end of input.
-    let options = ConnectOptions { exit_on_signal: false, session: None };
-    let (client, session) = connect_with(&args.connect, options).await?;
+    let options = ConnectOptions { exit_on_signal: false, ..ConnectOptions::new(&args.reconnect) };
+    let (client, session, _link) = connect_with(&args.connect, options).await?;
     let mut out = Broadcast {
         _broadcast: session.publish(&args.broadcast),
         catalogs: Vec::new(),

@@ -90,8 +90,9 @@ pub async fn run(args: SubArgs) -> Result<()> {
     let mut output = Output::open(&dest)?;
     // Audio comes one group per frame: allow a burst of them to wait unread.
     let options = SessionOptions { max_pending_groups: 4096, ..Default::default() };
-    let (client, session) =
-        connect_with(&args.connect, ConnectOptions { exit_on_signal: false, session: Some(options) }).await?;
+    let options =
+        ConnectOptions { exit_on_signal: false, session: Some(options), ..ConnectOptions::new(&args.reconnect) };
+    let (client, session, _link) = connect_with(&args.connect, options).await?;
     // Ctrl-C (or SIGTERM) ends the recording cleanly: the file is finished, not cut.
     let (stop_tx, stop) = watch::channel(false);
     tokio::spawn(async move {

@@ -96,7 +96,62 @@ impl Proc {
 
     /// The next stdout line.
     pub fn next_out(&self) -> String {
-        self.out.recv_timeout(WAIT).expect("a stdout line")
+        match self.out.recv_timeout(WAIT) {
+            Ok(line) => line,
+            Err(e) => {
+                let err: Vec<String> = self.err.try_iter().collect();
+                panic!("no stdout line ({e}); stderr meanwhile: {err:#?}")
+            }
+        }
+    }
+
+    /// Waits for a stdout line containing `needle`; returns it.
+    pub fn wait_out(&self, needle: &str) -> String {
+        loop {
+            match self.out.recv_timeout(WAIT) {
+                Ok(line) if line.contains(needle) => return line,
+                Ok(_) => {}
+                Err(e) => panic!("no stdout line containing {needle:?}: {e}"),
+            }
+        }
+    }
+
+    /// Waits until a stderr line containing each of `needles` was seen, in any order; returns
+    /// them in the order of `needles`.
+    pub fn wait_err_all(&self, needles: &[&str]) -> Vec<String> {
+        let mut found: Vec<Option<String>> = vec![None; needles.len()];
+        while found.iter().any(Option::is_none) {
+            match self.err.recv_timeout(WAIT) {
+                Ok(line) => {
+                    if let Some(i) = (0..needles.len()).find(|&i| found[i].is_none() && line.contains(needles[i])) {
+                        found[i] = Some(line);
+                    }
+                }
+                Err(e) => panic!("no stderr lines containing all of {needles:?} (got {found:?}): {e}"),
+            }
+        }
+        found.into_iter().flatten().collect()
+    }
+
+    /// The next stdout line, waiting at most `wait`.
+    pub fn next_out_within(&self, wait: Duration) -> String {
+        self.out.recv_timeout(wait).expect("a stdout line")
+    }
+
+    /// Forgets the stdout lines read so far but not yet taken.
+    pub fn skip_out(&self) {
+        while self.out.try_recv().is_ok() {}
+    }
+
+    /// The next stderr line.
+    pub fn next_err(&self) -> String {
+        self.err.recv_timeout(WAIT).expect("a stderr line")
+    }
+
+    /// Kills the process with SIGKILL (no goodbye to anyone) and reaps it.
+    pub fn kill(&mut self) {
+        self.child.kill().expect("kill");
+        let _ = self.child.wait();
     }
 
     /// The process id.
@@ -126,6 +181,12 @@ impl Proc {
     /// Sends SIGINT.
     pub fn interrupt(&self) {
         let ok = Command::new("kill").args(["-INT", &self.child.id().to_string()]).status().unwrap().success();
+        assert!(ok);
+    }
+
+    /// Sends SIGTERM.
+    pub fn terminate(&self) {
+        let ok = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap().success();
         assert!(ok);
     }
 

@@ -20,6 +20,19 @@ use crate::transport::TransportError;
 
 /// The longest an old connection serves after a GOAWAY once the new one is up.
 const DRAIN_MAX: Duration = Duration::from_secs(10);
+/// How long an old connection stays once idle, at least (and at least 4 RTTs): what it sent
+/// last (the end of a track we published, say) must reach the old relay before the close.
+const DRAIN_LINGER: Duration = Duration::from_millis(250);
+
+/// An old connection serving its last groups after a migration.
+#[derive(Debug, Clone, Copy)]
+struct Draining {
+    session: SessionId,
+    /// Closed at this time whatever it still carries.
+    until: Instant,
+    /// Idle since: closed once idle this long.
+    idle_at: Option<Instant>,
+}
 
 /// What [`Link::poll`] has.
 pub(super) enum Dial {
@@ -34,10 +47,12 @@ pub(super) struct Link {
     redial: Option<Redial>,
     reconnect: Reconnect,
     dialing: Option<BoxFuture<'static, Result<Connection, TransportError>>>,
+    /// The URL of the dial in progress (the original URL, or a GOAWAY's next URI).
+    target: String,
     /// The dial in progress follows a GOAWAY (make-before-break).
     migrating: bool,
-    /// Old sessions serving their last groups after a migration, with their deadline.
-    draining: Vec<(SessionId, Instant)>,
+    /// Old sessions serving their last groups after a migration.
+    draining: Vec<Draining>,
     timer: Option<Sleep>,
     random: u64,
 }
@@ -52,6 +67,7 @@ impl Link {
             reconnect: Reconnect::new(policy, &url),
             redial,
             dialing: None,
+            target: String::new(),
             migrating: false,
             draining: Vec::new(),
             timer: None,
@@ -92,6 +108,7 @@ impl Link {
         let Some(redial) = &self.redial else { return };
         let connector = redial.connector.clone();
         self.migrating = migrating;
+        self.target = url.clone();
         self.dialing = Some(Box::pin(async move {
             let parsed = url::Url::parse(&url)
                 .map_err(|e| TransportError::InvalidUrl { url: url.clone(), reason: e.to_string() })?;
@@ -107,8 +124,13 @@ impl Link {
                 return Poll::Ready(Dial::Done(result));
             }
         }
-        let deadline =
-            [self.reconnect.poll_timeout(), self.draining.iter().map(|(_, d)| *d).min()].into_iter().flatten().min();
+        let deadline = [
+            self.reconnect.poll_timeout(),
+            self.draining.iter().map(|d| d.idle_at.unwrap_or(d.until).min(d.until)).min(),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
         let Some(deadline) = deadline else {
             self.timer = None;
             return Poll::Pending;
@@ -135,8 +157,8 @@ impl Owner {
     pub(super) fn close(&mut self, code: u64, reason: &str) {
         self.link.reconnect.closed();
         self.link.dialing = None;
-        for (old, _) in std::mem::take(&mut self.link.draining) {
-            self.driver.node().close_session(old, code, reason);
+        for old in std::mem::take(&mut self.link.draining) {
+            self.driver.node().close_session(old.session, code, reason);
         }
         let sid = self.sid;
         self.driver.node().close_session(sid, code, reason);
@@ -145,7 +167,7 @@ impl Owner {
     /// A session of the node closed.
     pub(super) fn session_closed(&mut self, session: SessionId, code: u64, reason: String) {
         if session != self.sid {
-            self.link.draining.retain(|(s, _)| *s != session);
+            self.link.draining.retain(|d| d.session != session);
             return;
         }
         // Refusals that another attempt would meet again end the session.
@@ -160,7 +182,7 @@ impl Owner {
         match action {
             Action::GiveUp => self.shared.closed.set(CloseInfo { code, reason }),
             action => {
-                tracing::info!(code, reason, url = self.link.url(), "connection lost: reconnecting");
+                tracing::debug!(code, reason, url = self.link.url(), "connection lost: reconnecting");
                 self.shared.states.push(ConnectionState::Lost { code, reason }, 0, MAX_STATES);
                 if let Action::Dial(url) = action {
                     self.link.start(url, false);
@@ -177,7 +199,7 @@ impl Owner {
         self.shared.goaway.set(uri.clone());
         self.shared.states.push(ConnectionState::Moving { uri: uri.clone() }, 0, MAX_STATES);
         if let Action::Dial(url) = self.link.reconnect.goaway(&uri) {
-            tracing::info!(uri, "goaway: moving to the next uri");
+            tracing::debug!(uri, "goaway: moving to the next uri");
             self.link.start(url, true);
         }
     }
@@ -200,22 +222,23 @@ impl Owner {
             connection.close(0, "session closed");
             return;
         }
-        let path = url::Url::parse(self.link.url()).ok().map(|u| u.path().to_owned());
+        // The URL actually dialled: a GOAWAY's next URI has its own path.
+        let url = std::mem::take(&mut self.link.target);
+        let path = url::Url::parse(&url).ok().map(|u| u.path().to_owned());
         let config = self.link.session_config(&connection, self.perspective, path.as_deref(), &self.options);
         let version = connection.version();
         let old = self.sid;
         let new = self.driver.add(connection.clone(), config);
         if self.link.migrating && self.driver.connection(old).is_some() {
             self.driver.node().migrate(old, new);
-            self.link.draining.push((old, Instant::now() + DRAIN_MAX));
+            self.link.draining.push(Draining { session: old, until: Instant::now() + DRAIN_MAX, idle_at: None });
         } else {
             self.driver.node().set_default_upstream(Some(new));
         }
         self.sid = new;
         *self.shared.current.lock().unwrap_or_else(|e| e.into_inner()) = connection;
         self.link.reconnect.connected();
-        let url = self.link.url().to_owned();
-        tracing::info!(url, %version, "connected again");
+        tracing::debug!(url, %version, "connected again");
         self.shared.states.push(ConnectionState::Connected { url, version }, 0, MAX_STATES);
     }
 
@@ -225,23 +248,42 @@ impl Owner {
         if let Some(url) = self.link.reconnect.poll_dial(now) {
             self.link.start(url, false);
         }
+        self.settle_drains();
         let done: Vec<SessionId> = self
             .link
             .draining
             .iter()
-            .filter(|(s, deadline)| *deadline <= now || self.driver.node().feeds_through(*s) == 0)
-            .map(|(s, _)| *s)
+            .filter(|d| d.until <= now || d.idle_at.is_some_and(|t| t <= now))
+            .map(|d| d.session)
             .collect();
         for old in done {
-            self.link.draining.retain(|(s, _)| *s != old);
+            self.link.draining.retain(|d| d.session != old);
             self.driver.node().close_session(old, session_code::NO_ERROR, "moved");
         }
     }
 
-    /// After every event: old connections that no longer feed anything close now.
+    /// After every event: old connections that no longer carry anything are closed after a
+    /// linger (see [`DRAIN_LINGER`]); one that carries something again is kept.
     pub(super) fn settle_drains(&mut self) {
-        if self.link.draining.iter().any(|(s, _)| self.driver.node().feeds_through(*s) == 0) {
-            self.redial();
+        let now = Instant::now();
+        for i in 0..self.link.draining.len() {
+            let session = self.link.draining[i].session;
+            let idle = self.idle(session);
+            let rtt = self.driver.connection(session).map_or(Duration::ZERO, |c| c.rtt());
+            let d = &mut self.link.draining[i];
+            d.idle_at = match (idle, d.idle_at) {
+                (false, _) => None,
+                (true, Some(at)) => Some(at),
+                (true, None) => Some(now + DRAIN_LINGER.max(rtt.saturating_mul(4))),
+            };
         }
+    }
+
+    /// Whether an old connection neither feeds a track of ours nor serves a subscription of its
+    /// relay's (a publisher keeps serving the old relay until its subscribers have moved, so
+    /// that they lose nothing).
+    fn idle(&mut self, session: SessionId) -> bool {
+        let node = self.driver.node();
+        node.feeds_through(session) == 0 && node.serves_through(session) == 0
     }
 }

@@ -34,7 +34,7 @@ use web_transport_quinn as wtq;
 use crate::connection::{Connection, TransportKind};
 use crate::limits::QuicLimits;
 use crate::rt::{self, Resolver, Runtime, ThreadResolver};
-use crate::tls::{TlsError, Verification};
+use crate::tls::{Identity, TlsError, Verification};
 
 /// The TLS ALPN of HTTP/3, which carries WebTransport.
 pub const ALPN_H3: &str = "h3";
@@ -125,11 +125,29 @@ fn pick_runtime(runtime: &Option<Runtime>) -> Result<Runtime, TransportError> {
 
 fn bind_endpoint(
     addr: SocketAddr,
-    server: Option<quinn::ServerConfig>,
+    server: Option<(quinn::ServerConfig, &Identity)>,
     runtime: Runtime,
 ) -> Result<quinn::Endpoint, TransportError> {
     let socket = std::net::UdpSocket::bind(addr).map_err(|source| TransportError::Bind { addr, source })?;
-    quinn::Endpoint::new(quinn::EndpointConfig::default(), server, socket, runtime)
+    // A server's stateless-reset key comes from its private key: restarted with the same
+    // identity, it resets its predecessor's connections, so their clients learn at once (instead
+    // of at their idle timeout) and reconnect.
+    let endpoint = match &server {
+        Some((_, identity)) => {
+            // Both the reset key and the connection-ID key: an endpoint only resets packets
+            // whose connection ID it recognises as one it could have issued.
+            let secret = identity.derived_secret(b"moqt quic stateless reset key\0");
+            let mut config =
+                quinn::EndpointConfig::new(Arc::new(ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &secret)));
+            let cid_key = u64::from_be_bytes(
+                identity.derived_secret(b"moqt quic connection id key\0")[..8].try_into().expect("8 bytes"),
+            );
+            config.cid_generator(move || Box::new(quinn_proto::HashedConnectionIdGenerator::from_key(cid_key)));
+            config
+        }
+        None => quinn::EndpointConfig::default(),
+    };
+    quinn::Endpoint::new(endpoint, server.map(|(s, _)| s), socket, runtime)
         .map_err(|source| TransportError::Bind { addr, source })
 }
 

@@ -146,7 +146,7 @@ impl Listener {
         quic.incoming_buffer_size(INCOMING_BUFFER as u64);
         quic.incoming_buffer_size_total(INCOMING_BUFFER_TOTAL as u64);
 
-        let endpoint = bind_endpoint(config.bind, Some(quic), runtime.clone())?;
+        let endpoint = bind_endpoint(config.bind, Some((quic, &config.identity)), runtime.clone())?;
         let local_addr = endpoint.local_addr().map_err(|source| TransportError::Bind { addr: config.bind, source })?;
         tracing::info!(%local_addr, ?versions, raw_quic = config.raw_quic, webtransport = config.webtransport, "server listening");
 

@@ -113,10 +113,12 @@ impl Node {
     }
 
     /// A watch's interest closed. On a session that is going away (a client reconnects) the
-    /// watch waits for the next upstream; a refusal, or a relay's watch, ends it.
+    /// watch waits for the next upstream; a refusal, or a relay's watch, ends it. A `GOING_AWAY`
+    /// end counts as going away: a closing session's streams may end just before its close.
     pub(super) fn on_interest_ended(&mut self, sid: SessionId, interest: InterestId, code: Option<u64>) {
         let Some(watch) = self.peer_mut(sid).and_then(|p| p.interests.remove(&interest)) else { return };
-        let lost = self.session(sid).is_some_and(crate::session::Session::is_closed);
+        let lost = self.session(sid).is_some_and(crate::session::Session::is_closed)
+            || code == Some(crate::session::stream_code::GOING_AWAY);
         self.detach_watch(watch, sid, code, lost);
     }
 

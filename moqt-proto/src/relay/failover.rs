@@ -123,6 +123,12 @@ impl Node {
         self.upstreams.keys().filter(|(s, _)| *s == session).count()
     }
 
+    /// How many subscriptions of `session`'s peer this node serves (a migrating publisher keeps
+    /// the old session until its relay has let go of them).
+    pub fn serves_through(&self, session: SessionId) -> usize {
+        self.downstreams.keys().filter(|d| matches!(d, Subscriber::Session(s, _) if *s == session)).count()
+    }
+
     /// Whether a group from `session` (in role `feed`) is taken for the track; records who
     /// feeds it. A candidate's first group past what was delivered promotes it.
     pub(super) fn accept_group(&mut self, idx: usize, session: SessionId, feed: Feed, sequence: u64) -> bool {

@@ -328,16 +328,11 @@ impl Session {
         Ok(())
     }
 
-    /// A subscription we serve ended from the subscriber's side (or the session closed).
+    /// A subscription we serve ended from the subscriber's side.
     pub(super) fn end_publication(&mut self, stream: StreamId, code: Option<u64>) {
-        let Some(p) = self.publication_mut(stream) else { return };
-        let id = p.id;
-        let groups: Vec<StreamId> = p.groups.drain(..).collect();
-        self.publications.remove(&id);
-        for g in groups {
-            self.remove_group(g, stream_code::CANCEL);
+        if !self.drop_publication(stream, code) {
+            return;
         }
-        self.events.push_back(Event::SubscribeCancelled { publication: PublicationId(stream), code });
         match code {
             None => {
                 self.finish(stream);
@@ -349,6 +344,29 @@ impl Session {
             }
             Some(code) => self.abort(stream, code),
         }
+    }
+
+    /// The session closes: a subscription we serve ends without a reset of its stream. The
+    /// close tells the subscriber, with the session's code, that the session (not the track)
+    /// ended; a reset before it would arrive first, as a track-ending stream code, and a
+    /// reconnecting subscriber would give the track up instead of waiting for its next session.
+    pub(super) fn close_publication(&mut self, stream: StreamId, code: u64) {
+        if self.drop_publication(stream, Some(code)) {
+            self.remove_stream(stream);
+        }
+    }
+
+    /// Forgets a publication (its groups reset) and reports it; false if there was none.
+    fn drop_publication(&mut self, stream: StreamId, code: Option<u64>) -> bool {
+        let Some(p) = self.publication_mut(stream) else { return false };
+        let id = p.id;
+        let groups: Vec<StreamId> = p.groups.drain(..).collect();
+        self.publications.remove(&id);
+        for g in groups {
+            self.remove_group(g, stream_code::CANCEL);
+        }
+        self.events.push_back(Event::SubscribeCancelled { publication: PublicationId(stream), code });
+        true
     }
 
     /// Resets and forgets a group we publish.

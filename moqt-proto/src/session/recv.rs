@@ -291,7 +291,7 @@ impl Session {
                     let sub = *sub;
                     self.end_subscription_out(sub, Some(code));
                 }
-                Role::SubscribeIn(_) => self.end_publication(id, Some(code)),
+                Role::SubscribeIn(_) => self.close_publication(id, code),
                 Role::InterestOut(_) => self.end_interest_out(id, Some(code)),
                 Role::FetchOut => self.events.push_back(Event::FetchEnded { fetch: FetchId(id), code: Some(code) }),
                 Role::TrackOut { answered: false } => {
