@@ -501,8 +501,7 @@ impl ConnectionIo {
                 if let Some(waker) = &self.waker {
                     // Room in quinn's send buffer: write now (cancel safe: a pending write took
                     // nothing).
-                    let now =
-                        std::pin::pin!(stream.write_chunks(&mut chunks)).poll(&mut Context::from_waker(waker));
+                    let now = std::pin::pin!(stream.write_chunks(&mut chunks)).poll(&mut Context::from_waker(waker));
                     if let Poll::Ready(result) = now {
                         self.on_wrote(id, stream, total, fin, Some(result));
                         return;

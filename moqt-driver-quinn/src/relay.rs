@@ -315,11 +315,12 @@ impl Owner {
                 let _ = reply.send(self.sessions());
             }
             OwnerMsg::Stats(reply) => {
+                let internal = self.conns.len() - self.sessions();
                 let node = self.driver.node();
                 let queued_bytes =
                     node.session_ids().into_iter().filter_map(|id| node.session(id)).map(|s| s.queued_bytes()).sum();
                 let mut node_stats = node.stats();
-                node_stats.sessions = node_stats.sessions.saturating_sub(self.conns.len() - self.sessions());
+                node_stats.sessions = node_stats.sessions.saturating_sub(internal);
                 let _ = reply.send(RelayStats {
                     node: node_stats,
                     recv_buffered: node.recv_buffered(),
