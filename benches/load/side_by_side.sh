@@ -39,7 +39,7 @@ OUT=${OUT:-$DIR}
 mkdir -p "$OUT"
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$DIR"; }
-trap cleanup EXIT
+trap cleanup EXIT INT TERM
 
 free_port() {
   python3 -c 'import socket
