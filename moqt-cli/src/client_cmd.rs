@@ -82,8 +82,9 @@ pub(crate) async fn connect_with(
     Ok((client, session, link))
 }
 
-/// Runs a command's work on its session. A close with a non-zero code (a refusal at admission,
-/// the access expiring) ends the command with an error naming the code.
+/// Runs a command's work on its session. A close with an error code (a refusal at admission,
+/// the access expiring) ends the command with an error naming the code; a clean close and the
+/// end of a relay's drain (GOAWAY timeout) let the work end on its own.
 pub(crate) async fn until_refused(
     session: &Session,
     work: impl std::future::Future<Output = Result<()>>,
@@ -98,7 +99,8 @@ pub(crate) async fn until_refused(
     };
     let failed = async {
         let info = session.closed().await;
-        if info.code == 0 {
+        // A clean close, or the end of a relay's drain: the command ends on its own and reports.
+        if info.code == 0 || info.code == moqt_proto::session::session_code::GOAWAY_TIMEOUT {
             std::future::pending::<()>().await;
         }
         info

@@ -240,8 +240,8 @@ pub struct GoodPair {
 }
 
 impl GoodPair {
-    /// 50 frames/s of 2000 bytes, 10 frames per group, on `good/pattern`; returns once the
-    /// subscriber reported frames.
+    /// 50 frames/s of 2000 bytes, 10 frames per group, on `good/pattern`, both clients without
+    /// reconnection; returns once the subscriber reported frames.
     pub fn start(relay: &Relay) -> GoodPair {
         let url = relay.url();
         let fp = relay.fp.as_str();
@@ -259,11 +259,24 @@ impl GoodPair {
             "10",
             "--tls-fingerprint",
             fp,
+            "--no-reconnect",
         ]);
         publisher.wait_err("publishing");
         let watch = Proc::spawn(&["announced", &url, "good", "--tls-fingerprint", fp, "--count", "1"]);
         assert_eq!(watch.next_out(), "+ good");
-        let subscriber = Proc::spawn(&["sub", &url, "good", "--track", "pattern", "--stats", "--tls-fingerprint", fp]);
+        // --no-reconnect: the pair measures the relay's own service; a reconnecting client would
+        // hide a session the relay dropped.
+        let subscriber = Proc::spawn(&[
+            "sub",
+            &url,
+            "good",
+            "--track",
+            "pattern",
+            "--stats",
+            "--tls-fingerprint",
+            fp,
+            "--no-reconnect",
+        ]);
         let mut pair = GoodPair { publisher, subscriber, worst_p99: 0.0, last: SubLine::default() };
         pair.until_frames(1);
         pair

@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 use std::task::Poll;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures::channel::{mpsc, oneshot};
@@ -201,7 +201,12 @@ impl Owner {
         runtime: &Runtime,
         redial: Option<Redial>,
     ) -> Owner {
-        let node = Node::new(NodeConfig { hop_id: options.hop_id, ..NodeConfig::client() }, Instant::now());
+        // A reconnecting client waits (long) for a lost route to come back; one that does not
+        // reconnect gives a track up as soon as its relay does (the relay already waited).
+        let failover_grace =
+            if options.reconnect.enabled { NodeConfig::client().failover_grace } else { Duration::ZERO };
+        let node =
+            Node::new(NodeConfig { hop_id: options.hop_id, failover_grace, ..NodeConfig::client() }, Instant::now());
         let mut driver = NodeDriver::new(node, runtime.clone());
         driver.track_acks();
         let link = Link::new(redial, options.reconnect);
