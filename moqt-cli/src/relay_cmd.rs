@@ -58,7 +58,7 @@ pub async fn run(args: RelayArgs) -> Result<()> {
     config.transport = Some(Arc::new(limits.quic.transport_config()));
     config.admission = limits.admission;
     config.handshake_timeout = limits.handshake_timeout;
-    let (mut server, http_listener) = bind_both(config).await?;
+    let (mut server, http_listener) = bind_both(config.clone()).await?;
     let addr = server.local_addr();
     let listener_stats = server.stats();
 
@@ -148,16 +148,12 @@ pub async fn run(args: RelayArgs) -> Result<()> {
         });
     }
 
-    link_workers(&relay, workers, addr, &fingerprint, &runtime, &limits)?;
+    link_workers(&relay, workers, &config, &fingerprint, &runtime)?;
 
     let accept_relay = relay.clone();
     let accept = tokio::spawn(async move {
         while let Some(accepted) = server.accept().await {
             let relay = accept_relay.clone();
-            if let Some(worker) = accepted.path.as_deref().and_then(|p| relay.link_worker(p)) {
-                tokio::spawn(async move { relay.link(worker, accepted.connection, Perspective::Server).await });
-                continue;
-            }
             let path = accepted.path.as_deref().map(crate::auth_cmd::redact);
             tracing::info!(peer = %accepted.peer, version = %accepted.version, kind = ?accepted.kind, ?path, "session");
             let info = ConnectInfo { target: accepted.path.clone(), remote: Some(accepted.peer), internal: false };
@@ -183,28 +179,47 @@ pub async fn run(args: RelayArgs) -> Result<()> {
     Ok(())
 }
 
-/// Links every pair of workers (one WebTransport session over loopback to our own listener,
-/// redialled after a pause if it ends), so that every broadcast reaches every worker.
+/// Links every pair of workers: a private WebTransport listener on loopback (not the public
+/// one, so links neither count against its admission limits nor show in its metrics) accepts
+/// one session per pair, redialled after a pause if it ends, so that every broadcast reaches
+/// every worker.
 fn link_workers(
     relay: &RelayPool,
     workers: usize,
-    addr: SocketAddr,
+    public: &ServerConfig,
     fingerprint: &str,
     runtime: &moqt_driver_quinn::Runtime,
-    limits: &crate::limit_args::Resolved,
 ) -> Result<()> {
     if workers < 2 {
         return Ok(());
     }
-    let ip: std::net::IpAddr = match addr.ip() {
-        ip if !ip.is_unspecified() => ip,
-        std::net::IpAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
-        std::net::IpAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+    let loopback: std::net::IpAddr = match public.bind.ip() {
+        std::net::IpAddr::V6(ip) if !ip.is_unspecified() && ip.to_ipv4_mapped().is_none() => {
+            std::net::Ipv6Addr::LOCALHOST.into()
+        }
+        _ => std::net::Ipv4Addr::LOCALHOST.into(),
     };
-    let target = SocketAddr::new(ip, addr.port());
+    let mut config = public.clone();
+    config.bind = SocketAddr::new(loopback, 0);
+    config.raw_quic = false;
+    config.admission = Default::default();
+    let mut server = Listener::bind(config).context("cannot listen for links between workers")?;
+    let target = server.local_addr();
+    let accept = relay.clone();
+    tokio::spawn(async move {
+        while let Some(accepted) = server.accept().await {
+            let relay = accept.clone();
+            match accepted.path.as_deref().and_then(|p| relay.link_worker(p)) {
+                Some(worker) => {
+                    tokio::spawn(async move { relay.link(worker, accepted.connection, Perspective::Server).await });
+                }
+                None => accepted.connection.close(0, "not a link"),
+            }
+        }
+    });
     let mut cc = ClientConfig::new(Verification::pinned(fingerprint.parse().map_err(|e| anyhow::anyhow!("{e}"))?));
     cc.runtime = Some(runtime.clone());
-    cc.transport = Some(Arc::new(limits.quic.transport_config()));
+    cc.transport = public.transport.clone();
     cc.resolver = Some(Arc::new(moqt_driver_tokio::TokioResolver));
     let client = Arc::new(Connector::new(cc)?);
     for from in 1..workers {

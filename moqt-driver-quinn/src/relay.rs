@@ -320,7 +320,13 @@ impl Owner {
                 let queued_bytes =
                     node.session_ids().into_iter().filter_map(|id| node.session(id)).map(|s| s.queued_bytes()).sum();
                 let mut node_stats = node.stats();
+                // Links between workers are plumbing: leave them out of the figures.
                 node_stats.sessions = node_stats.sessions.saturating_sub(internal);
+                for (sid, _) in self.conns.iter().filter(|(_, c)| c.internal) {
+                    let (served, held) = node.session_subscriptions(*sid);
+                    node_stats.subscriptions = node_stats.subscriptions.saturating_sub(served);
+                    node_stats.upstream_subscriptions = node_stats.upstream_subscriptions.saturating_sub(held);
+                }
                 let _ = reply.send(RelayStats {
                     node: node_stats,
                     recv_buffered: node.recv_buffered(),
