@@ -14,7 +14,8 @@
 # Environment: RELAY_CPUS (taskset list for the relay, default 0), GEN_CPUS (for the generator,
 # default 1), WORKERS (moqt relay --workers, default 1), RELAYS ("ours theirs"), MOQT (binary;
 # default: build target/release/moqt), PEERS (moq-relay's directory), SUBS, SECS, FPS, SIZE,
-# GROUP, STEP, STEP_SECS, P99_MS, MAX_SUBS, VERSION (lite-06), OUT (keep the JSON lines here).
+# GROUP, STEP, STEP_SECS, P99_MS, MAX_SUBS, VERSION (lite-06), OUT (keep the JSON lines here),
+# BASE (another `moqt` binary, e.g. an older build: add "base" to RELAYS to run it too).
 #
 # Relay CPU per delivered frame = the relay process's utime+stime from /proc over the measured
 # window / frames the generator received in it (`moqt bench --watch-pid`). The generator's own
@@ -53,8 +54,9 @@ while True:
 # start_relay ours|theirs: sets ADDR and RPID.
 start_relay() {
   local log="$DIR/$1.log"
-  if [ "$1" = ours ]; then
-    MOQT_LOG=warn MOQT_RELAY_WORKERS=$WORKERS taskset -c "$RELAY_CPUS" "$MOQT" relay --listen 127.0.0.1:0 \
+  if [ "$1" = ours ] || [ "$1" = base ]; then
+    local bin=$MOQT; [ "$1" = base ] && bin=$BASE
+    MOQT_LOG=warn MOQT_RELAY_WORKERS=$WORKERS taskset -c "$RELAY_CPUS" "$bin" relay --listen 127.0.0.1:0 \
       --drain-timeout 0 2> "$log" &
     RPID=$!
     until grep -q "listening on" "$log"; do sleep 0.05; kill -0 "$RPID"; done
@@ -95,11 +97,15 @@ w1() {
       R[$who.$k]=$(echo "$t" | jq -r ".$k")
     done
   done
-  printf "%-26s %14s %14s %8s\n" figure "moqt relay" "moq-relay" ratio
+  printf "%-26s %14s %14s %8s" figure "moqt relay" "moq-relay" ratio
+  case " $RELAYS " in *" base "*) printf " %14s %10s" "base moqt" "base ratio" ;; esac
+  echo
   for k in relay_us_per_frame relay_rss_mb latency_ms_p50 latency_ms_p99 latency_ms_max frames_per_sec groups_lost relay_cpu_percent cpu_percent; do
-    local a=${R[ours.$k]:-0} b=${R[theirs.$k]:-0}
+    local a=${R[ours.$k]:-0} b=${R[theirs.$k]:-0} c=${R[base.$k]:-0}
     local label=$k; [ "$k" = cpu_percent ] && label="generator_cpu_percent"
-    printf "%-26s %14.2f %14.2f %8s\n" "$label" "$a" "$b" "$(ratio "$a" "$b")"
+    printf "%-26s %14.2f %14.2f %8s" "$label" "$a" "$b" "$(ratio "$a" "$b")"
+    case " $RELAYS " in *" base "*) printf " %14.2f %10s" "$c" "$(ratio "$c" "$b")" ;; esac
+    echo
   done
 }
 

@@ -79,6 +79,9 @@ pub struct BenchArgs {
     /// The capacity search stops here.
     #[arg(long, default_value_t = 5000)]
     pub max_subscribers: usize,
+    /// Subscribers that share one UDP socket.
+    #[arg(long, default_value_t = 10)]
+    pub subscribers_per_socket: usize,
 }
 
 /// One subscriber's counters since the last report.
@@ -166,7 +169,12 @@ pub async fn run(mut args: BenchArgs) -> Result<()> {
     config.runtime = Some(moqt_driver_tokio::runtime());
     config.resolver = Some(Arc::new(moqt_driver_tokio::TokioResolver));
     let options = SessionOptions { max_pending_groups: 64, ..SessionOptions::default() };
-    let client = Arc::new(Client::new(config)?.with_options(options));
+    let client = Arc::new(Client::new(config.clone())?.with_options(options.clone()));
+    // Subscribers share a UDP socket only in small numbers: one socket receiving for hundreds of
+    // connections overflows its receive buffer in every fan-out burst, and the retransmissions
+    // would show up as the relay's latency.
+    let per_socket = args.subscribers_per_socket.max(1);
+    let mut clients: Vec<Arc<Client>> = Vec::new();
     let broadcasts = args.publishers.max(1);
     let names: Vec<String> = (0..broadcasts).map(|i| format!("{}/{i}", args.prefix)).collect();
 
@@ -217,10 +225,13 @@ pub async fn run(mut args: BenchArgs) -> Result<()> {
     let failures = Arc::new(AtomicU64::new(0));
     let ended = Arc::new(AtomicU64::new(0));
     let params = SubscribeParams { max_latency: args.max_latency, ..SubscribeParams::default() };
-    let spawn = |i: usize| {
+    let mut spawn = |i: usize| -> Result<Arc<Mutex<Counters>>> {
+        if i / per_socket >= clients.len() {
+            clients.push(Arc::new(Client::new(config.clone())?.with_options(options.clone())));
+        }
+        let client = clients[i / per_socket].clone();
         let c = Arc::new(Mutex::new(Counters { latency: Some(histogram()), ..Counters::default() }));
-        let (client, url, name, track) =
-            (client.clone(), args.connect.url.clone(), names[i % names.len()].clone(), args.track.clone());
+        let (url, name, track) = (args.connect.url.clone(), names[i % names.len()].clone(), args.track.clone());
         let (failures, ended, counters) = (failures.clone(), ended.clone(), c.clone());
         tokio::spawn(async move {
             let session = match client.connect(&url).await {
@@ -235,7 +246,7 @@ pub async fn run(mut args: BenchArgs) -> Result<()> {
                 ended.fetch_add(1, Ordering::Relaxed);
             }
         });
-        c
+        Ok(c)
     };
     let mut counters: Vec<Arc<Mutex<Counters>>> = Vec::new();
     let start = Instant::now();
@@ -251,7 +262,7 @@ pub async fn run(mut args: BenchArgs) -> Result<()> {
             tokio::time::sleep(wait).await;
             reporter.maybe_report(&counters, &failures, &ended);
         }
-        counters.push(spawn(i));
+        counters.push(spawn(i)?);
     }
     if args.step > 0 {
         // Capacity search: one step at a time until one fails.
@@ -266,7 +277,7 @@ pub async fn run(mut args: BenchArgs) -> Result<()> {
             for i in from..to {
                 let due = connect + Duration::from_secs(1).mul_f64((i - from) as f64 / (to - from) as f64);
                 tokio::time::sleep_until(tokio::time::Instant::from_std(due)).await;
-                counters.push(spawn(i));
+                counters.push(spawn(i)?);
             }
             // Late joiners get the current group from the cache: let that pass before measuring.
             tokio::time::sleep(settle.max(Duration::from_secs(1))).await;
