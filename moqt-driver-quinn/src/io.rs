@@ -457,11 +457,15 @@ impl ConnectionIo {
                 let Some(RecvSlot::Idle(mut stream)) = self.recvs.remove(&id) else { unreachable!() };
                 if let Some(waker) = &self.waker {
                     // Data already there: take it now (cancel safe: a pending read took nothing).
-                    // Errors take the slow path, with the connection's other futures (its end).
+                    // A stream's own error is reported once by quinn, so it is taken now; the
+                    // connection's end takes the slow path, next to the future that reports it.
                     let now = std::pin::pin!(stream.read_chunk(max)).poll(&mut Context::from_waker(waker));
-                    if let Poll::Ready(Ok(data)) = now {
-                        self.on_read(id, stream, Some(Ok(data)));
-                        return;
+                    match now {
+                        Poll::Ready(Err(StreamError::Connection(_))) | Poll::Pending => {}
+                        Poll::Ready(result) => {
+                            self.on_read(id, stream, Some(result));
+                            return;
+                        }
                     }
                 }
                 let (tx, rx) = oneshot::channel();
@@ -502,13 +506,15 @@ impl ConnectionIo {
                 if let Some(waker) = &self.waker {
                     // Room in quinn's send buffer: write now (cancel safe: a pending write took
                     // nothing).
-                    // Only progress is taken at once: an error (a stopped stream, a connection
-                    // gone) takes the slow path, where the connection's end is seen too (a core
-                    // that retries a write answered with 0 bytes could otherwise spin here).
+                    // The connection's end takes the slow path, next to the future that reports
+                    // it (a core that retries a write answered with 0 bytes would otherwise
+                    // spin here, never seeing the end); a stream's own error is taken now.
                     let now = std::pin::pin!(stream.write_chunks(&mut chunks)).poll(&mut Context::from_waker(waker));
-                    if let Poll::Ready(Ok(written)) = now {
-                        if written.bytes > 0 {
-                            self.on_wrote(id, stream, total, fin, Some(Ok(written)));
+                    match now {
+                        Poll::Ready(Err(StreamError::Connection(_))) | Poll::Pending => {}
+                        Poll::Ready(Ok(w)) if w.bytes == 0 => {}
+                        Poll::Ready(result) => {
+                            self.on_wrote(id, stream, total, fin, Some(result));
                             return;
                         }
                     }
