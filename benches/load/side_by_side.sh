@@ -17,6 +17,9 @@
 # GROUP, STEP, STEP_SECS, P99_MS, MAX_SUBS, VERSION (lite-06), OUT (keep the JSON lines here),
 # BASE (another `moqt` binary, e.g. an older build: add "base" to RELAYS to run it too).
 #
+# Every generator connection comes from 127.0.0.1, so our relay runs without its per-address
+# session limit (default 256).
+#
 # Relay CPU per delivered frame = the relay process's utime+stime from /proc over the measured
 # window / frames the generator received in it (`moqt bench --watch-pid`). The generator's own
 # CPU is printed too: when it is below 100 % of its cores, it was not the bottleneck.
@@ -57,7 +60,7 @@ start_relay() {
   if [ "$1" = ours ] || [ "$1" = base ]; then
     local bin=$MOQT; [ "$1" = base ] && bin=$BASE
     MOQT_LOG=warn MOQT_RELAY_WORKERS=$WORKERS taskset -c "$RELAY_CPUS" "$bin" relay --listen 127.0.0.1:0 \
-      --drain-timeout 0 2> "$log" &
+      --drain-timeout 0 --max-sessions-per-address 1000000 --max-sessions 1000000 2> "$log" &
     RPID=$!
     until grep -q "listening on" "$log"; do sleep 0.05; kill -0 "$RPID"; done
     ADDR=$(grep "listening on" "$log" | awk '{print $3}')

@@ -290,14 +290,14 @@ pub async fn run(mut args: BenchArgs) -> Result<()> {
             let r = reporter.window(&counters, &failures, &ended, Mark::Step);
             let expected = counters.len() as f64 * args.fps;
             reporter.print(&r);
-            let why = if r.groups_lost > 0 {
+            let why = if r.connect_failures > 0 || r.sessions_ended > 0 {
+                Some(format!("{} connect failures, {} ended", r.connect_failures, r.sessions_ended))
+            } else if r.groups_lost > 0 {
                 Some(format!("{} groups lost at {} subscribers", r.groups_lost, r.subscribers))
             } else if r.latency_ms_p99 > args.stop_p99_ms {
                 Some(format!("p99 {:.1} ms at {} subscribers", r.latency_ms_p99, r.subscribers))
             } else if r.frames_per_sec < 0.97 * expected {
                 Some(format!("{:.0} of {expected:.0} frames/s at {} subscribers", r.frames_per_sec, r.subscribers))
-            } else if r.connect_failures > 0 || r.sessions_ended > 0 {
-                Some(format!("{} connect failures, {} ended", r.connect_failures, r.sessions_ended))
             } else {
                 None
             };
