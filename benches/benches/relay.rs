@@ -24,5 +24,26 @@ fn fanout(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, fanout);
+/// The same fan-out over two linked nodes (`moqt relay --workers 2`): the subscribers split
+/// between them, the second node fed by a link from the first.
+fn sharded(c: &mut Criterion) {
+    let mut group = c.benchmark_group("relay_fanout_1KiB_2_shards");
+    let payload = Bytes::from(vec![0x5au8; 1024]);
+    for n in [10usize, 100] {
+        let mut rig = FanOut::sharded(Version::Lite06, n, 2);
+        for _ in 0..300 {
+            rig.frame(&payload);
+        }
+        let before = rig.delivered_bytes();
+        rig.frame(&payload);
+        assert!(rig.delivered_bytes() >= before + (n as u64) * 1024, "every subscriber got the frame");
+        group.throughput(Throughput::Elements(n as u64));
+        group.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, _| {
+            b.iter(|| rig.frame(black_box(&payload)));
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, fanout, sharded);
 criterion_main!(benches);

@@ -69,3 +69,14 @@ pub fn measure<R>(f: impl FnOnce() -> R) -> (R, usize, usize) {
     ACTIVE.with(|a| a.set(false));
     (r, ALLOCS.load(Ordering::SeqCst) - a0, BYTES.load(Ordering::SeqCst) - b0)
 }
+
+/// Counts (or stops counting) this thread's allocations from now on, for a thread that runs a
+/// whole runtime (see `examples/relay_alloc_quinn.rs`); read the counters with [`totals`].
+pub fn count_this_thread(on: bool) {
+    ACTIVE.with(|a| a.set(on));
+}
+
+/// Allocations and bytes counted so far, over every thread.
+pub fn totals() -> (usize, usize) {
+    (ALLOCS.load(Ordering::SeqCst), BYTES.load(Ordering::SeqCst))
+}

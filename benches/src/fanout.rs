@@ -32,18 +32,33 @@ pub struct FanOut {
 impl FanOut {
     /// A relay with a publisher and `subscribers` subscribers to one track.
     pub fn new(version: Version, subscribers: usize) -> Self {
+        Self::sharded(version, subscribers, 1)
+    }
+
+    /// The relay split into `shards` nodes the way `moqt relay --workers` splits it: the
+    /// publisher on the first, every other node linked to the first as a peer, the subscribers
+    /// spread over all of them in turn. One process runs them all here, so this is the total
+    /// work (every extra shard adds one link subscriber on the first node and one upstream
+    /// decode on its own), not the parallel speed-up.
+    pub fn sharded(version: Version, subscribers: usize, shards: usize) -> Self {
         let mut net = Net::new(version);
         let relay = net.add_node(NodeConfig { hop_id: 7, ..NodeConfig::relay() });
         let publisher = net.add_session(Config::new(version, Perspective::Client));
         assert_eq!((relay, publisher), (RELAY, PUBLISHER));
         net.session(publisher).announce(Path::new("bench")).unwrap();
         net.connect(publisher, relay, WireOptions::default());
+        let mut nodes = vec![relay];
+        for k in 1..shards.max(1) {
+            let shard = net.add_node(NodeConfig { hop_id: 7 + k as u64, ..NodeConfig::relay() });
+            net.connect(shard, relay, WireOptions::default());
+            nodes.push(shard);
+        }
         let mut sinks = Vec::with_capacity(subscribers);
-        for _ in 0..subscribers {
+        for i in 0..subscribers {
             let sub = net.add_session(Config::new(version, Perspective::Client));
             let params = SubscribeParams { max_latency: 10_000, ..Default::default() };
             net.session(sub).subscribe(Path::new("bench"), "t", params).unwrap();
-            sinks.push(net.connect(sub, relay, WireOptions::default()));
+            sinks.push(net.connect(sub, nodes[i % nodes.len()], WireOptions::default()));
         }
         let publication = net
             .events(publisher)

@@ -5,6 +5,11 @@
 //!
 //! Every subscriber owns its counters and histogram behind an uncontended lock; the reporter
 //! drains them once a second.
+//!
+//! `--watch-pid` adds another process's CPU (from /proc, per delivered frame) and RSS to every
+//! report: point it at the relay. `--step N` ramps instead of holding: it adds N subscribers,
+//! lets them settle, measures `--step-secs`, and goes on until a step loses a group, delivers
+//! under 97 % of its frames, or passes `--stop-p99-ms`; the capacity is the last step that passed.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -50,7 +55,7 @@ pub struct BenchArgs {
     /// Seconds over which the subscribers connect (evenly spread).
     #[arg(long, default_value_t = 5.0)]
     pub ramp: f64,
-    /// Seconds to measure once every subscriber is connected.
+    /// Seconds to measure once every subscriber is connected (and one group has passed).
     #[arg(long, default_value_t = 30.0)]
     pub duration: f64,
     /// Subscriber max latency in milliseconds.
@@ -59,6 +64,24 @@ pub struct BenchArgs {
     /// Print JSON lines instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Also report this process's CPU per delivered frame and its RSS (the relay's pid).
+    #[arg(long)]
+    pub watch_pid: Option<u32>,
+    /// Capacity search: add this many subscribers per step (after `--subscribers` at first).
+    #[arg(long, default_value_t = 0)]
+    pub step: usize,
+    /// Seconds each step is measured (after one second to connect and one to settle).
+    #[arg(long, default_value_t = 6.0)]
+    pub step_secs: f64,
+    /// A step fails when its p99 latency passes this many milliseconds.
+    #[arg(long, default_value_t = 200.0)]
+    pub stop_p99_ms: f64,
+    /// The capacity search stops here.
+    #[arg(long, default_value_t = 5000)]
+    pub max_subscribers: usize,
+    /// Subscribers that share one UDP socket.
+    #[arg(long, default_value_t = 10)]
+    pub subscribers_per_socket: usize,
 }
 
 /// One subscriber's counters since the last report.
@@ -90,8 +113,23 @@ struct Report {
     connect_failures: u64,
     sessions_ended: u64,
     cpu_percent: f64,
+    /// The watched process's CPU use, per delivered frame, and its resident memory.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    relay_cpu_percent: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    relay_us_per_frame: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    relay_rss_mb: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     total: Option<bool>,
+    /// A capacity-search step's figures.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    step: Option<bool>,
+    /// Capacity search: the last step that passed, and why the search stopped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    capacity: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stopped: Option<String>,
 }
 
 /// `a - b` in seconds, negative when `a` is earlier.
@@ -101,12 +139,18 @@ fn signed_secs(a: Instant, b: Instant) -> f64 {
 
 /// This process's CPU time (user + system) in seconds, from /proc.
 fn cpu_seconds() -> f64 {
-    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else { return 0.0 };
+    proc_stat("self").0
+}
+
+/// A process's CPU time (user + system) in seconds and resident memory in bytes, from
+/// /proc/PID/stat (assuming 100 ticks per second and 4 KiB pages, as on Linux x86-64).
+fn proc_stat(pid: &str) -> (f64, f64) {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return (0.0, 0.0) };
     // Fields after the command name (which may contain spaces) start after the last ')'.
     let fields: Vec<&str> = stat.rsplit_once(')').map_or("", |(_, r)| r).split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
-    (ticks(11) + ticks(12)) / 100.0
+    let num = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // utime and stime are fields 14 and 15 of the line, rss field 24 (12, 13 and 22 after the name).
+    ((num(11) + num(12)) / 100.0, num(21) * 4096.0)
 }
 
 pub async fn run(mut args: BenchArgs) -> Result<()> {
@@ -127,7 +171,12 @@ pub async fn run(mut args: BenchArgs) -> Result<()> {
     config.tcp = Some(Arc::new(moqt_driver_tokio::TokioTcp));
     config.websocket_fallback = !args.connect.no_websocket_fallback;
     let options = SessionOptions { max_pending_groups: 64, ..SessionOptions::default() };
-    let client = Arc::new(Client::new(config)?.with_options(options));
+    let client = Arc::new(Client::new(config.clone())?.with_options(options.clone()));
+    // Subscribers share a UDP socket only in small numbers: one socket receiving for hundreds of
+    // connections overflows its receive buffer in every fan-out burst, and the retransmissions
+    // would show up as the relay's latency.
+    let per_socket = args.subscribers_per_socket.max(1);
+    let mut clients: Vec<Arc<Client>> = Vec::new();
     let broadcasts = args.publishers.max(1);
     let names: Vec<String> = (0..broadcasts).map(|i| format!("{}/{i}", args.prefix)).collect();
 
@@ -177,23 +226,15 @@ pub async fn run(mut args: BenchArgs) -> Result<()> {
     // Subscribers, ramped up.
     let failures = Arc::new(AtomicU64::new(0));
     let ended = Arc::new(AtomicU64::new(0));
-    let mut counters: Vec<Arc<Mutex<Counters>>> = Vec::new();
     let params = SubscribeParams { max_latency: args.max_latency, ..SubscribeParams::default() };
-    let start = Instant::now();
-    let ramp = Duration::from_secs_f64(args.ramp.max(0.0));
-    let mut reporter = Reporter::new(args.json, start + ramp);
-    for i in 0..args.subscribers {
-        let due = start + ramp.mul_f64(i as f64 / args.subscribers as f64);
-        while Instant::now() < due {
-            let wait = due.saturating_duration_since(Instant::now()).min(Duration::from_secs(1));
-            tokio::time::sleep(wait).await;
-            reporter.maybe_report(&counters, &failures, &ended);
+    let mut spawn = |i: usize| -> Result<Arc<Mutex<Counters>>> {
+        if i / per_socket >= clients.len() {
+            clients.push(Arc::new(Client::new(config.clone())?.with_options(options.clone())));
         }
+        let client = clients[i / per_socket].clone();
         let c = Arc::new(Mutex::new(Counters { latency: Some(histogram()), ..Counters::default() }));
-        counters.push(c.clone());
-        let (client, url, name, track) =
-            (client.clone(), args.connect.url.clone(), names[i % names.len()].clone(), args.track.clone());
-        let (failures, ended) = (failures.clone(), ended.clone());
+        let (url, name, track) = (args.connect.url.clone(), names[i % names.len()].clone(), args.track.clone());
+        let (failures, ended, counters) = (failures.clone(), ended.clone(), c.clone());
         tokio::spawn(async move {
             let session = match client.connect(&url).await {
                 Ok(s) => s,
@@ -203,17 +244,83 @@ pub async fn run(mut args: BenchArgs) -> Result<()> {
                     return;
                 }
             };
-            if subscriber(&session, &name, &track, params, &c).await.is_err() {
+            if subscriber(&session, &name, &track, params, &counters).await.is_err() {
                 ended.fetch_add(1, Ordering::Relaxed);
             }
         });
+        Ok(c)
+    };
+    let mut counters: Vec<Arc<Mutex<Counters>>> = Vec::new();
+    let start = Instant::now();
+    let ramp = Duration::from_secs_f64(args.ramp.max(0.0));
+    // Late joiners first get the current group from the relay's cache (old send times): measure
+    // from one group after the last one joined.
+    let settle = Duration::from_secs_f64((args.group.max(1) as f64 / args.fps).clamp(0.0, 5.0));
+    let mut reporter = Reporter::new(args.json, start + ramp + settle, args.watch_pid);
+    for i in 0..args.subscribers {
+        let due = start + ramp.mul_f64(i as f64 / args.subscribers as f64);
+        while Instant::now() < due {
+            let wait = due.saturating_duration_since(Instant::now()).min(Duration::from_secs(1));
+            tokio::time::sleep(wait).await;
+            reporter.maybe_report(&counters, &failures, &ended);
+        }
+        counters.push(spawn(i)?);
     }
-    let end = start + ramp + Duration::from_secs_f64(args.duration);
-    while Instant::now() < end {
-        tokio::time::sleep(end.saturating_duration_since(Instant::now()).min(Duration::from_millis(200))).await;
-        reporter.maybe_report(&counters, &failures, &ended);
+    if args.step > 0 {
+        // Capacity search: one step at a time until one fails.
+        let mut capacity = None;
+        let stopped = loop {
+            let from = counters.len();
+            if from >= args.max_subscribers {
+                break "max-subscribers".to_string();
+            }
+            let to = (from + args.step).min(args.max_subscribers);
+            let connect = Instant::now();
+            for i in from..to {
+                let due = connect + Duration::from_secs(1).mul_f64((i - from) as f64 / (to - from) as f64);
+                tokio::time::sleep_until(tokio::time::Instant::from_std(due)).await;
+                counters.push(spawn(i)?);
+            }
+            // Late joiners get the current group from the cache: let that pass before measuring.
+            tokio::time::sleep(settle.max(Duration::from_secs(1))).await;
+            reporter.restart(&counters);
+            let end = Instant::now() + Duration::from_secs_f64(args.step_secs.max(1.0));
+            while Instant::now() < end {
+                tokio::time::sleep(end.saturating_duration_since(Instant::now()).min(Duration::from_millis(200))).await;
+                reporter.maybe_report(&counters, &failures, &ended);
+            }
+            let r = reporter.window(&counters, &failures, &ended, Mark::Step);
+            let expected = counters.len() as f64 * args.fps;
+            reporter.print(&r);
+            let why = if r.connect_failures > 0 || r.sessions_ended > 0 {
+                Some(format!("{} connect failures, {} ended", r.connect_failures, r.sessions_ended))
+            } else if r.groups_lost > 0 {
+                Some(format!("{} groups lost at {} subscribers", r.groups_lost, r.subscribers))
+            } else if r.latency_ms_p99 > args.stop_p99_ms {
+                Some(format!("p99 {:.1} ms at {} subscribers", r.latency_ms_p99, r.subscribers))
+            } else if r.frames_per_sec < 0.97 * expected {
+                Some(format!("{:.0} of {expected:.0} frames/s at {} subscribers", r.frames_per_sec, r.subscribers))
+            } else {
+                None
+            };
+            match why {
+                Some(why) => break why,
+                None => capacity = Some(r.subscribers),
+            }
+        };
+        let mut r = reporter.window(&counters, &failures, &ended, Mark::Total);
+        r.capacity = Some(capacity.unwrap_or(0));
+        r.stopped = Some(stopped);
+        reporter.print(&r);
+    } else {
+        let end = start + ramp + settle + Duration::from_secs_f64(args.duration);
+        while Instant::now() < end {
+            tokio::time::sleep(end.saturating_duration_since(Instant::now()).min(Duration::from_millis(200))).await;
+            reporter.maybe_report(&counters, &failures, &ended);
+        }
+        let r = reporter.window(&counters, &failures, &ended, Mark::Total);
+        reporter.print(&r);
     }
-    reporter.total(&counters, &failures, &ended);
     for p in publishers {
         p.abort();
     }
@@ -248,28 +355,62 @@ async fn subscriber(
     Ok(())
 }
 
-/// Collects the subscribers' counters into interval and whole-run figures.
+/// What a whole-window report is.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mark {
+    Step,
+    Total,
+}
+
+/// CPU readings at one instant: ours and the watched process's.
+#[derive(Clone, Copy)]
+struct Reading {
+    at: Instant,
+    cpu: f64,
+    watched: f64,
+}
+
+/// Collects the subscribers' counters into interval and whole-window figures.
 struct Reporter {
     json: bool,
+    watch: Option<String>,
     measuring_from: Instant,
-    last: Instant,
-    last_cpu: f64,
-    first_cpu: Option<(Instant, f64)>,
+    last: Reading,
+    /// Where the current window began (set at the first report once measuring).
+    window: Option<Reading>,
     run: Counters,
     run_histogram: Histogram<u64>,
 }
 
 impl Reporter {
-    fn new(json: bool, measuring_from: Instant) -> Self {
-        Self {
+    fn new(json: bool, measuring_from: Instant, watch_pid: Option<u32>) -> Self {
+        let watch = watch_pid.map(|p| p.to_string());
+        let mut r = Self {
             json,
+            watch,
             measuring_from,
-            last: Instant::now(),
-            last_cpu: cpu_seconds(),
-            first_cpu: None,
+            last: Reading { at: Instant::now(), cpu: 0.0, watched: 0.0 },
+            window: None,
             run: Counters::default(),
             run_histogram: histogram(),
-        }
+        };
+        r.last = r.read();
+        r
+    }
+
+    fn read(&self) -> Reading {
+        let watched = self.watch.as_deref().map_or(0.0, |p| proc_stat(p).0);
+        Reading { at: Instant::now(), cpu: cpu_seconds(), watched }
+    }
+
+    /// Starts a new window now, discarding what was counted so far.
+    fn restart(&mut self, counters: &[Arc<Mutex<Counters>>]) {
+        self.measuring_from = Instant::now();
+        let _ = self.drain(counters);
+        self.run = Counters::default();
+        self.run_histogram.reset();
+        self.last = self.read();
+        self.window = Some(self.last);
     }
 
     fn drain(&mut self, counters: &[Arc<Mutex<Counters>>]) -> (Counters, Histogram<u64>) {
@@ -290,8 +431,8 @@ impl Reporter {
             c.lost = 0;
         }
         if measuring {
-            if self.first_cpu.is_none() {
-                self.first_cpu = Some((self.last, self.last_cpu));
+            if self.window.is_none() {
+                self.window = Some(self.last);
             }
             self.run.frames += sum.frames;
             self.run.bytes += sum.bytes;
@@ -302,27 +443,36 @@ impl Reporter {
     }
 
     fn maybe_report(&mut self, counters: &[Arc<Mutex<Counters>>], failures: &AtomicU64, ended: &AtomicU64) {
-        if self.last.elapsed() < Duration::from_secs(1) {
+        if self.last.at.elapsed() < Duration::from_secs(1) {
             return;
         }
         let (sum, h) = self.drain(counters);
-        let now = Instant::now();
-        let secs = now.duration_since(self.last).as_secs_f64();
-        let cpu = cpu_seconds();
-        let report = self.report(&sum, &h, secs, cpu - self.last_cpu, counters.len(), failures, ended, None);
+        let now = self.read();
+        let report = self.report(&sum, &h, self.last, now, counters.len(), failures, ended);
         self.last = now;
-        self.last_cpu = cpu;
         self.print(&report);
     }
 
-    fn total(&mut self, counters: &[Arc<Mutex<Counters>>], failures: &AtomicU64, ended: &AtomicU64) {
+    /// The figures of the whole window so far.
+    fn window(
+        &mut self,
+        counters: &[Arc<Mutex<Counters>>],
+        failures: &AtomicU64,
+        ended: &AtomicU64,
+        mark: Mark,
+    ) -> Report {
         let _ = self.drain(counters);
-        let (from, cpu0) = self.first_cpu.unwrap_or((self.measuring_from, self.last_cpu));
-        let secs = from.elapsed().as_secs_f64();
+        let now = self.read();
+        self.last = now;
+        let from = self.window.unwrap_or(now);
         let run = std::mem::take(&mut self.run);
-        let h = self.run_histogram.clone();
-        let report = self.report(&run, &h, secs, cpu_seconds() - cpu0, counters.len(), failures, ended, Some(true));
-        self.print(&report);
+        let h = std::mem::replace(&mut self.run_histogram, histogram());
+        let mut r = self.report(&run, &h, from, now, counters.len(), failures, ended);
+        match mark {
+            Mark::Step => r.step = Some(true),
+            Mark::Total => r.total = Some(true),
+        }
+        r
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -330,17 +480,17 @@ impl Reporter {
         &self,
         c: &Counters,
         h: &Histogram<u64>,
-        secs: f64,
-        cpu: f64,
+        from: Reading,
+        to: Reading,
         subscribers: usize,
         failures: &AtomicU64,
         ended: &AtomicU64,
-        total: Option<bool>,
     ) -> Report {
-        let secs = secs.max(1e-9);
+        let secs = to.at.duration_since(from.at).as_secs_f64().max(1e-9);
         let ms = |q: f64| if h.is_empty() { 0.0 } else { h.value_at_quantile(q) as f64 / 1000.0 };
+        let watched = to.watched - from.watched;
         Report {
-            t: signed_secs(Instant::now(), self.measuring_from),
+            t: signed_secs(to.at, self.measuring_from),
             subscribers,
             frames_per_sec: c.frames as f64 / secs,
             mbit_per_sec: c.bytes as f64 * 8.0 / secs / 1e6,
@@ -351,32 +501,51 @@ impl Reporter {
             latency_ms_max: if h.is_empty() { 0.0 } else { h.max() as f64 / 1000.0 },
             connect_failures: failures.load(Ordering::Relaxed),
             sessions_ended: ended.load(Ordering::Relaxed),
-            cpu_percent: cpu / secs * 100.0,
-            total,
+            cpu_percent: (to.cpu - from.cpu) / secs * 100.0,
+            relay_cpu_percent: self.watch.as_ref().map(|_| watched / secs * 100.0),
+            relay_us_per_frame: self.watch.as_ref().map(|_| watched * 1e6 / c.frames.max(1) as f64),
+            relay_rss_mb: self.watch.as_deref().map(|p| proc_stat(p).1 / 1e6),
+            total: None,
+            step: None,
+            capacity: None,
+            stopped: None,
         }
     }
 
     fn print(&self, r: &Report) {
         if self.json {
             println!("{}", serde_json::to_string(r).unwrap_or_default());
-        } else {
-            println!(
-                "{}t={:.0}s subs={} {:.0} frames/s {:.1} Mbit/s lost={} latency ms p50 {:.2} p90 {:.2} p99 {:.2} max {:.2} \
-                 connect_failures={} ended={} cpu={:.0}%",
-                if r.total.is_some() { "total " } else { "" },
-                r.t,
-                r.subscribers,
-                r.frames_per_sec,
-                r.mbit_per_sec,
-                r.groups_lost,
-                r.latency_ms_p50,
-                r.latency_ms_p90,
-                r.latency_ms_p99,
-                r.latency_ms_max,
-                r.connect_failures,
-                r.sessions_ended,
-                r.cpu_percent
-            );
+            return;
         }
+        let mut line = format!(
+            "{}t={:.0}s subs={} {:.0} frames/s {:.1} Mbit/s lost={} latency ms p50 {:.2} p90 {:.2} p99 {:.2} max {:.2} \
+             connect_failures={} ended={} cpu={:.0}%",
+            if r.total.is_some() {
+                "total "
+            } else if r.step.is_some() {
+                "step "
+            } else {
+                ""
+            },
+            r.t,
+            r.subscribers,
+            r.frames_per_sec,
+            r.mbit_per_sec,
+            r.groups_lost,
+            r.latency_ms_p50,
+            r.latency_ms_p90,
+            r.latency_ms_p99,
+            r.latency_ms_max,
+            r.connect_failures,
+            r.sessions_ended,
+            r.cpu_percent
+        );
+        if let (Some(cpu), Some(us), Some(rss)) = (r.relay_cpu_percent, r.relay_us_per_frame, r.relay_rss_mb) {
+            line += &format!(" relay: cpu={cpu:.0}% {us:.1} us/frame rss={rss:.1} MB");
+        }
+        if let (Some(c), Some(why)) = (r.capacity, &r.stopped) {
+            line += &format!(" capacity={c} stopped: {why}");
+        }
+        println!("{line}");
     }
 }

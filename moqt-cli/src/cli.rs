@@ -235,6 +235,9 @@ pub struct RelayArgs {
     /// Only these versions (repeatable) [default: all].
     #[arg(long = "version", value_parser = parse_version)]
     pub versions: Vec<Version>,
+    /// Worker threads, each with its own node, linked to the others [default: number of cores].
+    #[arg(long, env = "MOQT_RELAY_WORKERS")]
+    pub workers: Option<usize>,
     #[command(flatten)]
     pub cluster: crate::cluster::ClusterArgs,
     #[command(flatten)]

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use moqt_driver_quinn::metrics::Exposition;
-use moqt_driver_quinn::relay::{ConnectInfo, LinkStats, Relay};
+use moqt_driver_quinn::relay::{ConnectInfo, LinkStats, RelayPool};
 use moqt_driver_tokio::transport::Connector;
 use moqt_proto::reconnect::ReconnectPolicy;
 use moqt_proto::session::{session_code, Perspective};
@@ -166,7 +166,7 @@ type Family = (&'static str, &'static str, Vec<(String, u64)>);
 
 /// The peers being dialled.
 pub struct Cluster {
-    relay: Relay,
+    relay: RelayPool,
     connector: Arc<Connector>,
     policy: ReconnectPolicy,
     peers: Mutex<BTreeMap<PeerSpec, PeerEntry>>,
@@ -174,7 +174,7 @@ pub struct Cluster {
 
 impl Cluster {
     /// A cluster with no peers yet.
-    pub fn new(relay: Relay, connector: Connector) -> Arc<Cluster> {
+    pub fn new(relay: RelayPool, connector: Connector) -> Arc<Cluster> {
         Arc::new(Cluster {
             relay,
             connector: Arc::new(connector),
@@ -288,7 +288,7 @@ impl Cluster {
 /// Dials one peer, serves the link, and dials again after a loss or a failure (backoff with
 /// jitter; it starts over after a link that lasted).
 async fn dial_loop(
-    relay: Relay,
+    relay: RelayPool,
     connector: Arc<Connector>,
     spec: PeerSpec,
     state: Arc<PeerState>,
@@ -306,6 +306,7 @@ async fn dial_loop(
                     remote: Some(session.peer_addr()),
                     cost: spec.cost,
                     label: Some(state.label.clone()),
+                    internal: false,
                 };
                 let serving = relay.serve_with(session, version, Perspective::Client, Dialect::Draft, info);
                 let mut serving = std::pin::pin!(serving);

@@ -30,7 +30,12 @@ fn main() -> ExitCode {
     // Colours only for a terminal: logs piped to a file or a journal stay plain text.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi).init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    // The relay runs one thread per worker (`--workers`).
+    if let Command::Relay(args) = &cli.command {
+        builder.worker_threads(relay_cmd::workers(args));
+    }
+    let runtime = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the runtime: {e}");

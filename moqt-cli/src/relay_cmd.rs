@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use bytes::Bytes;
 use moqt_driver_quinn::metrics::{self, Exposition};
-use moqt_driver_quinn::relay::{ConnectInfo, Relay, RelayConfig};
+use moqt_driver_quinn::relay::{ConnectInfo, RelayConfig, RelayPool};
 use moqt_driver_quinn::websocket::WsConfig;
 use moqt_driver_tokio::tls::{Identity, Verification};
 use moqt_driver_tokio::transport::{ClientConfig, Connector, Listener, ServerConfig};
@@ -26,6 +26,11 @@ use crate::http::websocket::WsHandler;
 use crate::http::{self, HttpStats, Site};
 
 const DEFAULT_LISTEN: &str = "[::]:4443";
+
+/// Relay workers: `--workers`, else one per core.
+pub fn workers(args: &RelayArgs) -> usize {
+    args.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1)
+}
 
 pub async fn run(args: RelayArgs) -> Result<()> {
     let listen: SocketAddr = args.listen.unwrap_or_else(|| DEFAULT_LISTEN.parse().expect("valid default"));
@@ -62,7 +67,7 @@ pub async fn run(args: RelayArgs) -> Result<()> {
     } else {
         None
     };
-    let (mut server, http_listener) = bind_both(config).await?;
+    let (mut server, http_listener) = bind_both(config.clone()).await?;
     let addr = server.local_addr();
     let listener_stats = server.stats();
 
@@ -71,7 +76,8 @@ pub async fn run(args: RelayArgs) -> Result<()> {
     let mut session = Config::new(Version::Lite06, Perspective::Server);
     session.session_limits = limits.session;
     session.limits = limits.coding;
-    let relay = Relay::start(
+    let workers = workers(&args);
+    let relay = RelayPool::start(
         RelayConfig {
             node: NodeConfig {
                 hop_id,
@@ -83,6 +89,8 @@ pub async fn run(args: RelayArgs) -> Result<()> {
             gate,
         },
         runtime.clone(),
+        workers,
+        format!("{:016x}", random_hop_id()),
     );
 
     let verification = if args.peer_disable_verify {
@@ -153,6 +161,8 @@ pub async fn run(args: RelayArgs) -> Result<()> {
         tokio::spawn(cluster::run(cluster.clone(), statics, source, interval, token));
     }
 
+    link_workers(&relay, workers, &config, &fingerprint, &runtime)?;
+
     let accept_relay = relay.clone();
     let accept = tokio::spawn(async move {
         while let Some(accepted) = server.accept().await {
@@ -179,6 +189,67 @@ pub async fn run(args: RelayArgs) -> Result<()> {
     accept.abort();
     relay.close_all(session_code::GOAWAY_TIMEOUT, "relay shutting down");
     relay.drained(&runtime, Duration::from_secs(1)).await;
+    Ok(())
+}
+
+/// Links every pair of workers: a private WebTransport listener on loopback (not the public
+/// one, so links neither count against its admission limits nor show in its metrics) accepts
+/// one session per pair, redialled after a pause if it ends, so that every broadcast reaches
+/// every worker.
+fn link_workers(
+    relay: &RelayPool,
+    workers: usize,
+    public: &ServerConfig,
+    fingerprint: &str,
+    runtime: &moqt_driver_quinn::Runtime,
+) -> Result<()> {
+    if workers < 2 {
+        return Ok(());
+    }
+    let loopback: std::net::IpAddr = match public.bind.ip() {
+        std::net::IpAddr::V6(ip) if !ip.is_unspecified() && ip.to_ipv4_mapped().is_none() => {
+            std::net::Ipv6Addr::LOCALHOST.into()
+        }
+        _ => std::net::Ipv4Addr::LOCALHOST.into(),
+    };
+    let mut config = public.clone();
+    config.bind = SocketAddr::new(loopback, 0);
+    config.raw_quic = false;
+    config.admission = Default::default();
+    let mut server = Listener::bind(config).context("cannot listen for links between workers")?;
+    let target = server.local_addr();
+    let accept = relay.clone();
+    tokio::spawn(async move {
+        while let Some(accepted) = server.accept().await {
+            let relay = accept.clone();
+            match accepted.path.as_deref().and_then(|p| relay.link_worker(p)) {
+                Some(worker) => {
+                    tokio::spawn(async move { relay.link(worker, accepted.connection, Perspective::Server).await });
+                }
+                None => accepted.connection.close(0, "not a link"),
+            }
+        }
+    });
+    let mut cc = ClientConfig::new(Verification::pinned(fingerprint.parse().map_err(|e| anyhow::anyhow!("{e}"))?));
+    cc.runtime = Some(runtime.clone());
+    cc.transport = public.transport.clone();
+    cc.resolver = Some(Arc::new(moqt_driver_tokio::TokioResolver));
+    let client = Arc::new(Connector::new(cc)?);
+    for from in 1..workers {
+        for to in 0..from {
+            let (relay, client) = (relay.clone(), client.clone());
+            let url = format!("https://{target}{}", relay.link_path(to));
+            tokio::spawn(async move {
+                loop {
+                    match client.connect(&url).await {
+                        Ok(conn) => relay.link(from, conn, Perspective::Client).await,
+                        Err(e) => tracing::warn!(from, to, "cannot link relay workers: {e}"),
+                    }
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            });
+        }
+    }
     Ok(())
 }
 

@@ -27,6 +27,9 @@ use crate::rt::{Runtime, Sleep};
 /// Transport events taken from one connection before the others get a turn.
 const EVENTS_PER_TURN: usize = 64;
 
+/// Turns over the ready connections in one poll before the task yields to the runtime.
+const ROUNDS_PER_POLL: usize = 32;
+
 /// The connections that asked to be polled, and the owner task to wake.
 #[derive(Default)]
 struct Ready {
@@ -141,6 +144,20 @@ impl NodeDriver {
         }
     }
 
+    /// Closes one session's connection (a no-op if it is closed already or gone); the driver
+    /// keeps polling it until the transport reports the end.
+    pub fn close(&mut self, session: SessionId, code: u64, reason: &str) {
+        if let Some(conn) = self.conns.get_mut(&session) {
+            conn.io.command(Command::Close { code, reason: reason.to_owned() });
+            self.file(session);
+        }
+    }
+
+    /// Stream directions open across the connections (walks them: for metrics, not per event).
+    pub fn open_streams(&self) -> usize {
+        self.conns.values().map(|c| c.io.open_streams()).sum()
+    }
+
     /// Files `session` for polling on the next turn.
     fn file(&self, session: SessionId) {
         if let Some(conn) = self.conns.get(&session) {
@@ -151,7 +168,14 @@ impl NodeDriver {
     /// Runs the loop until the node has an event for the application (or nothing to do).
     pub fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<NodeEvent> {
         self.ready.owner.register(cx.waker());
+        let mut rounds = 0;
         loop {
+            rounds += 1;
+            if rounds > ROUNDS_PER_POLL {
+                // Still busy: yield to the runtime (and the owner's other work), then go on.
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
             let now = Instant::now();
             if self.node.poll_timeout().is_some_and(|t| t <= now) {
                 self.node.handle_timeout(now);

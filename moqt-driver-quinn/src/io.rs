@@ -15,8 +15,11 @@
 //! * datagrams move both ways and the end of the connection is reported once, as
 //!   `TransportEvent::Closed`.
 //!
-//! Every pending operation is one boxed future in a `FuturesUnordered`, woken individually, so a
-//! connection with thousands of streams costs nothing per idle stream.
+//! A write or a read is first tried at once, with the waker of the task that drives this
+//! connection: when quinn has room (or data), it completes on the spot with no allocation, and
+//! its `Written` (or `StreamData`) is queued for the next poll. Only an operation that has to
+//! wait becomes one boxed future in a `FuturesUnordered`, woken individually, so a connection
+//! with thousands of streams costs nothing per idle stream.
 //!
 //! Stream error codes: web-transport-quinn maps WebTransport codes to and from the HTTP/3 space;
 //! on raw QUIC codes travel as they are. Codes above `u32::MAX` are clamped when sent.
@@ -24,7 +27,8 @@
 //! This module never parses moq-lite and never decides what to do with a stream.
 
 use std::collections::VecDeque;
-use std::task::{Context, Poll};
+use std::future::Future;
+use std::task::{Context, Poll, Waker};
 
 use bytes::Bytes;
 use futures::channel::oneshot;
@@ -101,6 +105,8 @@ pub struct ConnectionIo {
     track_acks: bool,
     /// Finished streams not acknowledged yet (counted with `track_acks`).
     unacked: usize,
+    /// The waker of the task polling this connection (for operations tried at once).
+    waker: Option<Waker>,
 }
 
 impl std::fmt::Debug for ConnectionIo {
@@ -128,6 +134,7 @@ impl ConnectionIo {
             closed: false,
             track_acks: false,
             unacked: 0,
+            waker: None,
         };
         io.accept_uni();
         io.accept_bi();
@@ -200,6 +207,9 @@ impl ConnectionIo {
 
     /// The next event; `None` once the connection has closed and `Closed` was reported.
     pub fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<Option<TransportEvent>> {
+        if !self.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+            self.waker = Some(cx.waker().clone());
+        }
         loop {
             if let Some(ev) = self.ready.pop_front() {
                 return Poll::Ready(Some(ev));
@@ -445,6 +455,19 @@ impl ConnectionIo {
             }
             Some(RecvSlot::Idle(_)) => {
                 let Some(RecvSlot::Idle(mut stream)) = self.recvs.remove(&id) else { unreachable!() };
+                if let Some(waker) = &self.waker {
+                    // Data already there: take it now (cancel safe: a pending read took nothing).
+                    // A stream's own error is reported once by quinn, so it is taken now; the
+                    // connection's end takes the slow path, next to the future that reports it.
+                    let now = std::pin::pin!(stream.read_chunk(max)).poll(&mut Context::from_waker(waker));
+                    match now {
+                        Poll::Ready(Err(StreamError::Connection(_))) | Poll::Pending => {}
+                        Poll::Ready(result) => {
+                            self.on_read(id, stream, Some(result));
+                            return;
+                        }
+                    }
+                }
                 let (tx, rx) = oneshot::channel();
                 self.recvs.insert(id, RecvSlot::Busy { cancel: Some(tx), stop: None });
                 self.futures.push(Box::pin(async move {
@@ -479,9 +502,25 @@ impl ConnectionIo {
                     }
                     return;
                 }
+                let mut chunks = chunks;
+                if let Some(waker) = &self.waker {
+                    // Room in quinn's send buffer: write now (cancel safe: a pending write took
+                    // nothing).
+                    // The connection's end takes the slow path, next to the future that reports
+                    // it (a core that retries a write answered with 0 bytes would otherwise
+                    // spin here, never seeing the end); a stream's own error is taken now.
+                    let now = std::pin::pin!(stream.write_chunks(&mut chunks)).poll(&mut Context::from_waker(waker));
+                    match now {
+                        Poll::Ready(Err(StreamError::Connection(_))) | Poll::Pending => {}
+                        Poll::Ready(Ok(w)) if w.bytes == 0 => {}
+                        Poll::Ready(result) => {
+                            self.on_wrote(id, stream, total, fin, Some(result));
+                            return;
+                        }
+                    }
+                }
                 let (tx, rx) = oneshot::channel();
                 self.sends.insert(id, SendSlot::Busy { cancel: Some(tx), pending: Pending::default() });
-                let mut chunks = chunks;
                 self.futures.push(Box::pin(async move {
                     let result = {
                         let write = std::pin::pin!(stream.write_chunks(&mut chunks));

@@ -16,8 +16,8 @@
 //!   waker per connection; the client API and the relay workers run on it.
 //! * [`session`]: the async moq-lite API ([`Client`], [`Server`], [`Session`] and its
 //!   publisher/subscriber handles), one owner task per connection running a one-session node.
-//! * [`relay`]: the relay driver: one owner task with the `moqt-proto` relay node, one I/O task
-//!   per connection, metrics for `/metrics`.
+//! * [`relay`]: the relay driver: one owner task per worker with a `moqt-proto` relay node and
+//!   its connections' I/O ([`relay::RelayPool`] for several workers), metrics for `/metrics`.
 //! * [`metrics`]: the Prometheus text of the relay's and the listener's counters.
 //! * [`rt`]: spawning and timers through [`quinn::Runtime`], name resolution through a
 //!   [`Resolver`]; this crate enables no async runtime itself.

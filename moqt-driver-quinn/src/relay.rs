@@ -1,39 +1,40 @@
 //! The relay driver: one owner task holds the `moqt-proto` relay [`Node`] (origin, every
-//! session, every track) and one I/O task per connection moves bytes for it.
+//! session, every track) inside a [`NodeDriver`], which also drives every connection's
+//! [`ConnectionIo`](crate::io::ConnectionIo) in the same task.
 //!
-//! Per connection, a [`ConnectionIo`] runs in its own task and forwards its transport events to
-//! the owner over a channel of owned values; the owner feeds them to the node, drains every ready
-//! message before looking at the node's commands, and then hands each connection all of its
-//! commands in one message. A frame fanned out to N
-//! subscribers therefore costs N `Bytes` clones inside the node and about N channel sends, and
-//! no lock is ever taken around protocol state. `flush` visits only the connections that have
-//! commands waiting, and counters are gathered only when asked ([`Relay::stats`]), so no
-//! wake-up walks every session. What a connection has sent the owner is bounded: past
-//! [`MAX_BACKLOG`] unhandled events its I/O task stops taking more from quinn (so QUIC flow
-//! control and stream credit push back on the peer), and datagrams, which have no flow control,
-//! wait in a bounded per-connection queue (`max_queued_datagrams`) past which they are dropped
-//! and counted. Runtime services (spawn, timers) come from the [`Runtime`] the driver passes in.
+//! Transport events go straight from quinn into the node and the node's commands straight to
+//! quinn: there is no channel and no task hop per frame. A frame fanned out to N subscribers
+//! costs N `Bytes` clones inside the node and N `write_chunks` calls, each completed at once
+//! when quinn has room (no future is boxed then). Only control messages (new connections,
+//! admission decisions, GOAWAY, stats) reach the owner over a channel. Counters are gathered
+//! only when asked ([`Relay::stats`]), so no wake-up walks every session. What a connection may
+//! make the owner hold is bounded by the core's read grants: a stream is read only when the
+//! node asked for more, so QUIC flow control and stream credit push back on the peer, and the
+//! driver takes at most a few dozen events from one connection before the others get a turn.
+//! Datagrams are bounded by quinn's datagram receive buffer. Runtime services (spawn, timers)
+//! come from the [`Runtime`] the driver passes in.
+//!
+//! To use more than one core, run one [`Relay`] per worker (see `moqt relay --workers`).
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use futures::channel::{mpsc, oneshot};
-use futures::task::AtomicWaker;
-use futures::{FutureExt, StreamExt};
+use futures::StreamExt;
 use moqt_proto::relay::{Node, NodeConfig, NodeEvent, NodeStats, SessionId};
-use moqt_proto::session::{session_code, Command, Config, Perspective};
-use moqt_proto::{Dialect, TransportEvent, Version};
+use moqt_proto::session::{session_code, Config, Perspective};
+use moqt_proto::{Dialect, Version};
 use rustc_hash::FxHashMap;
 
 use crate::connection::Connection;
-use crate::io::ConnectionIo;
+use crate::driver::NodeDriver;
 use crate::rt::{Runtime, Sleep};
 
 mod gate;
+mod pool;
 
 pub use gate::{AccessHandle, AdmissionRequest, Decision, Gate, Gatekeeper};
+pub use pool::{RelayPool, LINK_PATH};
 
 /// A snapshot of the relay's counters and gauges, for `/metrics` (see [`crate::metrics`]).
 #[derive(Debug, Clone, Copy, Default)]
@@ -52,7 +53,8 @@ pub struct RelayStats {
     pub open_streams: usize,
     /// Sessions served since start.
     pub sessions_total: u64,
-    /// Datagrams dropped because a connection's queue to the owner was full.
+    /// Datagrams dropped because a connection's queue to the owner was full (always 0 since
+    /// the owner drives its connections itself; kept for the metrics family).
     pub datagrams_dropped: u64,
     /// Sessions ended, by close code (indexed like [`CLOSE_CODES`]; the last entry counts the rest).
     pub sessions_closed: [u64; CLOSE_CODES.len() + 1],
@@ -78,8 +80,8 @@ pub struct RelayConfig {
     /// Template for each session's configuration (limits, dialect); version and side are set
     /// per connection.
     pub session: Config,
-    /// Datagrams one connection may have waiting for the owner; more are dropped and counted
-    /// (default 256).
+    /// Unused: the owner drives its connections itself, so datagrams wait only in quinn's
+    /// datagram receive buffer (kept so that configurations keep working; default 256).
     pub max_queued_datagrams: usize,
     /// Who decides what accepted sessions may do (`None`: everyone may do everything).
     pub gate: Option<Gate>,
@@ -104,6 +106,9 @@ pub struct ConnectInfo {
     pub target: Option<String>,
     /// The peer's address.
     pub remote: Option<std::net::SocketAddr>,
+    /// A link between workers of one relay ([`RelayPool`]): trusted with full access, and not
+    /// counted as a session (so a drain does not wait for it).
+    pub internal: bool,
     /// The link's price (a cluster link): sent as our SETUP Cost and added to the cost of every
     /// route the peer announces. `None`: the peer's SETUP Cost, else 1.
     pub cost: Option<u64>,
@@ -140,10 +145,6 @@ enum OwnerMsg {
         sid: SessionId,
         decision: Decision,
     },
-    Io {
-        sid: SessionId,
-        event: TransportEvent,
-    },
     Goaway {
         uri: String,
     },
@@ -174,17 +175,14 @@ impl Relay {
         let mut node_config = config.node.clone();
         node_config.require_access |= config.gate.is_some();
         let owner = Owner {
-            node: Node::new(node_config, Instant::now()),
+            driver: NodeDriver::new(Node::new(node_config, Instant::now()), runtime.clone()),
             gate: config.gate,
             template: config.session,
-            max_queued_datagrams: config.max_queued_datagrams,
             conns: FxHashMap::default(),
-            pending: Vec::new(),
             tx: tx.clone(),
             runtime: runtime.clone(),
             sessions_total: 0,
             sessions_closed: [0; CLOSE_CODES.len() + 1],
-            datagrams_dropped: Arc::new(AtomicU64::new(0)),
         };
         runtime.spawn(Box::pin(owner.run(rx)));
         Relay { tx }
@@ -270,14 +268,10 @@ impl Relay {
     }
 }
 
+/// What the owner keeps about one session besides its node state and I/O.
 struct Conn {
-    io: mpsc::UnboundedSender<Vec<Command>>,
-    batch: Vec<Command>,
     done: Option<oneshot::Sender<()>>,
-    /// Events sent by the I/O task and not yet handled here.
-    backlog: Arc<Backlog>,
-    /// Stream directions open, as last seen by the I/O task.
-    streams: Arc<AtomicUsize>,
+    internal: bool,
     kind: crate::connection::TransportKind,
     version: Version,
     remote: Option<std::net::SocketAddr>,
@@ -286,49 +280,47 @@ struct Conn {
 }
 
 struct Owner {
-    node: Node,
+    driver: NodeDriver,
     template: Config,
-    max_queued_datagrams: usize,
     conns: FxHashMap<SessionId, Conn>,
-    /// Connections whose batch is not empty: `flush` visits only these.
-    pending: Vec<SessionId>,
     tx: mpsc::UnboundedSender<OwnerMsg>,
     runtime: Runtime,
     sessions_total: u64,
     sessions_closed: [u64; CLOSE_CODES.len() + 1],
-    datagrams_dropped: Arc<AtomicU64>,
     gate: Option<Gate>,
 }
 
 impl Owner {
+    fn node(&mut self) -> &mut Node {
+        self.driver.node()
+    }
+
+    /// Open sessions, links between workers not counted.
+    fn sessions(&self) -> usize {
+        self.conns.values().filter(|c| !c.internal).count()
+    }
+
     async fn run(mut self, mut rx: mpsc::UnboundedReceiver<OwnerMsg>) {
-        let mut timer = Sleep::until(&self.runtime, Instant::now() + Duration::from_secs(3600));
-        loop {
-            // Timers run first whenever they are due, so steady traffic cannot starve them.
-            let now = Instant::now();
-            if self.node.poll_timeout().is_some_and(|t| t <= now) {
-                self.node.handle_timeout(now);
-                self.flush();
-            }
-            let deadline = self.node.poll_timeout().unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
-            timer.reset(deadline);
-            futures::select_biased! {
-                msg = rx.next() => {
-                    let Some(msg) = msg else { break };
-                    self.on_msg(msg);
-                    // Drain everything already waiting before looking at the node's output.
-                    while let Ok(msg) = rx.try_recv() {
-                        self.on_msg(msg);
-                    }
+        std::future::poll_fn(|cx| loop {
+            // Control messages first (they are few), then the node and its connections until
+            // nothing moves; the driver runs the node's timers.
+            loop {
+                match rx.poll_next_unpin(cx) {
+                    Poll::Ready(Some(msg)) => self.on_msg(msg),
+                    Poll::Ready(None) => return Poll::Ready(()),
+                    Poll::Pending => break,
                 }
-                _ = (&mut timer).fuse() => self.node.handle_timeout(Instant::now()),
             }
-            self.flush();
-        }
+            match self.driver.poll_event(cx) {
+                Poll::Ready(event) => self.on_event(event),
+                Poll::Pending => return Poll::Pending,
+            }
+        })
+        .await;
+        self.driver.abort(session_code::NO_ERROR, "");
     }
 
     fn on_msg(&mut self, msg: OwnerMsg) {
-        let now = Instant::now();
         match msg {
             OwnerMsg::Connect { connection, version, perspective, dialect, info, done } => {
                 let mut config = self.template.clone();
@@ -340,54 +332,35 @@ impl Owner {
                 if perspective == Perspective::Client && kind == crate::connection::TransportKind::RawQuic {
                     config.setup_path = info.target.clone().filter(|p| !p.is_empty() && p != "/");
                 }
-                let sid = self.node.add_session(config, now);
-                self.sessions_total += 1;
-                let (io_tx, io_rx) = mpsc::unbounded();
-                let backlog = Arc::new(Backlog {
-                    events: AtomicUsize::new(0),
-                    datagrams: AtomicUsize::new(0),
-                    max_datagrams: self.max_queued_datagrams,
-                    dropped: self.datagrams_dropped.clone(),
-                    waker: AtomicWaker::new(),
-                });
-                let streams = Arc::new(AtomicUsize::new(0));
-                let conn = Conn {
-                    io: io_tx,
-                    batch: Vec::new(),
-                    done: Some(done),
-                    backlog: backlog.clone(),
-                    streams: streams.clone(),
-                    kind,
-                    version,
-                    remote: info.remote,
-                    admission: gate::Admission::Open,
-                    label: info.label.clone(),
-                };
+                let sid = self.driver.add(*connection, config);
+                let internal = info.internal;
+                self.sessions_total += u64::from(!internal);
+                let admission = gate::Admission::Open;
+                let label = info.label.clone();
+                let conn = Conn { done: Some(done), internal, kind, version, remote: info.remote, admission, label };
                 self.conns.insert(sid, conn);
-                let admission = self.admission_start(sid, perspective, kind, version, info.target);
+                let admission = if internal {
+                    self.node().set_access(sid, moqt_proto::access::Access::full(&moqt_proto::Path::root()), None);
+                    gate::Admission::Open
+                } else {
+                    self.admission_start(sid, perspective, kind, version, info.target)
+                };
                 if let Some(conn) = self.conns.get_mut(&sid) {
                     conn.admission = admission;
                 }
-                let io = ConnectionIo::new(*connection);
-                self.runtime.spawn(Box::pin(io_task(io, sid, self.tx.clone(), io_rx, backlog, streams)));
             }
             OwnerMsg::Decided { sid, decision } => self.decided(sid, decision),
-            OwnerMsg::Io { sid, event } => {
-                if let Some(conn) = self.conns.get(&sid) {
-                    conn.backlog.handled(matches!(event, TransportEvent::Datagram(_)));
-                }
-                self.node.handle(sid, now, event)
-            }
-            OwnerMsg::Goaway { uri } => self.node.goaway_all(&uri),
+            OwnerMsg::Goaway { uri } => self.node().goaway_all(&uri),
             OwnerMsg::CloseAll { code, reason } => {
-                for sid in self.node.session_ids() {
-                    self.node.close_session(sid, code, &reason);
+                for sid in self.node().session_ids() {
+                    self.node().close_session(sid, code, &reason);
                 }
             }
             OwnerMsg::Sessions(reply) => {
-                let _ = reply.send(self.conns.len());
+                let _ = reply.send(self.sessions());
             }
             OwnerMsg::Links(reply) => {
+                let node = self.driver.node();
                 let mut links: Vec<LinkStats> = self
                     .conns
                     .iter()
@@ -395,9 +368,9 @@ impl Owner {
                         Some(LinkStats {
                             label: conn.label.clone()?,
                             version: conn.version,
-                            price: self.node.link_price(*sid),
-                            routes: self.node.routes_via(*sid),
-                            upstream_subscriptions: self.node.feeds_through(*sid),
+                            price: node.link_price(*sid),
+                            routes: node.routes_via(*sid),
+                            upstream_subscriptions: node.feeds_through(*sid),
                         })
                     })
                     .collect();
@@ -412,162 +385,58 @@ impl Owner {
                     .map(|(sid, _)| *sid)
                     .collect();
                 for sid in sids {
-                    self.node.close_session(sid, code, &reason);
+                    self.node().close_session(sid, code, &reason);
                 }
             }
             OwnerMsg::Stats(reply) => {
-                let queued_bytes = self
-                    .node
-                    .session_ids()
-                    .into_iter()
-                    .filter_map(|id| self.node.session(id))
-                    .map(|s| s.queued_bytes())
-                    .sum();
+                let internal = self.conns.len() - self.sessions();
+                let node = self.driver.node();
+                let queued_bytes =
+                    node.session_ids().into_iter().filter_map(|id| node.session(id)).map(|s| s.queued_bytes()).sum();
+                let mut node_stats = node.stats();
+                // Links between workers are plumbing: leave them out of the figures.
+                node_stats.sessions = node_stats.sessions.saturating_sub(internal);
+                for (sid, _) in self.conns.iter().filter(|(_, c)| c.internal) {
+                    let (served, held) = node.session_subscriptions(*sid);
+                    node_stats.subscriptions = node_stats.subscriptions.saturating_sub(served);
+                    node_stats.upstream_subscriptions = node_stats.upstream_subscriptions.saturating_sub(held);
+                }
                 let _ = reply.send(RelayStats {
-                    node: self.node.stats(),
-                    recv_buffered: self.node.recv_buffered(),
+                    node: node_stats,
+                    recv_buffered: node.recv_buffered(),
                     queued_bytes,
-                    cache_bytes: self.node.cache_bytes(),
-                    open_streams: self.conns.values().map(|c| c.streams.load(Ordering::Relaxed)).sum(),
+                    cache_bytes: node.cache_bytes(),
+                    open_streams: self.driver.open_streams(),
                     sessions_total: self.sessions_total,
-                    datagrams_dropped: self.datagrams_dropped.load(Ordering::Relaxed),
+                    datagrams_dropped: 0,
                     sessions_closed: self.sessions_closed,
                 });
             }
         }
     }
 
-    /// Routes the node's commands to their connections, one message per connection.
-    fn flush(&mut self) {
-        while let Some((sid, cmd)) = self.node.poll_command() {
-            if let Some(conn) = self.conns.get_mut(&sid) {
-                if conn.batch.is_empty() {
-                    self.pending.push(sid);
-                }
-                conn.batch.push(cmd);
-            }
-        }
-        while let Some(event) = self.node.poll_event() {
-            match event {
-                NodeEvent::SessionClosed { session, code, reason } => {
-                    tracing::debug!(?session, code, reason, "session closed");
+    fn on_event(&mut self, event: NodeEvent) {
+        match event {
+            NodeEvent::SessionClosed { session, code, reason } => {
+                tracing::debug!(?session, code, reason, "session closed");
+                if !self.conns.get(&session).is_some_and(|c| c.internal) {
                     let slot = CLOSE_CODES.iter().position(|(c, _)| *c == code).unwrap_or(CLOSE_CODES.len());
                     self.sessions_closed[slot] += 1;
-                    if let Some(mut conn) = self.conns.remove(&session) {
-                        self.admission_ended(conn.admission, session, &reason);
-                        if !conn.batch.is_empty() {
-                            let _ = conn.io.unbounded_send(std::mem::take(&mut conn.batch));
-                        }
-                        if let Some(done) = conn.done.take() {
-                            let _ = done.send(());
-                        }
+                }
+                // The node has queued everything it had for the connection; the connection ends
+                // once it has run those commands.
+                self.driver.close(session, session_code::NO_ERROR, "");
+                if let Some(mut conn) = self.conns.remove(&session) {
+                    self.admission_ended(conn.admission, session, &reason);
+                    if let Some(done) = conn.done.take() {
+                        let _ = done.send(());
                     }
                 }
-                NodeEvent::Goaway { session, uri } => tracing::info!(?session, uri, "peer sent GOAWAY"),
-                NodeEvent::AwaitingAccess { session, setup_path } => self.setup_arrived(session, setup_path),
-                // The relay runs no local application.
-                _ => {}
             }
-        }
-        for sid in self.pending.drain(..) {
-            if let Some(conn) = self.conns.get_mut(&sid) {
-                if !conn.batch.is_empty() {
-                    let _ = conn.io.unbounded_send(std::mem::take(&mut conn.batch));
-                }
-            }
+            NodeEvent::Goaway { session, uri } => tracing::info!(?session, uri, "peer sent GOAWAY"),
+            NodeEvent::AwaitingAccess { session, setup_path } => self.setup_arrived(session, setup_path),
+            // The relay runs no local application.
+            _ => {}
         }
     }
-}
-
-/// Transport events one connection may have waiting for the owner before its I/O task stops
-/// taking more from quinn (then quinn's flow control and stream credit push back on the peer).
-pub const MAX_BACKLOG: usize = 1024;
-
-/// What one connection has sent the owner and the owner has not handled yet. Stream events are
-/// bounded by [`MAX_BACKLOG`] (the I/O task waits); datagrams, which have no flow control, by
-/// `max_queued_datagrams` (past it they are dropped and counted).
-struct Backlog {
-    events: AtomicUsize,
-    datagrams: AtomicUsize,
-    max_datagrams: usize,
-    dropped: Arc<AtomicU64>,
-    /// The I/O task, parked while the backlog is full.
-    waker: AtomicWaker,
-}
-
-impl Backlog {
-    /// Takes a place for one more datagram, or counts it dropped.
-    fn admit_datagram(&self) -> bool {
-        if self.datagrams.load(Ordering::Relaxed) >= self.max_datagrams {
-            self.dropped.fetch_add(1, Ordering::Relaxed);
-            return false;
-        }
-        self.datagrams.fetch_add(1, Ordering::Relaxed);
-        true
-    }
-
-    /// The owner handled one event (`datagram`: a datagram).
-    fn handled(&self, datagram: bool) {
-        if datagram {
-            self.datagrams.fetch_sub(1, Ordering::Relaxed);
-        }
-        if self.events.fetch_sub(1, Ordering::AcqRel) == MAX_BACKLOG {
-            self.waker.wake();
-        }
-    }
-
-    fn full(&self) -> bool {
-        self.events.load(Ordering::Acquire) >= MAX_BACKLOG
-    }
-}
-
-/// Moves one connection's bytes for the owner.
-async fn io_task(
-    mut io: ConnectionIo,
-    sid: SessionId,
-    owner: mpsc::UnboundedSender<OwnerMsg>,
-    mut commands: mpsc::UnboundedReceiver<Vec<Command>>,
-    backlog: Arc<Backlog>,
-    streams: Arc<AtomicUsize>,
-) {
-    loop {
-        streams.store(io.open_streams(), Ordering::Relaxed);
-        futures::select_biased! {
-            batch = commands.next() => match batch {
-                Some(batch) => {
-                    for cmd in batch {
-                        io.command(cmd);
-                    }
-                }
-                None => {
-                    io.command(Command::Close { code: session_code::NO_ERROR, reason: String::new() });
-                    break;
-                }
-            },
-            event = next_event(&mut io, &backlog).fuse() => match event {
-                Some(TransportEvent::Datagram(_)) if !backlog.admit_datagram() => {}
-                Some(event) => {
-                    backlog.events.fetch_add(1, Ordering::AcqRel);
-                    if owner.unbounded_send(OwnerMsg::Io { sid, event }).is_err() {
-                        break;
-                    }
-                }
-                None => break,
-            },
-        }
-    }
-}
-
-/// The connection's next event, once the owner has room for it.
-async fn next_event(io: &mut ConnectionIo, backlog: &Backlog) -> Option<TransportEvent> {
-    std::future::poll_fn(|cx| {
-        if backlog.full() {
-            backlog.waker.register(cx.waker());
-            if backlog.full() {
-                return Poll::Pending;
-            }
-        }
-        io.poll_event(cx)
-    })
-    .await
 }

@@ -159,7 +159,7 @@ impl Owner {
         }
         if perspective == Perspective::Client {
             // A link this relay dialed (`--peer`): trusted.
-            self.node.set_access(sid, Access::full(&Path::root()), None);
+            self.node().set_access(sid, Access::full(&Path::root()), None);
             return Admission::Open;
         }
         if kind == TransportKind::RawQuic && version.has_setup() {
@@ -205,11 +205,11 @@ impl Owner {
                 tracing::info!(session = sid.0, root = %access.root(), publish = ?access.publish(),
                     subscribe = ?access.subscribe(), cluster = access.cluster(), expires = ?access.expires(),
                     "session admitted");
-                self.node.set_access(sid, access, deadline);
+                self.node().set_access(sid, access, deadline);
             }
             Decision::Refuse { code, reason } => {
                 tracing::info!(session = sid.0, code, reason, "session refused");
-                self.node.close_session(sid, code, &reason);
+                self.node().close_session(sid, code, &reason);
             }
         }
     }

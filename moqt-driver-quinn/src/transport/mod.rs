@@ -159,6 +159,7 @@ fn bind_endpoint(
     runtime: Runtime,
 ) -> Result<quinn::Endpoint, TransportError> {
     let socket = std::net::UdpSocket::bind(addr).map_err(|source| TransportError::Bind { addr, source })?;
+    grow_buffers(&socket);
     // A server's stateless-reset key comes from its private key: restarted with the same
     // identity, it resets its predecessor's connections, so their clients learn at once (instead
     // of at their idle timeout) and reconnect.
@@ -179,6 +180,23 @@ fn bind_endpoint(
     };
     quinn::Endpoint::new(endpoint, server.map(|(s, _)| s), socket, runtime)
         .map_err(|source| TransportError::Bind { addr, source })
+}
+
+/// The socket buffer size asked for (the system caps it at `net.core.rmem_max` / `wmem_max`).
+pub const SOCKET_BUFFER: usize = 4 << 20;
+
+/// Asks for [`SOCKET_BUFFER`]-byte receive and send buffers: one socket carries every
+/// connection of an endpoint, and with the default (about 200 KiB) a burst of a relay's
+/// fan-out, or of its subscribers' ACKs, overflows it, and the lost packets come back as
+/// retransmissions tens of milliseconds later (the tail of the latency).
+fn grow_buffers(socket: &std::net::UdpSocket) {
+    let Ok(state) = quinn::udp::UdpSocketState::new(socket.into()) else { return };
+    if let Err(e) = state.set_recv_buffer_size(socket.into(), SOCKET_BUFFER) {
+        tracing::debug!(%e, "cannot grow the socket's receive buffer");
+    }
+    if let Err(e) = state.set_send_buffer_size(socket.into(), SOCKET_BUFFER) {
+        tracing::debug!(%e, "cannot grow the socket's send buffer");
+    }
 }
 
 /// The QUIC transport parameters used unless a config supplies its own: [`QuicLimits::default`]

@@ -185,6 +185,15 @@ impl Node {
         s
     }
 
+    /// Subscriptions one session takes part in: (served to it, held upstream on it). Walks every
+    /// subscription: for metrics (a relay leaves its internal links out of its figures).
+    pub fn session_subscriptions(&self, session: SessionId) -> (usize, usize) {
+        let served =
+            self.downstreams.keys().filter(|s| matches!(s, Subscriber::Session(id, _) if *id == session)).count();
+        let held = self.upstreams.keys().filter(|(id, _)| *id == session).count();
+        (served, held)
+    }
+
     /// Undecoded receive bytes held across sessions.
     pub fn recv_buffered(&self) -> usize {
         self.recv_total
