@@ -235,7 +235,8 @@ pub struct RelayArgs {
     /// Only these versions (repeatable) [default: all].
     #[arg(long = "version", value_parser = parse_version)]
     pub versions: Vec<Version>,
-    /// Worker threads, each with its own node, linked to the others [default: number of cores].
+    /// Worker threads, each with its own node, linked to the others [default: number of cores;
+    /// a relay with cluster peers runs one].
     #[arg(long, env = "MOQT_RELAY_WORKERS")]
     pub workers: Option<usize>,
     #[command(flatten)]
@@ -627,5 +628,22 @@ mod tests {
             Cli::try_parse_from(["moqt", "relay", "--cluster-connect", "moqt://b:2", "--cluster-max-hops", "4"]);
         let Command::Relay(args) = parsed.unwrap().command else { panic!("relay") };
         assert_eq!((args.peers.len(), args.cluster.max_hops), (1, Some(4)));
+    }
+
+    /// A relay with cluster peers runs one node worker (its links, routes and failover live in
+    /// one node); the runtime still gets a thread per core. Without peers `--workers` decides.
+    #[test]
+    fn a_cluster_relay_runs_one_worker() {
+        let relay = |argv: &[&str]| {
+            let Command::Relay(args) = Cli::try_parse_from(argv).unwrap().command else { panic!("relay") };
+            args
+        };
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let plain = relay(&["moqt", "relay", "--workers", "3"]);
+        assert_eq!((crate::relay_cmd::workers(&plain), crate::relay_cmd::threads(&plain)), (3, cores.max(3)));
+        let peered = relay(&["moqt", "relay", "--peer", "moqt://b:2"]);
+        assert_eq!((crate::relay_cmd::workers(&peered), crate::relay_cmd::threads(&peered)), (1, cores));
+        let listed = relay(&["moqt", "relay", "--peer-list", "peers.json"]);
+        assert_eq!(crate::relay_cmd::workers(&listed), 1);
     }
 }

@@ -31,9 +31,9 @@ fn main() -> ExitCode {
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi).init();
     let mut builder = tokio::runtime::Builder::new_multi_thread();
-    // The relay runs one thread per worker (`--workers`).
+    // The relay runs a thread per worker (`--workers`) and per core.
     if let Command::Relay(args) = &cli.command {
-        builder.worker_threads(relay_cmd::workers(args));
+        builder.worker_threads(relay_cmd::threads(args));
     }
     let runtime = match builder.enable_all().build() {
         Ok(rt) => rt,

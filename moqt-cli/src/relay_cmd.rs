@@ -29,10 +29,33 @@ const DEFAULT_LISTEN: &str = "[::]:4443";
 
 /// Relay workers: `--workers`, else one per core.
 pub fn workers(args: &RelayArgs) -> usize {
-    args.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1)
+    if clustered(args) {
+        return 1;
+    }
+    args.workers.unwrap_or_else(cores).max(1)
+}
+
+/// Runtime threads for the relay: one per worker, and at least one per core (quinn's
+/// per-connection work runs on them whatever the number of nodes).
+pub fn threads(args: &RelayArgs) -> usize {
+    workers(args).max(cores())
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// Whether the relay has cluster peers. A cluster relay runs one node: its peer links, their
+/// routes, prices and failover live in one node (several workers would each see the peers only
+/// through the others' links, and a move off a draining peer would have to cross them).
+fn clustered(args: &RelayArgs) -> bool {
+    !args.peers.is_empty() || args.cluster.peer_list.is_some()
 }
 
 pub async fn run(args: RelayArgs) -> Result<()> {
+    if clustered(&args) && args.workers.is_some_and(|w| w > 1) {
+        bail!("--workers above 1 is not supported with cluster peers (--peer, --peer-list) yet: a cluster relay runs one worker");
+    }
     let listen: SocketAddr = args.listen.unwrap_or_else(|| DEFAULT_LISTEN.parse().expect("valid default"));
     let identity = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => Identity::load(cert, key)?,

@@ -194,6 +194,10 @@ fn bad_flags_and_files_give_one_clear_error() {
         (vec!["wire", "decode", "--version", "lite-09", "00"], "lite-09"),
         (vec!["wire", "decode", "--version", "lite-05", "02", "19"], "mid-message"),
         (vec!["--config", "/nonexistent.toml", "relay"], "/nonexistent.toml"),
+        (
+            vec!["relay", "--listen", "127.0.0.1:0", "--workers", "2", "--peer", "moqt://127.0.0.1:9"],
+            "--workers above 1 is not supported with cluster peers",
+        ),
     ] {
         let p = Proc::spawn(&args);
         let (ok, err) = p.finish();

@@ -34,7 +34,7 @@ mod gate;
 mod pool;
 
 pub use gate::{AccessHandle, AdmissionRequest, Decision, Gate, Gatekeeper};
-pub use pool::{RelayPool, LINK_PATH};
+pub use pool::{worker_hop_id, RelayPool, LINK_PATH};
 
 /// A snapshot of the relay's counters and gauges, for `/metrics` (see [`crate::metrics`]).
 #[derive(Debug, Clone, Copy, Default)]

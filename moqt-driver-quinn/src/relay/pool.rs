@@ -33,14 +33,15 @@ pub struct RelayPool {
 }
 
 impl RelayPool {
-    /// Starts `workers` owners (at least one) on `runtime`. Worker `i` gets hop id
-    /// `hop_id + i`, so that each node recognises announcements that passed the others. `key`
-    /// authenticates links ([`RelayPool::link_worker`]).
+    /// Starts `workers` owners (at least one) on `runtime`. Worker 0 keeps the configured hop id
+    /// and worker `i` gets [`worker_hop_id`]`(hop_id, i)`, so that each node recognises
+    /// announcements that passed the others. `key` authenticates links
+    /// ([`RelayPool::link_worker`]).
     pub fn start(config: RelayConfig, runtime: Runtime, workers: usize, key: String) -> RelayPool {
         let workers = (0..workers.max(1))
             .map(|i| {
                 let mut c = config.clone();
-                c.node.hop_id = (c.node.hop_id + i as u64) & ((1 << 53) - 1);
+                c.node.hop_id = worker_hop_id(c.node.hop_id, i);
                 Relay::start(c, runtime.clone())
             })
             .collect();
@@ -149,6 +150,42 @@ impl RelayPool {
             }
             tick.reset(Instant::now() + Duration::from_millis(50));
             (&mut tick).await;
+        }
+    }
+}
+
+/// The hop id of worker `i` of a relay whose hop id is `hop_id`: the hop id itself for worker 0;
+/// for the others a 53-bit mix of both (SplitMix64's finaliser), so that the extra ids do not
+/// land on another relay's hand-picked id (`hop_id + i` would make worker 1 of relay 1 look like
+/// relay 2, and relay 2 would drop its announcements as a loop).
+pub fn worker_hop_id(hop_id: u64, i: usize) -> u64 {
+    if i == 0 {
+        return hop_id;
+    }
+    let mut z = hop_id ^ (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^= z >> 31;
+    match z & ((1 << 53) - 1) {
+        0 => 1 << 52,
+        id => id,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::worker_hop_id;
+
+    #[test]
+    fn worker_hop_ids_are_distinct_and_clear_of_small_ids() {
+        assert_eq!(worker_hop_id(7, 0), 7);
+        let mut seen = std::collections::HashSet::new();
+        for hop in 1..=64u64 {
+            for i in 1..16 {
+                let id = worker_hop_id(hop, i);
+                assert!(id > 1 << 20 && id < 1 << 53, "{hop}/{i}: {id}");
+                assert!(seen.insert(id), "{hop}/{i} repeats {id}");
+            }
         }
     }
 }
