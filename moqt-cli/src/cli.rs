@@ -235,8 +235,8 @@ pub struct RelayArgs {
     /// Only these versions (repeatable) [default: all].
     #[arg(long = "version", value_parser = parse_version)]
     pub versions: Vec<Version>,
-    /// Worker threads, each with its own node, linked to the others [default: number of cores;
-    /// a relay with cluster peers runs one].
+    /// Relay workers, each with its own node, linked to the others [default: 1; the runtime has a
+    /// thread per core either way; a relay with cluster peers runs one].
     #[arg(long, env = "MOQT_RELAY_WORKERS")]
     pub workers: Option<usize>,
     #[command(flatten)]
