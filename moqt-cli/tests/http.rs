@@ -63,13 +63,13 @@ fn get_head_options_and_other_methods() {
     assert!(missing.starts_with("HTTP/1.0 404"), "{missing}");
     let index = exchange(&addr, b"GET / HTTP/1.0\r\nHost: x\r\n\r\n");
     assert!(index.starts_with("HTTP/1.0 200") && index.contains("moqt relay"), "{index}");
-    // No WebSocket handler is mounted yet: an upgrade request is served as a plain GET.
+    // An upgrade goes to the WebSocket handler, which refuses one offering no moq-lite subprotocol.
     let upgrade = exchange(
         &addr,
         b"GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
           Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nConnection: close\r\n\r\n",
     );
-    assert!(upgrade.starts_with("HTTP/1.1 200"), "{upgrade}");
+    assert!(upgrade.starts_with("HTTP/1.1 400") && upgrade.contains("Sec-WebSocket-Protocol"), "{upgrade}");
 }
 
 #[test]

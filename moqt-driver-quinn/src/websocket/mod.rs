@@ -34,6 +34,7 @@ use url::Url;
 pub use handles::{QmuxConnection, QmuxRecv, QmuxSend};
 pub use task::CLOSE_LINGER;
 
+use crate::connection::ConnectionError;
 use crate::limits::QuicLimits;
 use crate::rt::{self, BoxedStream, Runtime};
 use session::Shared;
@@ -238,7 +239,14 @@ pub async fn connect(
         return Err(WsConnectError::NoVersion(selected));
     };
     let conn = launch(ws, Role::Client, &negotiated, peer, config, runtime)?;
-    conn.connected().await.map_err(WsConnectError::Handshake)?;
+    match conn.connected().await {
+        Ok(()) => {}
+        // The server accepted the upgrade and then closed the session with an application code
+        // (a refused token, say), possibly before its transport parameters reached us: that is
+        // a session that opened and closed, as over QUIC, and the session layer reports the code.
+        Err(ConnectionError::Closed { .. }) => {}
+        Err(e) => return Err(WsConnectError::Handshake(e)),
+    }
     Ok((conn, negotiated))
 }
 
