@@ -27,6 +27,9 @@ use crate::rt::{Runtime, Sleep};
 /// Transport events taken from one connection before the others get a turn.
 const EVENTS_PER_TURN: usize = 64;
 
+/// Turns over the ready connections in one poll before the task yields to the runtime.
+const ROUNDS_PER_POLL: usize = 32;
+
 /// The connections that asked to be polled, and the owner task to wake.
 #[derive(Default)]
 struct Ready {
@@ -151,7 +154,14 @@ impl NodeDriver {
     /// Runs the loop until the node has an event for the application (or nothing to do).
     pub fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<NodeEvent> {
         self.ready.owner.register(cx.waker());
+        let mut rounds = 0;
         loop {
+            rounds += 1;
+            if rounds > ROUNDS_PER_POLL {
+                // Still busy: yield to the runtime (and the owner's other work), then go on.
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
             let now = Instant::now();
             if self.node.poll_timeout().is_some_and(|t| t <= now) {
                 self.node.handle_timeout(now);
