@@ -606,3 +606,34 @@ fn out_of_range_arguments_are_errors_not_panics() {
         assert!(net.events(A).iter().any(|e| matches!(e, Event::Closed { .. })));
     }
 }
+
+/// A write the transport answers with nothing taken (the stream can take no more: the peer
+/// stopped it or the connection is going) is not issued again; a retry would be answered the
+/// same way at once, and the two would loop forever before the driver reports the close.
+#[test]
+fn a_write_that_took_nothing_is_not_retried() {
+    use moqt_proto::session::{Perspective, TransportEvent};
+    use moqt_proto::{Config, Session};
+    use std::time::Instant;
+    for v in all_versions() {
+        let now = Instant::now();
+        let mut s = Session::new(Config::new(v, Perspective::Client), now);
+        s.subscribe(p("room/alice"), "video", SubscribeParams::default()).unwrap();
+        let mut written = Vec::new();
+        for _ in 0..8 {
+            let commands: Vec<Command> = std::iter::from_fn(|| s.poll_command()).collect();
+            for command in commands {
+                if let Command::Write { stream, chunks, .. } = command {
+                    assert!(!chunks.is_empty(), "{v}");
+                    assert!(!written.contains(&stream), "{v}: {stream:?} written again after taking nothing");
+                    written.push(stream);
+                    s.handle(now, TransportEvent::Written { stream, bytes: 0 });
+                }
+            }
+        }
+        assert!(!written.is_empty(), "{v}: the subscription was written");
+        assert!(!s.is_closed(), "{v}");
+        s.handle(now, TransportEvent::Closed { code: 0, reason: String::new() });
+        assert!(s.is_closed(), "{v}");
+    }
+}

@@ -100,6 +100,13 @@ impl Session {
         if q.closed {
             return;
         }
+        if bytes == 0 && sent > 0 {
+            // The stream can take no more (the peer stopped it, or the connection is going):
+            // writing again would be answered the same way at once. Drop what is queued; the
+            // driver reports what ended it (`StopSending` or `Closed`), which ends its role.
+            self.discard_send(id);
+            return;
+        }
         bytes = bytes.min(sent);
         let taken = bytes;
         while bytes > 0 {
@@ -317,13 +324,19 @@ impl Session {
         if !Stream::has_send(id) || stream.send.closed {
             return;
         }
+        self.discard_send(id);
+        self.commands.push_back(Pending::Ready(Command::Reset { stream: id, code }));
+    }
+
+    /// Closes our send side of `id` without a word to the transport, dropping what is queued.
+    fn discard_send(&mut self, id: StreamId) {
+        let Some(stream) = self.streams.get_mut(&id) else { return };
         let q = &mut stream.send;
         let dropped = q.bytes;
         q.chunks.clear();
         q.bytes = 0;
         q.closed = true;
         q.in_flight = None;
-        self.commands.push_back(Pending::Ready(Command::Reset { stream: id, code }));
         self.queued -= dropped;
         if let Role::GroupOut(g) = &stream.role {
             let publication = g.publication;
