@@ -12,7 +12,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use futures::task::{waker, ArcWake, AtomicWaker};
 use moqt_proto::relay::{Node, NodeEvent, SessionId};
@@ -26,6 +26,11 @@ use crate::rt::{Runtime, Sleep};
 
 /// Transport events taken from one connection before the others get a turn.
 const EVENTS_PER_TURN: usize = 64;
+
+/// Node time one connection may take in a turn before the others get theirs: one event can cost
+/// milliseconds (a chunk of announcements fanned out to many watchers), and sixty-four of those
+/// in a row would hold every other connection's media back.
+const TURN_BUDGET: Duration = Duration::from_micros(500);
 
 /// Turns over the ready connections in one poll before the task yields to the runtime.
 const ROUNDS_PER_POLL: usize = 32;
@@ -234,6 +239,7 @@ impl NodeDriver {
             let mut cx = Context::from_waker(&task_waker);
             let mut ended = false;
             let mut exhausted = true;
+            let start = Instant::now();
             for _ in 0..EVENTS_PER_TURN {
                 let Some(conn) = self.conns.get_mut(&session) else { break };
                 match conn.io.poll_event(&mut cx) {
@@ -242,6 +248,10 @@ impl NodeDriver {
                         self.node.handle(session, Instant::now(), event);
                         // Commands may be for this connection: run them before reading on.
                         self.flush();
+                        if start.elapsed() >= TURN_BUDGET {
+                            // Its time is up: the rest waits for the connection's next turn.
+                            break;
+                        }
                     }
                     Poll::Ready(None) => {
                         ended = true;
