@@ -47,9 +47,15 @@ fn expect_clock(u: &str, fp: &str, name: &str, version: &str, transport: &str) {
     let head = sub.next_out();
     let a = sub.next_out();
     let b = sub.next_out();
-    assert!(head.len() == 17 && head.ends_with(':'), "{name}: {head:?}");
-    let (a, b): (u32, u32) = (a.parse().expect("seconds"), b.parse().expect("seconds"));
-    assert!(a < 60 && b == (a + 1) % 60, "{name}: {a} then {b}");
+    let is_head = |l: &str| l.len() == 17 && l.ends_with(':');
+    assert!(is_head(&head), "{name}: {head:?}");
+    let a: u32 = a.parse().expect("seconds");
+    assert!(a < 60, "{name}: {a}");
+    // The next frame is the next second, or at the turn of a minute the next minute's head.
+    match b.parse::<u32>() {
+        Ok(b) => assert_eq!(b, a + 1, "{name}: {a} then {b}"),
+        Err(_) => assert!(is_head(&b) && b > head, "{name}: {head:?}, {a}, then {b:?}"),
+    }
     let (ok, _) = sub.finish();
     assert!(ok, "{name}: subscriber exit status");
 }
