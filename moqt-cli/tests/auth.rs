@@ -569,7 +569,8 @@ fn auth_server() -> (String, mpsc::Receiver<serde_json::Value>) {
 #[test]
 fn an_auth_server_decides_every_session() {
     let (url, requests) = auth_server();
-    let (_relay, addr, fp, auth) = relay(&["--auth-url", &url, "--auth-node", "edge-1"]);
+    // Two workers share the gatekeeper: their sessions must not meet under one id.
+    let (_relay, addr, fp, auth) = relay(&["--auth-url", &url, "--auth-node", "edge-1", "--workers", "2"]);
     assert!(auth.contains(&url), "{auth}");
     let recv = || requests.recv_timeout(WAIT).expect("an auth server request");
     let via = Via::Quic("lite-06");

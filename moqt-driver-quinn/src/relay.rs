@@ -276,6 +276,8 @@ struct Conn {
     version: Version,
     remote: Option<std::net::SocketAddr>,
     admission: gate::Admission,
+    /// The session's name for the gatekeeper (unique across the workers sharing it).
+    gate_id: u64,
     label: Option<String>,
 }
 
@@ -337,7 +339,16 @@ impl Owner {
                 self.sessions_total += u64::from(!internal);
                 let admission = gate::Admission::Open;
                 let label = info.label.clone();
-                let conn = Conn { done: Some(done), internal, kind, version, remote: info.remote, admission, label };
+                let conn = Conn {
+                    done: Some(done),
+                    internal,
+                    kind,
+                    version,
+                    remote: info.remote,
+                    admission,
+                    gate_id: 0,
+                    label,
+                };
                 self.conns.insert(sid, conn);
                 let admission = if internal {
                     self.node().set_access(sid, moqt_proto::access::Access::full(&moqt_proto::Path::root()), None);
@@ -427,7 +438,7 @@ impl Owner {
                 // once it has run those commands.
                 self.driver.close(session, session_code::NO_ERROR, "");
                 if let Some(mut conn) = self.conns.remove(&session) {
-                    self.admission_ended(conn.admission, session, &reason);
+                    self.admission_ended(conn.admission, conn.gate_id, &reason);
                     if let Some(done) = conn.done.take() {
                         let _ = done.send(());
                     }

@@ -21,6 +21,7 @@ use std::fmt;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -33,10 +34,14 @@ use moqt_proto::{Path, Version};
 use super::{Owner, OwnerMsg};
 use crate::connection::TransportKind;
 
+/// Names of sessions for gatekeepers, unique in the process.
+static NEXT_GATE_ID: AtomicU64 = AtomicU64::new(1);
+
 /// What the relay knows about a session when it asks for its access.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AdmissionRequest {
-    /// The session (stable for its lifetime; [`Gatekeeper::ended`] names it again).
+    /// The session's id for the gatekeeper: unique in the process (across the workers of a
+    /// relay), stable for the session's lifetime; [`Gatekeeper::ended`] names it again.
     pub session: u64,
     /// Raw QUIC or WebTransport.
     pub kind: TransportKind,
@@ -107,8 +112,8 @@ impl AccessHandle {
         AccessHandle { session, send: Arc::new(send) }
     }
 
-    fn to_owner(sid: SessionId, tx: mpsc::UnboundedSender<OwnerMsg>) -> AccessHandle {
-        AccessHandle::new(sid.0, move |decision| tx.unbounded_send(OwnerMsg::Decided { sid, decision }).is_ok())
+    fn to_owner(id: u64, sid: SessionId, tx: mpsc::UnboundedSender<OwnerMsg>) -> AccessHandle {
+        AccessHandle::new(id, move |decision| tx.unbounded_send(OwnerMsg::Decided { sid, decision }).is_ok())
     }
 
     /// The session this handle is for.
@@ -172,9 +177,11 @@ impl Owner {
     /// Asks the gatekeeper about a session; the decision comes back as an owner message.
     pub(super) fn ask(&mut self, sid: SessionId, kind: TransportKind, version: Version, target: Option<String>) {
         let Some(gate) = self.gate.clone() else { return };
-        let remote = self.conns.get(&sid).and_then(|c| c.remote);
-        let request = AdmissionRequest { session: sid.0, kind, version, remote, target };
-        let handle = AccessHandle::to_owner(sid, self.tx.clone());
+        let Some(conn) = self.conns.get_mut(&sid) else { return };
+        // Workers of one relay share the gatekeeper, and their nodes number sessions alike.
+        conn.gate_id = NEXT_GATE_ID.fetch_add(1, Ordering::Relaxed);
+        let request = AdmissionRequest { session: conn.gate_id, kind, version, remote: conn.remote, target };
+        let handle = AccessHandle::to_owner(conn.gate_id, sid, self.tx.clone());
         let decided = gate.0.admit(request, handle.clone());
         self.runtime.spawn(Box::pin(async move {
             let decision = decided.await;
@@ -215,13 +222,13 @@ impl Owner {
     }
 
     /// A session closed: the gatekeeper hears of it if it was asked.
-    pub(super) fn admission_ended(&mut self, admission: Admission, sid: SessionId, reason: &str) {
+    pub(super) fn admission_ended(&mut self, admission: Admission, gate_id: u64, reason: &str) {
         let Some(gate) = &self.gate else { return };
         let admitted = match admission {
             Admission::Open | Admission::AwaitingSetup => return,
             Admission::Asked => None,
             Admission::Admitted(at) => Some(at.elapsed()),
         };
-        gate.0.ended(sid.0, reason, admitted);
+        gate.0.ended(gate_id, reason, admitted);
     }
 }
