@@ -29,8 +29,9 @@ const EVENTS_PER_TURN: usize = 64;
 
 /// Node time one connection may take in a turn before the others get theirs: one event can cost
 /// milliseconds (a chunk of announcements fanned out to many watchers), and sixty-four of those
-/// in a row would hold every other connection's media back.
-const TURN_BUDGET: Duration = Duration::from_micros(500);
+/// in a row would hold every other connection's media back. Much shorter turns cost throughput:
+/// a publisher's frames then wait a whole round of subscriber connections each (see docs/perf.md).
+const TURN_BUDGET: Duration = Duration::from_millis(5);
 
 /// Turns over the ready connections in one poll before the task yields to the runtime.
 const ROUNDS_PER_POLL: usize = 32;
