@@ -189,8 +189,14 @@ pub async fn run(args: RelayArgs) -> Result<()> {
     link_workers(&relay, workers, &config, &fingerprint, &runtime)?;
 
     let accept_relay = relay.clone();
+    let (stop_accepting, mut stop) = tokio::sync::oneshot::channel::<()>();
     let accept = tokio::spawn(async move {
-        while let Some(accepted) = server.accept().await {
+        loop {
+            let accepted = tokio::select! {
+                _ = &mut stop => break,
+                accepted = server.accept() => accepted,
+            };
+            let Some(accepted) = accepted else { break };
             let path = accepted.path.as_deref().map(crate::auth_cmd::redact);
             tracing::info!(peer = %accepted.peer, version = %accepted.version, kind = ?accepted.kind, ?path, "session");
             let relay = accept_relay.clone();
@@ -201,6 +207,7 @@ pub async fn run(args: RelayArgs) -> Result<()> {
                     .await;
             });
         }
+        server
     });
 
     shutdown_signal().await?;
@@ -211,9 +218,14 @@ pub async fn run(args: RelayArgs) -> Result<()> {
     relay.drained(&runtime, drain).await;
     // Accept no one from here on: a client reconnecting once we close its session must reach
     // our successor, not a relay about to exit (its handshake waits for the next one).
-    accept.abort();
+    let _ = stop_accepting.send(());
+    let server = accept.await.context("the accept task failed")?;
+    server.stop_accepting();
     relay.close_all(session_code::GOAWAY_TIMEOUT, "relay shutting down");
     relay.drained(&runtime, Duration::from_secs(1)).await;
+    // The sessions are closed; let the closes reach the peers before the process exits (a
+    // WebTransport close takes a round trip for its capsule), or they would see an idle timeout.
+    let _ = tokio::time::timeout(Duration::from_secs(2), server.wait_idle()).await;
     Ok(())
 }
 

@@ -250,13 +250,19 @@ impl Listener {
         self.accepted.next().await
     }
 
+    /// Stops accepting (handshakes under way are dropped); established connections go on.
+    pub fn stop_accepting(&self) {
+        self.task.abort();
+    }
+
     /// Closes every connection with `code` and `reason` and stops accepting.
     pub fn close(&self, code: u32, reason: &str) {
         self.task.abort();
         self.endpoint.close(code.into(), reason.as_bytes());
     }
 
-    /// Waits until every connection has been closed and acknowledged (call after [`Listener::close`]).
+    /// Waits until every connection has been closed and acknowledged (after [`Listener::close`],
+    /// or after the sessions were closed one by one).
     pub async fn wait_idle(&self) {
         self.endpoint.wait_idle().await;
     }
