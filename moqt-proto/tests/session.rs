@@ -487,6 +487,95 @@ fn stale_groups_expire_by_max_latency() {
     }
 }
 
+/// The sequences of the groups that ended at the subscriber, with their reset codes.
+fn ended_groups(events: &[Event]) -> Vec<(u64, Option<u64>)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::GroupEnded { sequence, code, .. } => Some((*sequence, *code)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_drained_group_ends_with_fin_when_the_next_one_opens() {
+    // max latency 0 = only the latest group. A group whose frames were all sent but whose
+    // publisher has not finished it yet (moq-dev's clock at a minute's turn) is ended cleanly
+    // when the next group opens: moq-dev's subscribers treat a reset group as an error.
+    for v in all_versions() {
+        let mut net = Net::pair(v);
+        let (_, stream) = subscribed(&mut net, SubscribeParams { max_latency: 0, ..Default::default() });
+        let g0 = net.session(B).open_group(stream, 0).unwrap();
+        net.session(B).write_frame(g0, 0, Bytes::from_static(b"59")).unwrap();
+        net.run();
+        net.advance(Duration::from_secs(1));
+        let g1 = net.session(B).open_group(stream, 1).unwrap();
+        net.session(B).write_frame(g1, 0, Bytes::from_static(b"00")).unwrap();
+        let b_events = net.events(B);
+        assert!(b_events.contains(&Event::GroupDropped { group: g0, code: stream_code::EXPIRED }), "{v}");
+        assert!(!net.commands(B).iter().any(|c| matches!(c, Command::Reset { .. })), "{v}: nothing is reset");
+        // The application is told, so it stops writing to the old group.
+        assert_eq!(net.session(B).write_frame(g0, 0, Bytes::from_static(b"late")), Err(Error::InvalidState));
+        net.run();
+        let a_events = net.events(A);
+        let ended = ended_groups(&a_events);
+        assert!(ended.contains(&(0, None)), "{v}: group 0 ends cleanly: {ended:?}");
+        let frames: Vec<Bytes> = a_events
+            .into_iter()
+            .filter_map(|e| match e {
+                Event::Frame { payload, .. } => Some(payload),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(frames, vec![Bytes::from_static(b"59"), Bytes::from_static(b"00")], "{v}");
+    }
+}
+
+#[test]
+fn a_finished_group_still_draining_is_not_cut_by_the_next_one() {
+    // A publisher writes a group's last frame, finishes it and opens the next group in one go
+    // (our clock at a minute's turn; any GOP boundary): the tail is delivered and the old
+    // group ends with FIN, even at max latency 0.
+    for v in all_versions() {
+        let mut net = Net::pair(v);
+        let (_, stream) = subscribed(&mut net, SubscribeParams { max_latency: 0, ..Default::default() });
+        let g0 = net.session(B).open_group(stream, 0).unwrap();
+        net.session(B).write_frame(g0, 0, Bytes::from_static(b"first")).unwrap();
+        net.run();
+        net.advance(Duration::from_secs(1));
+        net.session(B).write_frame(g0, 0, Bytes::from_static(b"tail")).unwrap();
+        net.session(B).finish_group(g0).unwrap();
+        let g1 = net.session(B).open_group(stream, 1).unwrap();
+        net.session(B).write_frame(g1, 0, Bytes::from_static(b"next")).unwrap();
+        net.run();
+        assert!(!net.events(B).iter().any(|e| matches!(e, Event::GroupDropped { .. })), "{v}");
+        let a_events = net.events(A);
+        assert!(ended_groups(&a_events).contains(&(0, None)), "{v}");
+        let frames = a_events.iter().filter(|e| matches!(e, Event::Frame { .. })).count();
+        assert_eq!(frames, 3, "{v}");
+    }
+}
+
+#[test]
+fn a_stalled_group_is_reset_after_the_minimum_stall_at_max_latency_zero() {
+    for v in all_versions() {
+        let mut net = Net::pair(v);
+        let (_, stream) = subscribed(&mut net, SubscribeParams { max_latency: 0, ..Default::default() });
+        net.wire(0).hold(B, true); // the transport takes nothing
+        let g0 = net.session(B).open_group(stream, 0).unwrap();
+        net.session(B).write_frame(g0, 0, Bytes::from_static(b"stuck")).unwrap();
+        let g1 = net.session(B).open_group(stream, 1).unwrap();
+        assert!(!net.events(B).iter().any(|e| matches!(e, Event::GroupDropped { .. })), "{v}: not yet");
+        let deadline = net.session(B).poll_timeout().expect("stall timer");
+        assert_eq!(deadline, net.now + Duration::from_millis(10), "{v}");
+        net.advance(Duration::from_millis(10));
+        assert!(net.events(B).contains(&Event::GroupDropped { group: g0, code: stream_code::EXPIRED }), "{v}");
+        assert!(net.commands(B).contains(&Command::Reset { stream: g0.stream(), code: stream_code::EXPIRED }));
+        assert!(!net.events(B).iter().any(|e| matches!(e, Event::GroupDropped { group, .. } if *group == g1)));
+    }
+}
+
 #[test]
 fn queue_budget_drops_oldest_groups_never_the_session() {
     let v = Version::Lite05;

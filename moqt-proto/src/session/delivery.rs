@@ -5,7 +5,10 @@
 //!   when the subscriber asked for ordered delivery. Control streams rank above every group and
 //!   fetches above every group of the same subscriber priority.
 //! * **Expiry.** A group that is not the newest and is older than the subscriber's max latency is
-//!   reset with `EXPIRED`. Each publication has one timer at its earliest such deadline.
+//!   ended: with FIN when nothing of it is queued (the subscriber has all that exists; moq-dev's
+//!   subscribers treat a reset group as an error), with a reset `EXPIRED` when its queued bytes
+//!   have also waited that long (at least `MIN_STALL`) for the transport. Each publication has
+//!   one timer at its earliest such deadline.
 //! * **Budgets.** Queued group bytes are bounded per subscription and per session; when a write
 //!   would exceed either, the oldest queued groups are dropped with `TOO_FAR_BEHIND`, the group
 //!   being written last.
@@ -13,13 +16,27 @@
 use std::time::{Duration, Instant};
 
 use super::subscriber::SubscribeParams;
-use super::{stream_code, Command, Error, Role, Session, SessionTimer, StreamId};
+use super::{stream_code, Command, Error, Event, GroupId, Role, Session, SessionTimer, StreamId};
 
 /// Bits of a stream priority below the subscriber priority.
 const ORDER_BITS: u32 = 23;
 /// The largest group order value: one below the fetch slot, so no group ties a fetch or a
 /// control stream.
 const ORDER_MAX: u64 = (1 << ORDER_BITS) - 3;
+/// How long a non-latest group's queued bytes may wait for the transport before it is reset,
+/// at the least: with a max latency of 0, bytes queued just before the next group opens are
+/// still sent (a stalled stream is what the bound is for, not the group boundary).
+const MIN_STALL: Duration = Duration::from_millis(10);
+
+/// What expiry does to a group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Expiry {
+    /// Nothing is queued: end it with FIN.
+    Finish,
+    /// Its queued bytes are stale: reset it.
+    Reset,
+}
+
 /// A publication's priority base moves when its groups get this far from it.
 pub(super) const REBASE_AFTER: u64 = ORDER_MAX / 2;
 
@@ -110,45 +127,57 @@ impl Session {
             .map(|(_, id)| id)
     }
 
-    /// Drops the non-latest groups of one publication that are older than its max latency.
-    pub(super) fn expire_publication(&mut self, publication: StreamId) {
-        let now = self.now;
-        let Some(p) = self.publication(publication) else { return };
+    /// What expiry does to each non-latest group of `publication` at the session's current time:
+    /// the groups to end now, and the earliest later moment one of the others needs a look.
+    fn expiry_plan(&self, publication: StreamId) -> (Vec<(StreamId, Expiry)>, Option<Instant>) {
+        let mut due = Vec::new();
+        let mut next: Option<Instant> = None;
+        let Some(p) = self.publication(publication) else { return (due, next) };
         let max = Duration::from_millis(p.params.max_latency);
-        let latest = p.latest;
-        let expired: Vec<StreamId> = p
-            .groups
-            .iter()
-            .filter(|g| match self.streams.get(g).map(|s| &s.role) {
-                Some(Role::GroupOut(g)) => {
-                    Some(g.sequence) != latest && now.saturating_duration_since(g.started) >= max
-                }
-                _ => false,
-            })
-            .copied()
-            .collect();
-        for g in expired {
-            self.stats.groups_expired += 1;
-            self.drop_group(g, stream_code::EXPIRED);
+        let stall = max.max(MIN_STALL);
+        for id in &p.groups {
+            let Some(s) = self.streams.get(id) else { continue };
+            let Role::GroupOut(g) = &s.role else { continue };
+            if Some(g.sequence) == p.latest || s.send.closed || (s.send.fin && s.send.bytes == 0) {
+                continue; // the latest group, or one already ending cleanly
+            }
+            let (action, at) = if s.send.bytes == 0 {
+                (Expiry::Finish, g.started.checked_add(max))
+            } else {
+                let aged = g.started.checked_add(max);
+                let stalled = g.progress.checked_add(stall);
+                (Expiry::Reset, aged.zip(stalled).map(|(a, b)| a.max(b)))
+            };
+            match at {
+                Some(at) if at <= self.now => due.push((*id, action)),
+                Some(at) => next = Some(next.map_or(at, |n| n.min(at))),
+                None => {}
+            }
         }
+        (due, next)
     }
 
-    /// The earliest moment a non-latest group of `publication` becomes too old.
-    fn expiry_deadline(&self, publication: StreamId) -> Option<Instant> {
-        let p = self.publication(publication)?;
-        let max = Duration::from_millis(p.params.max_latency);
-        p.groups
-            .iter()
-            .filter_map(|g| match self.streams.get(g).map(|s| &s.role) {
-                Some(Role::GroupOut(g)) if Some(g.sequence) != p.latest => g.started.checked_add(max),
-                _ => None,
-            })
-            .min()
+    /// Ends the non-latest groups of one publication that are older than its max latency: one
+    /// with nothing queued gets FIN (the subscriber has all of it that exists), one whose queued
+    /// bytes have also waited that long for the transport is reset with `EXPIRED`. Either way
+    /// the application hears `GroupDropped` and stops writing to it.
+    pub(super) fn expire_publication(&mut self, publication: StreamId) {
+        let (due, _) = self.expiry_plan(publication);
+        for (g, action) in due {
+            self.stats.groups_expired += 1;
+            match action {
+                Expiry::Finish => {
+                    self.finish(g);
+                    self.events.push_back(Event::GroupDropped { group: GroupId(g), code: stream_code::EXPIRED });
+                }
+                Expiry::Reset => self.drop_group(g, stream_code::EXPIRED),
+            }
+        }
     }
 
     /// Arms the expiry timer of `publication` at its earliest deadline, if it has one.
     pub(super) fn arm_expiry(&mut self, publication: StreamId) {
-        if let Some(deadline) = self.expiry_deadline(publication) {
+        if let (_, Some(deadline)) = self.expiry_plan(publication) {
             self.timers.arm(SessionTimer::Expiry(publication), deadline);
         }
     }

@@ -56,6 +56,9 @@ pub(super) struct GroupOut {
     pub(super) publication: StreamId,
     pub(super) sequence: u64,
     pub(super) started: Instant,
+    /// When the transport last took bytes of this group, or its queue last went from empty to
+    /// non-empty: how long queued bytes have waited (see `delivery`).
+    pub(super) progress: Instant,
     encoder: StreamEncoder,
 }
 
@@ -200,7 +203,13 @@ impl Session {
         self.respond_first_group(stream, sequence);
         let priority = self.next_group_priority(stream, sequence);
         let group =
-            GroupOut { publication: stream, sequence, started: self.now, encoder: StreamEncoder::new(self.codec) };
+            GroupOut {
+            publication: stream,
+            sequence,
+            started: self.now,
+            progress: self.now,
+            encoder: StreamEncoder::new(self.codec),
+        };
         let id = self.open(StreamType::Group, Role::GroupOut(group), priority);
         let header = GroupHeader { subscribe_id: sub_id, sequence, frame_start };
         self.write_msg(id, |buf, codec| header.encode(codec, buf));

@@ -128,7 +128,10 @@ impl Session {
             self.commands.push_back(Pending::Write(id));
         }
         self.queued -= taken;
-        if let Role::GroupOut(g) = &stream.role {
+        if let Role::GroupOut(g) = &mut stream.role {
+            if taken > 0 {
+                g.progress = self.now;
+            }
             let publication = g.publication;
             if let Some(p) = self.publication_mut(publication) {
                 p.queued -= taken;
@@ -285,6 +288,12 @@ impl Session {
             return;
         }
         let n = data.len();
+        if q.bytes == 0 {
+            if let Role::GroupOut(g) = &mut stream.role {
+                g.progress = self.now;
+            }
+        }
+        let q = &mut stream.send;
         q.bytes += n;
         q.chunks.push_back(data);
         Self::schedule_write(&mut self.commands, id, q);
