@@ -83,7 +83,8 @@ pub async fn run(args: RelayArgs) -> Result<()> {
         config.versions = args.versions.clone();
     }
     config.runtime = Some(runtime.clone());
-    config.transport = Some(Arc::new(limits.quic.transport_config()));
+    config.transport = Some(Arc::new(limits.quic.server_transport_config()));
+    config.stream_credit = Some(limits.quic.stream_credit());
     config.admission = limits.admission;
     config.handshake_timeout = limits.handshake_timeout;
     config.websocket = WsConfig::from_quic(&limits.quic);

@@ -17,6 +17,8 @@
 //! Nothing here knows moq-lite messages; that is the sans-IO core's job.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -171,6 +173,79 @@ pub struct Connection {
     inner: Inner,
     version: Version,
     kind: TransportKind,
+    /// Stream credit that follows the peer's use (QUIC servers; see [`StreamCredit`]).
+    credit: Option<Arc<Credit>>,
+}
+
+/// How a QUIC connection's limits on the peer's concurrent streams grow with use. quinn keeps a
+/// slot for every stream the peer may open (about 24 bytes each, allocated up front), so a
+/// connection that starts at the maximum (1024 + 256 by default) holds ~60 KiB it rarely uses. With
+/// this, the connection starts at the `initial_*` limits and doubles a limit, up to its `max_*`,
+/// whenever the peer has three quarters of it open. The initial limits must be the ones the
+/// connection's `quinn::TransportConfig` has ([`crate::QuicLimits::server_transport_config`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamCredit {
+    /// The unidirectional limit the connection starts with.
+    pub initial_uni: u32,
+    /// The most unidirectional streams the peer may have open.
+    pub max_uni: u32,
+    /// The bidirectional limit the connection starts with.
+    pub initial_bidi: u32,
+    /// The most bidirectional streams the peer may have open.
+    pub max_bidi: u32,
+}
+
+/// One connection's stream credit: per direction (uni, bidi), the current limit and the peer's
+/// streams open.
+#[derive(Debug)]
+struct Credit {
+    max: [u32; 2],
+    limit: [AtomicU32; 2],
+    open: [AtomicU32; 2],
+}
+
+const UNI: usize = 0;
+const BIDI: usize = 1;
+
+impl Credit {
+    fn new(c: StreamCredit) -> Credit {
+        Credit {
+            max: [c.max_uni, c.max_bidi],
+            limit: [AtomicU32::new(c.initial_uni), AtomicU32::new(c.initial_bidi)],
+            open: [AtomicU32::new(0), AtomicU32::new(0)],
+        }
+    }
+
+    /// The peer opened a stream of direction `dir`: raises that limit when three quarters of it
+    /// are open. The guard counts the stream until it is dropped.
+    fn opened(self: &Arc<Self>, dir: usize, conn: &quinn::Connection) -> Arc<CreditGuard> {
+        let open = self.open[dir].fetch_add(1, Ordering::Relaxed) + 1;
+        let limit = self.limit[dir].load(Ordering::Relaxed);
+        if u64::from(open) * 4 >= u64::from(limit) * 3 && limit < self.max[dir] {
+            let next = limit.saturating_mul(2).max(1).min(self.max[dir]);
+            self.limit[dir].store(next, Ordering::Relaxed);
+            tracing::debug!(id = conn.stable_id(), uni = dir == UNI, open, limit = next, "raising stream credit");
+            match dir {
+                UNI => conn.set_max_concurrent_uni_streams(next.into()),
+                _ => conn.set_max_concurrent_bi_streams(next.into()),
+            }
+        }
+        Arc::new(CreditGuard { credit: self.clone(), dir })
+    }
+}
+
+/// Counts one stream of the peer's as open while it lives (shared by both halves of a
+/// bidirectional stream: quinn returns the credit when both are done).
+#[derive(Debug)]
+struct CreditGuard {
+    credit: Arc<Credit>,
+    dir: usize,
+}
+
+impl Drop for CreditGuard {
+    fn drop(&mut self) {
+        self.credit.open[self.dir].fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -183,12 +258,26 @@ enum Inner {
 impl Connection {
     /// Wraps an established `web_transport_quinn` session whose version is already known.
     pub fn new(inner: wtq::Session, version: Version, kind: TransportKind) -> Connection {
-        Connection { inner: Inner::Quic(Box::new(inner)), version, kind }
+        Connection { inner: Inner::Quic(Box::new(inner)), version, kind, credit: None }
+    }
+
+    /// Lets the limits on the peer's concurrent streams grow with use (see [`StreamCredit`]).
+    pub fn with_stream_credit(mut self, credit: StreamCredit) -> Connection {
+        if matches!(self.inner, Inner::Quic(_)) {
+            self.credit = Some(Arc::new(Credit::new(credit)));
+        }
+        self
+    }
+
+    /// The current limits on the peer's concurrent (uni, bidi) streams, when they grow with use.
+    pub fn stream_limits(&self) -> Option<(u32, u32)> {
+        let c = self.credit.as_ref()?;
+        Some((c.limit[UNI].load(Ordering::Relaxed), c.limit[BIDI].load(Ordering::Relaxed)))
     }
 
     /// Wraps an established QMux-over-WebSocket connection.
     pub fn websocket(inner: QmuxConnection, version: Version) -> Connection {
-        Connection { inner: Inner::Ws(inner), version, kind: TransportKind::WebSocket }
+        Connection { inner: Inner::Ws(inner), version, kind: TransportKind::WebSocket, credit: None }
     }
 
     /// The negotiated moq-lite version.
@@ -247,11 +336,11 @@ impl Connection {
         Ok(match &self.inner {
             Inner::Quic(s) => {
                 let (send, recv) = s.open_bi().await?;
-                (SendStream::new(SendInner::Quic(send)), RecvStream { inner: RecvInner::Quic(recv) })
+                (SendStream::new(SendInner::Quic(send)), RecvStream { inner: RecvInner::Quic(recv), _credit: None })
             }
             Inner::Ws(c) => {
                 let (send, recv) = c.open_bi().await?;
-                (SendStream::new(SendInner::Ws(send)), RecvStream { inner: RecvInner::Ws(recv) })
+                (SendStream::new(SendInner::Ws(send)), RecvStream { inner: RecvInner::Ws(recv), _credit: None })
             }
         })
     }
@@ -259,8 +348,12 @@ impl Connection {
     /// Waits for the peer to open a unidirectional stream.
     pub async fn accept_uni(&self) -> Result<RecvStream, ConnectionError> {
         Ok(match &self.inner {
-            Inner::Quic(s) => RecvStream { inner: RecvInner::Quic(s.accept_uni().await?) },
-            Inner::Ws(c) => RecvStream { inner: RecvInner::Ws(c.accept_uni().await?) },
+            Inner::Quic(s) => {
+                let recv = s.accept_uni().await?;
+                let credit = self.credit.as_ref().map(|c| c.opened(UNI, s));
+                RecvStream { inner: RecvInner::Quic(recv), _credit: credit }
+            }
+            Inner::Ws(c) => RecvStream { inner: RecvInner::Ws(c.accept_uni().await?), _credit: None },
         })
     }
 
@@ -269,11 +362,14 @@ impl Connection {
         Ok(match &self.inner {
             Inner::Quic(s) => {
                 let (send, recv) = s.accept_bi().await?;
-                (SendStream::new(SendInner::Quic(send)), RecvStream { inner: RecvInner::Quic(recv) })
+                let credit = self.credit.as_ref().map(|c| c.opened(BIDI, s));
+                let mut send = SendStream::new(SendInner::Quic(send));
+                send._credit = credit.clone();
+                (send, RecvStream { inner: RecvInner::Quic(recv), _credit: credit })
             }
             Inner::Ws(c) => {
                 let (send, recv) = c.accept_bi().await?;
-                (SendStream::new(SendInner::Ws(send)), RecvStream { inner: RecvInner::Ws(recv) })
+                (SendStream::new(SendInner::Ws(send)), RecvStream { inner: RecvInner::Ws(recv), _credit: None })
             }
         })
     }
@@ -355,6 +451,8 @@ pub struct SendStream {
     inner: SendInner,
     /// Finished or reset.
     ended: bool,
+    /// Counts a peer's bidirectional stream against its stream credit while it lives.
+    _credit: Option<Arc<CreditGuard>>,
 }
 
 impl Drop for SendStream {
@@ -377,7 +475,7 @@ enum SendInner {
 
 impl SendStream {
     fn new(inner: SendInner) -> SendStream {
-        SendStream { inner, ended: false }
+        SendStream { inner, ended: false, _credit: None }
     }
 
     /// The QUIC (or QMux) stream id (on WebTransport the ids are not contiguous).
@@ -450,6 +548,8 @@ impl SendStream {
 #[derive(Debug)]
 pub struct RecvStream {
     inner: RecvInner,
+    /// Counts the stream against the peer's stream credit while it lives.
+    _credit: Option<Arc<CreditGuard>>,
 }
 
 #[derive(Debug)]

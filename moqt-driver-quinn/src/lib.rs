@@ -37,7 +37,9 @@ pub mod tls;
 pub mod transport;
 pub mod websocket;
 
-pub use connection::{Connection, ConnectionError, RecvStream, SendStream, StreamError, TransportKind, Written};
+pub use connection::{
+    Connection, ConnectionError, RecvStream, SendStream, StreamCredit, StreamError, TransportKind, Written,
+};
 pub use limits::{Admission, ListenerStats, QuicLimits, Refusal};
 pub use rt::{Resolver, Runtime, ThreadResolver};
 pub use session::{

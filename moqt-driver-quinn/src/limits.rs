@@ -11,6 +11,8 @@ use std::time::Duration;
 
 use rustc_hash::FxHashMap;
 
+use crate::connection::StreamCredit;
+
 /// quinn's buffers and stream limits for every connection of an endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct QuicLimits {
@@ -51,6 +53,12 @@ impl Default for QuicLimits {
     }
 }
 
+/// The unidirectional stream limit a server connection starts with (it grows with use up to
+/// [`QuicLimits::max_concurrent_uni_streams`]; see [`StreamCredit`]).
+pub const INITIAL_UNI_STREAMS: u32 = 64;
+/// The bidirectional stream limit a server connection starts with.
+pub const INITIAL_BIDI_STREAMS: u32 = 32;
+
 /// The largest value a QUIC variable-length integer holds.
 const VARINT_MAX: u64 = (1 << 62) - 1;
 
@@ -71,6 +79,28 @@ impl QuicLimits {
         t.datagram_receive_buffer_size(Some(self.datagram_receive_buffer));
         t.datagram_send_buffer_size(self.datagram_send_buffer);
         t
+    }
+
+    /// [`QuicLimits::transport_config`] for a server whose connections start at the initial
+    /// stream limits and grow with use ([`QuicLimits::stream_credit`]): quinn allocates a slot
+    /// for every stream the peer may open when the connection starts.
+    pub fn server_transport_config(&self) -> quinn::TransportConfig {
+        let credit = self.stream_credit();
+        let mut t = self.transport_config();
+        t.max_concurrent_uni_streams(credit.initial_uni.into());
+        t.max_concurrent_bidi_streams(credit.initial_bidi.into());
+        t
+    }
+
+    /// How a server connection's stream limits grow: from the initial limits (or the maximum,
+    /// if lower) to the maximum.
+    pub fn stream_credit(&self) -> StreamCredit {
+        StreamCredit {
+            initial_uni: INITIAL_UNI_STREAMS.min(self.max_concurrent_uni_streams),
+            max_uni: self.max_concurrent_uni_streams,
+            initial_bidi: INITIAL_BIDI_STREAMS.min(self.max_concurrent_bidi_streams),
+            max_bidi: self.max_concurrent_bidi_streams,
+        }
     }
 }
 

@@ -313,3 +313,44 @@ async fn sessions_past_the_per_address_limit_are_refused_with_a_reason() {
     let (_c, _sc) = connect(&mut server, &client, "moqt", "").await;
     assert_eq!(stats.sessions.load(std::sync::atomic::Ordering::Relaxed), 2);
 }
+
+/// A server connection starts with room for 64 uni and 32 bidi streams of the peer's (quinn
+/// allocates a slot per stream up front) and raises each limit, up to the maximum, as the peer
+/// uses it: a peer holding many streams open at once is never stuck at the initial limits.
+#[tokio::test]
+async fn the_peers_stream_limits_grow_with_use_up_to_the_maximum() {
+    for scheme in ["moqt", "https"] {
+        let identity = Identity::self_signed(&["localhost", "127.0.0.1", "::1"]).unwrap();
+        let fingerprint = identity.fingerprint();
+        let mut config = ServerConfig::new(loopback(), identity);
+        let limits = moqt_driver_quinn::QuicLimits {
+            max_concurrent_uni_streams: 200,
+            max_concurrent_bidi_streams: 100,
+            ..Default::default()
+        };
+        config.transport = Some(std::sync::Arc::new(limits.server_transport_config()));
+        config.stream_credit = Some(limits.stream_credit());
+        let mut server = Listener::bind(config).unwrap();
+        let client = client(fingerprint, None);
+        let (c, s) = connect(&mut server, &client, scheme, "/").await;
+        let s = s.connection;
+        assert_eq!(s.stream_limits(), Some((64, 32)), "{scheme}: the initial limits");
+        // Every stream stays open (not finished, still held) while the next ones are opened.
+        let (mut uni_sends, mut uni_recvs) = (Vec::new(), Vec::new());
+        for i in 0..150u32 {
+            let mut send = within(&format!("{scheme}: open uni {i}"), c.open_uni()).await.unwrap();
+            send.write(Bytes::from_static(b"x")).await.unwrap();
+            uni_recvs.push(within(&format!("{scheme}: accept uni {i}"), s.accept_uni()).await.unwrap());
+            uni_sends.push(send);
+        }
+        let (mut bi_streams, mut bi_accepted) = (Vec::new(), Vec::new());
+        for i in 0..40u32 {
+            let (mut send, recv) = within(&format!("{scheme}: open bi {i}"), c.open_bi()).await.unwrap();
+            send.write(Bytes::from_static(b"y")).await.unwrap();
+            bi_accepted.push(within(&format!("{scheme}: accept bi {i}"), s.accept_bi()).await.unwrap());
+            bi_streams.push((send, recv));
+        }
+        // 64 → 128 at 48 open, → 200 (the maximum) at 96; bidi 32 → 64 at 24.
+        assert_eq!(s.stream_limits(), Some((200, 64)), "{scheme}");
+    }
+}

@@ -24,10 +24,9 @@ use url::Url;
 use web_transport_quinn as wtq;
 
 use super::{
-    bind_endpoint, dedup_versions, default_transport_config, negotiate_wt_protocol, negotiated_alpn, pick_runtime,
-    TransportError, ALPN_H3,
+    bind_endpoint, dedup_versions, negotiate_wt_protocol, negotiated_alpn, pick_runtime, TransportError, ALPN_H3,
 };
-use crate::connection::{Connection, TransportKind};
+use crate::connection::{Connection, StreamCredit, TransportKind};
 use crate::limits::{address_key, Admission, Gate, ListenerStats, Refusal};
 use crate::rt::BoxedStream;
 use crate::rt::{self, Runtime};
@@ -56,8 +55,14 @@ pub struct ServerConfig {
     pub webtransport: bool,
     /// Upper bound on QUIC handshake + HTTP/3 SETTINGS + CONNECT for one connection.
     pub handshake_timeout: Duration,
-    /// QUIC transport parameters; `None` means [`default_transport_config`].
+    /// QUIC transport parameters; `None` means [`QuicLimits::server_transport_config`] of the
+    /// default limits, with their [`StreamCredit`].
+    ///
+    /// [`QuicLimits::server_transport_config`]: crate::QuicLimits::server_transport_config
     pub transport: Option<Arc<quinn::TransportConfig>>,
+    /// How the peer's stream limits grow with use when [`ServerConfig::transport`] is set (its
+    /// initial limits must be that config's); `None` leaves them as configured.
+    pub stream_credit: Option<StreamCredit>,
     /// Who may hold a session (sessions node-wide and per address, concurrent handshakes).
     pub admission: Admission,
     /// The runtime for the socket, tasks and timers; `None` means [`quinn::default_runtime`].
@@ -79,6 +84,7 @@ impl ServerConfig {
             webtransport: true,
             handshake_timeout: Duration::from_secs(10),
             transport: None,
+            stream_credit: None,
             admission: Admission::default(),
             runtime: None,
             websocket: WsConfig::default(),
@@ -170,6 +176,7 @@ struct ServerShared {
     webtransport: bool,
     handshake_timeout: Duration,
     runtime: Runtime,
+    stream_credit: Option<StreamCredit>,
 }
 
 impl Listener {
@@ -190,7 +197,14 @@ impl Listener {
         let tls = config.identity.server_config(&alpns)?;
         let tls = QuicServerConfig::try_from(tls).map_err(|e| TransportError::QuicTls(e.to_string()))?;
         let mut quic = quinn::ServerConfig::with_crypto(Arc::new(tls));
-        quic.transport_config(config.transport.clone().unwrap_or_else(|| Arc::new(default_transport_config())));
+        let (transport, stream_credit) = match &config.transport {
+            Some(t) => (t.clone(), config.stream_credit),
+            None => {
+                let limits = crate::QuicLimits::default();
+                (Arc::new(limits.server_transport_config()), Some(limits.stream_credit()))
+            }
+        };
+        quic.transport_config(transport);
         // Connection attempts not yet accepted or refused, and what quinn buffers for them. The
         // accept loop disposes of each at once, so these only bound a burst (quinn's defaults:
         // 65536 attempts, 10 MiB each, 100 MiB in total).
@@ -209,6 +223,7 @@ impl Listener {
             webtransport: config.webtransport,
             handshake_timeout: config.handshake_timeout,
             runtime: runtime.clone(),
+            stream_credit,
         };
         let (tx, accepted) = mpsc::channel(64);
         let (ws_tx, ws_rx) = mpsc::channel(256);
@@ -538,7 +553,7 @@ async fn handshake(incoming: quinn::Incoming, shared: &ServerShared) -> Result<A
             path: Some(path),
             url: Some(url),
             peer,
-            connection: Connection::new(inner, version, TransportKind::WebTransport),
+            connection: with_credit(Connection::new(inner, version, TransportKind::WebTransport), shared),
         });
     }
 
@@ -554,6 +569,14 @@ async fn handshake(incoming: quinn::Incoming, shared: &ServerShared) -> Result<A
         path: None,
         url: None,
         peer,
-        connection: Connection::new(wtq::Session::raw(conn), version, TransportKind::RawQuic),
+        connection: with_credit(Connection::new(wtq::Session::raw(conn), version, TransportKind::RawQuic), shared),
     })
+}
+
+/// Lets an accepted connection's stream limits grow with use, when the server says so.
+fn with_credit(connection: Connection, shared: &ServerShared) -> Connection {
+    match shared.stream_credit {
+        Some(credit) => connection.with_stream_credit(credit),
+        None => connection,
+    }
 }

@@ -11,7 +11,9 @@
 //!   one timer at its earliest such deadline.
 //! * **Budgets.** Queued group bytes are bounded per subscription and per session; when a write
 //!   would exceed either, the oldest queued groups are dropped with `TOO_FAR_BEHIND`, the group
-//!   being written last.
+//!   being written last. Control bytes count against the session's budget too: queuing them
+//!   drops the oldest queued groups until it holds (a control stream itself is bounded by
+//!   `max_queued_control`).
 
 use std::time::{Duration, Instant};
 
@@ -102,6 +104,16 @@ impl Session {
                     return Err(Error::GroupDropped);
                 }
             }
+        }
+    }
+
+    /// Drops the oldest queued groups until the session's queued bytes fit its budget again
+    /// (after control bytes were queued on `control`), or no group has bytes left.
+    pub(super) fn shed_groups(&mut self, control: StreamId) {
+        while self.queued > self.config.session_limits.max_queued {
+            let Some(victim) = self.oldest_queued_group(None, control) else { return };
+            self.stats.groups_over_budget += 1;
+            self.drop_group(victim, stream_code::TOO_FAR_BEHIND);
         }
     }
 

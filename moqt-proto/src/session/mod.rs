@@ -165,7 +165,7 @@ impl Session {
             next_local: [0, 0],
             commands: VecDeque::new(),
             events: VecDeque::new(),
-            scratch: BytesMut::with_capacity(16 * 1024),
+            scratch: BytesMut::new(),
             closed: false,
             now,
             remote_streams: 0,

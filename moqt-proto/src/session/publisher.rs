@@ -202,8 +202,7 @@ impl Session {
         }
         self.respond_first_group(stream, sequence);
         let priority = self.next_group_priority(stream, sequence);
-        let group =
-            GroupOut {
+        let group = GroupOut {
             publication: stream,
             sequence,
             started: self.now,

@@ -23,6 +23,13 @@ use super::{stream_code, Command, Role, Session, SessionTimer, StreamId};
 use crate::message::Codec;
 use crate::stream::{StreamDecoder, StreamType};
 
+/// The scratch buffer that headers and messages are encoded into is refilled in blocks of this
+/// size (each block lives until the transport has taken every header cut from it; a smaller
+/// block means an allocation every few dozen frames of a subscriber)...
+const SCRATCH_BLOCK: usize = 16 * 1024;
+/// ...when less than this is left.
+const SCRATCH_LOW: usize = 1024;
+
 /// Bytes waiting for the transport on one stream.
 #[derive(Debug, Default)]
 pub(super) struct SendQueue {
@@ -266,10 +273,10 @@ impl Session {
 
     /// Makes room in the scratch buffer *before* encoding: by then the transport has usually
     /// taken the headers split off earlier, so `reserve` reclaims the same allocation instead of
-    /// making a new one.
+    /// making a new one. A session starts with no block, so an idle one holds none.
     pub(super) fn refill_scratch(&mut self) {
-        if self.scratch.capacity() < 1024 {
-            self.scratch.reserve(16 * 1024);
+        if self.scratch.capacity() < SCRATCH_LOW {
+            self.scratch.reserve(SCRATCH_BLOCK);
         }
     }
 
@@ -312,7 +319,9 @@ impl Session {
                 tracing::debug!(?id, "the peer does not read a control stream: resetting it");
                 self.on_stop(id, stream_code::TOO_FAR_BEHIND);
             }
-            _ => {}
+            // Control bytes count against the session's budget too, and go before media: the
+            // oldest queued groups make room for them.
+            _ => self.shed_groups(id),
         }
     }
 
